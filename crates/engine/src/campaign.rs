@@ -1,0 +1,76 @@
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use cisp_model::{MemberId, SectorId, Tlp};
+use petgraph::stable_graph::NodeIndex;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::CampaignId;
+
+/// The Fusion Cell's view of a campaign (it sees every submission).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignView {
+    pub id: CampaignId,
+    /// The engine sequence number of the change; increases monotonically.
+    pub version: u64,
+    pub merged_into: Option<CampaignId>,
+    pub submission_count: u32,
+    pub member_count: u32,
+    pub observable_count: u32,
+    pub members: Vec<MemberId>,
+    pub sectors: Vec<SectorId>,
+    pub tlp: Tlp,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// Live state of one campaign, keyed in the engine by its union-find root.
+#[derive(Debug)]
+pub(crate) struct CampaignState {
+    pub(crate) id: CampaignId,
+    /// Sequence number of the founding submission: the oldest survives a merge.
+    pub(crate) founded_seq: u64,
+    pub(crate) submission_count: u32,
+    pub(crate) members: BTreeMap<MemberId, u32>,
+    pub(crate) sectors: BTreeSet<SectorId>,
+    pub(crate) observables: HashSet<NodeIndex>,
+    pub(crate) tlp: Tlp,
+    pub(crate) first_seen_ms: i64,
+    pub(crate) last_seen_ms: i64,
+}
+
+impl CampaignState {
+    pub(crate) fn absorb(&mut self, other: CampaignState) {
+        self.submission_count += other.submission_count;
+        for (m, n) in other.members {
+            *self.members.entry(m).or_default() += n;
+        }
+        self.sectors.extend(other.sectors);
+        if self.observables.len() < other.observables.len() {
+            let mine = std::mem::replace(&mut self.observables, other.observables);
+            self.observables.extend(mine);
+        } else {
+            self.observables.extend(other.observables);
+        }
+        self.tlp = self.tlp.max(other.tlp);
+        self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
+        self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
+    }
+
+    pub(crate) fn view(&self, version: u64, merged_into: Option<CampaignId>, now_ms: i64) -> CampaignView {
+        CampaignView {
+            id: self.id.clone(),
+            version,
+            merged_into,
+            submission_count: self.submission_count,
+            member_count: u32::try_from(self.members.len()).unwrap_or(u32::MAX),
+            observable_count: u32::try_from(self.observables.len()).unwrap_or(u32::MAX),
+            members: self.members.keys().cloned().collect(),
+            sectors: self.sectors.iter().cloned().collect(),
+            tlp: self.tlp,
+            first_seen_ms: self.first_seen_ms,
+            last_seen_ms: self.last_seen_ms,
+            updated_at_ms: now_ms,
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Alert vocabulary shared by the engine (which decides) and the wire
+//! format (which carries).
+
+use serde::{Deserialize, Serialize};
+
+/// Why a member is told something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertKind {
+    /// Other members reported an observable you reported.
+    PeerSighting,
+    CampaignEscalation,
+    SectorTargeting,
+    ActorAttribution,
+    SupplyChain,
+    PartnerAdvisory,
+    Other,
+}
+
+impl AlertKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::PeerSighting => "peer_sighting",
+            AlertKind::CampaignEscalation => "campaign_escalation",
+            AlertKind::SectorTargeting => "sector_targeting",
+            AlertKind::ActorAttribution => "actor_attribution",
+            AlertKind::SupplyChain => "supply_chain",
+            AlertKind::PartnerAdvisory => "partner_advisory",
+            AlertKind::Other => "other",
+        }
+    }
+}
+
+/// How urgent an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}

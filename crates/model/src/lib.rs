@@ -1,0 +1,40 @@
+//! Domain types of CiSP Fusion.
+//!
+//! Everything that crosses from the outside world into the fusion core is
+//! parsed into one of these types first, and none of them can exist in an
+//! invalid state ("parse, don't validate"):
+//!
+//! * [`MemberId`], [`SectorId`], [`GroupId`]: identifiers of the partnership;
+//!   the [`Registry`] says which members exist, their sector, groups and role.
+//! * [`Tlp`] and [`Distribution`]: how widely a member lets a submission be
+//!   shared. [`Registry::may_see`] is the one place that decides whether a
+//!   reader is in a submission's audience (DESIGN §5).
+//! * [`Observable`]: a typed indicator value, normalised on construction
+//!   (refanged, case-folded, IDNA, canonical IPs and URLs, checked hashes).
+//! * [`Submission`]: a validated member submission, built from a
+//!   [`SubmissionDraft`] (raw strings from any wire format) by
+//!   [`SubmissionDraft::validate`], which enforces every size limit and the
+//!   TLP/distribution consistency rules.
+//!
+//! Errors are one enum, [`ModelError`]; every variant names the offending
+//! value and maps to a short, bounded [`ModelError::reason_code`] used as a
+//! metric label and dead-letter reason.
+
+mod error;
+mod ids;
+mod observable;
+mod registry;
+mod sharing;
+mod submission;
+mod alert;
+
+pub use alert::{AlertKind, Severity};
+pub use error::ModelError;
+pub use ids::{GroupId, MemberId, SectorId, SubmissionId};
+pub use observable::{Observable, ObservableKind};
+pub use registry::{Member, Registry, Role};
+pub use sharing::{Attribution, Distribution, Scope, Tlp};
+pub use submission::{
+    Limits, ObservableDraft, ObservableRole, SightedObservable, Submission, SubmissionDraft,
+    SubmissionKind,
+};

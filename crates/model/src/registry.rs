@@ -1,0 +1,233 @@
+//! The member registry: who is in the partnership, their sector, sharing
+//! groups and role. Loaded from a TOML file (`config/members.toml`); it is the
+//! only source of audience membership.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::ids::{GroupId, MemberId, SectorId};
+use crate::sharing::Distribution;
+
+/// What a registered organisation may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// An organisation that publishes and receives alerts.
+    Member,
+    /// A national or international partner CERT.
+    Partner,
+    /// The Fusion Cell: sees everything.
+    FusionCell,
+}
+
+/// One organisation in the registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: MemberId,
+    /// Display name; never shown for anonymous submissions.
+    pub name: String,
+    pub sector: SectorId,
+    #[serde(default)]
+    pub groups: BTreeSet<GroupId>,
+    pub role: Role,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    #[serde(default, rename = "member")]
+    members: Vec<Member>,
+}
+
+/// The validated registry.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    members: BTreeMap<MemberId, Member>,
+}
+
+impl Registry {
+    pub const MAX_MEMBERS: usize = 100_000;
+    const MAX_NAME_LEN: usize = 200;
+
+    pub fn new(members: Vec<Member>) -> Result<Registry, ModelError> {
+        if members.len() > Self::MAX_MEMBERS {
+            return Err(ModelError::Registry(format!("more than {} members", Self::MAX_MEMBERS)));
+        }
+        let mut map = BTreeMap::new();
+        for m in members {
+            if m.name.trim().is_empty() || m.name.len() > Self::MAX_NAME_LEN {
+                return Err(ModelError::Registry(format!(
+                    "member {} needs a name of 1 to {} bytes",
+                    m.id,
+                    Self::MAX_NAME_LEN
+                )));
+            }
+            if let Some(prev) = map.insert(m.id.clone(), m) {
+                return Err(ModelError::Registry(format!("member {} is listed twice", prev.id)));
+            }
+        }
+        if !map.values().any(|m| m.role == Role::FusionCell) {
+            return Err(ModelError::Registry("no member has role fusion-cell".into()));
+        }
+        Ok(Registry { members: map })
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Registry, ModelError> {
+        let raw: RawRegistry =
+            toml::from_str(text).map_err(|e| ModelError::Registry(e.message().to_owned()))?;
+        Registry::new(raw.members)
+    }
+
+    pub fn load(path: &Path) -> Result<Registry, ModelError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ModelError::Registry(format!("cannot read {}: {e}", path.display())))?;
+        Registry::from_toml_str(&text)
+            .map_err(|e| ModelError::Registry(format!("{}: {e}", path.display())))
+    }
+
+    pub fn member(&self, id: &MemberId) -> Option<&Member> {
+        self.members.get(id)
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    pub fn is_fusion_cell(&self, id: &MemberId) -> bool {
+        self.member(id).is_some_and(|m| m.role == Role::FusionCell)
+    }
+
+    /// Checks that a distribution names only registered members and known
+    /// groups, and is not empty.
+    pub fn check_distribution(&self, dist: &Distribution) -> Result<(), ModelError> {
+        match dist {
+            Distribution::NamedMembers { members } => {
+                if members.is_empty() {
+                    return Err(ModelError::EmptyDistribution { scope: "named-members", what: "member" });
+                }
+                for m in members {
+                    if self.member(m).is_none() {
+                        return Err(ModelError::UnknownAudience { what: "member", value: m.to_string() });
+                    }
+                }
+            }
+            Distribution::SharingGroups { groups } => {
+                if groups.is_empty() {
+                    return Err(ModelError::EmptyDistribution { scope: "sharing-groups", what: "group" });
+                }
+                for g in groups {
+                    if !self.members.values().any(|m| m.groups.contains(g)) {
+                        return Err(ModelError::UnknownAudience { what: "group", value: g.to_string() });
+                    }
+                }
+            }
+            Distribution::FusionCellOnly | Distribution::Sector | Distribution::Community => {}
+        }
+        Ok(())
+    }
+
+    /// The audience rule (DESIGN §5): may `reader` see a submission by
+    /// `submitter` with distribution `dist`, or anything derived from it?
+    /// Audience = Fusion Cell ∪ submitter ∪ distribution. An unregistered
+    /// reader sees nothing.
+    pub fn may_see(&self, reader: &MemberId, submitter: &MemberId, dist: &Distribution) -> bool {
+        let Some(r) = self.member(reader) else { return false };
+        if r.role == Role::FusionCell || reader == submitter {
+            return true;
+        }
+        match dist {
+            Distribution::FusionCellOnly => false,
+            Distribution::NamedMembers { members } => members.contains(reader),
+            Distribution::SharingGroups { groups } => !r.groups.is_disjoint(groups),
+            Distribution::Sector => self.member(submitter).is_some_and(|s| s.sector == r.sector),
+            Distribution::Community => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOML: &str = r#"
+[[member]]
+id = "fusion-cell"
+name = "Fusion Cell"
+sector = "government"
+role = "fusion-cell"
+
+[[member]]
+id = "bank-a"
+name = "Bank A"
+sector = "finance"
+groups = ["fin-isac"]
+role = "member"
+
+[[member]]
+id = "bank-b"
+name = "Bank B"
+sector = "finance"
+role = "member"
+
+[[member]]
+id = "grid"
+name = "Grid plc"
+sector = "energy"
+groups = ["fin-isac"]
+role = "member"
+"#;
+
+    fn id(s: &str) -> MemberId {
+        MemberId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn audience_rules() {
+        let reg = Registry::from_toml_str(TOML).unwrap();
+        let (fc, a, b, grid) = (id("fusion-cell"), id("bank-a"), id("bank-b"), id("grid"));
+        let only = Distribution::FusionCellOnly;
+        assert!(reg.may_see(&fc, &a, &only));
+        assert!(reg.may_see(&a, &a, &only));
+        assert!(!reg.may_see(&b, &a, &only));
+
+        let sector = Distribution::Sector;
+        assert!(reg.may_see(&b, &a, &sector));
+        assert!(!reg.may_see(&grid, &a, &sector));
+
+        let groups = Distribution::SharingGroups { groups: [GroupId::parse("fin-isac").unwrap()].into() };
+        assert!(reg.may_see(&grid, &a, &groups));
+        assert!(!reg.may_see(&b, &a, &groups));
+
+        let named = Distribution::NamedMembers { members: [b.clone()].into() };
+        assert!(reg.may_see(&b, &a, &named));
+        assert!(!reg.may_see(&grid, &a, &named));
+
+        assert!(reg.may_see(&grid, &a, &Distribution::Community));
+        assert!(!reg.may_see(&id("stranger"), &a, &Distribution::Community));
+    }
+
+    #[test]
+    fn registry_rejects_duplicates_unknown_fields_and_no_fusion_cell() {
+        let dup = format!("{TOML}\n[[member]]\nid = \"grid\"\nname = \"x\"\nsector = \"energy\"\nrole = \"member\"\n");
+        assert!(Registry::from_toml_str(&dup).unwrap_err().to_string().contains("twice"));
+        let unknown = "[[member]]\nid = \"a\"\nname = \"A\"\nsector = \"s\"\nrole = \"fusion-cell\"\ncolour = \"red\"\n";
+        assert!(Registry::from_toml_str(unknown).is_err());
+        let none = "[[member]]\nid = \"a\"\nname = \"A\"\nsector = \"s\"\nrole = \"member\"\n";
+        assert!(Registry::from_toml_str(none).unwrap_err().to_string().contains("fusion-cell"));
+    }
+
+    #[test]
+    fn distribution_must_name_known_audiences() {
+        let reg = Registry::from_toml_str(TOML).unwrap();
+        let bad = Distribution::NamedMembers { members: [id("nobody")].into() };
+        assert!(reg.check_distribution(&bad).is_err());
+        let empty = Distribution::SharingGroups { groups: BTreeSet::new() };
+        assert!(reg.check_distribution(&empty).is_err());
+        let unknown_group = Distribution::SharingGroups { groups: [GroupId::parse("nope").unwrap()].into() };
+        assert!(reg.check_distribution(&unknown_group).is_err());
+    }
+}

@@ -1,0 +1,339 @@
+//! Framing and (de)serialisation of records.
+
+use apache_avro::rabin::Rabin;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{short, WireError};
+use crate::schemas::{RecordType, Schemas};
+
+/// Single-object encoding marker (Avro spec, "Single object encoding").
+const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+const SINGLE_OBJECT_HEADER: usize = 10;
+/// Confluent wire format: magic byte 0, then a big-endian schema id.
+const CONFLUENT_HEADER: usize = 5;
+
+/// How an input record was framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    SingleObject,
+    Confluent { schema_id: u32 },
+}
+
+/// Bounds applied before and during decoding.
+#[derive(Clone, Debug)]
+pub struct DecodeLimits {
+    /// Payloads larger than this are refused without being looked at.
+    pub max_message_bytes: usize,
+    /// Process-wide cap on what one length prefix may allocate
+    /// (apache-avro's `max_allocation_bytes`; set once per process).
+    pub max_allocation_bytes: usize,
+    /// Confluent schema ids accepted as the Submission schema; empty
+    /// means any id (no registry in use: the writer must use our schema).
+    pub confluent_schema_ids: Vec<u32>,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> DecodeLimits {
+        DecodeLimits {
+            max_message_bytes: 1024 * 1024,
+            max_allocation_bytes: 8 * 1024 * 1024,
+            confluent_schema_ids: Vec::new(),
+        }
+    }
+}
+
+/// Encodes and decodes every CiSP record type. Cheap to share: build one.
+pub struct Codec {
+    limits: DecodeLimits,
+    fingerprints: Vec<[u8; 8]>,
+    readers: Vec<GenericDatumReader<'static>>,
+    writers: Vec<GenericDatumWriter<'static>>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Codec {
+    pub fn new(limits: DecodeLimits) -> Result<Codec, WireError> {
+        // Set once per process; later calls keep the first value.
+        apache_avro::util::max_allocation_bytes(limits.max_allocation_bytes);
+        let schemas = Schemas::get()?;
+        let mut fingerprints = Vec::new();
+        let mut readers = Vec::new();
+        let mut writers = Vec::new();
+        for rt in RecordType::ALL {
+            let schema = schemas.schema(rt);
+            let fp = schema.fingerprint::<Rabin>().bytes;
+            let fp: [u8; 8] = fp.try_into().map_err(|_| WireError::Schema("fingerprint is not 8 bytes".into()))?;
+            fingerprints.push(fp);
+            readers.push(GenericDatumReader::builder(schema).build().map_err(|e| WireError::Schema(short(&e)))?);
+            writers.push(GenericDatumWriter::builder(schema).build().map_err(|e| WireError::Schema(short(&e)))?);
+        }
+        Ok(Codec { limits, fingerprints, readers, writers })
+    }
+
+    pub fn limits(&self) -> &DecodeLimits {
+        &self.limits
+    }
+
+    /// The CRC-64-AVRO fingerprint of a record type's canonical schema, as
+    /// it appears in single-object headers (little-endian).
+    pub fn fingerprint(&self, rt: RecordType) -> [u8; 8] {
+        self.fingerprints[rt as usize]
+    }
+
+    /// The Parsing Canonical Form of a record type's self-contained schema.
+    pub fn canonical_form(rt: RecordType) -> Result<String, WireError> {
+        Ok(Schemas::get()?.schema(rt).canonical_form())
+    }
+
+    /// Encodes a record with single-object framing.
+    pub fn encode<T: Serialize>(&self, rt: RecordType, record: &T) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
+        out.extend_from_slice(&self.fingerprints[rt as usize]);
+        self.writers[rt as usize].write_ser(&mut out, record).map_err(|e| WireError::Encode(short(&e)))?;
+        Ok(out)
+    }
+
+    /// Encodes a record with Confluent framing, as a registry user would.
+    pub fn encode_confluent<T: Serialize>(&self, rt: RecordType, schema_id: u32, record: &T) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(256);
+        out.push(0);
+        out.extend_from_slice(&schema_id.to_be_bytes());
+        self.writers[rt as usize].write_ser(&mut out, record).map_err(|e| WireError::Encode(short(&e)))?;
+        Ok(out)
+    }
+
+    /// Decodes a framed record of type `rt`. Never panics; refuses
+    /// oversized input before decoding, unknown fingerprints, and bytes left
+    /// over after the record.
+    pub fn decode<T: DeserializeOwned>(&self, rt: RecordType, bytes: &[u8]) -> Result<(T, Framing), WireError> {
+        if bytes.len() > self.limits.max_message_bytes {
+            return Err(WireError::TooLarge { size: bytes.len(), max: self.limits.max_message_bytes });
+        }
+        let (framing, body) = match bytes {
+            [0xC3, 0x01, rest @ ..] => {
+                if bytes.len() < SINGLE_OBJECT_HEADER {
+                    return Err(WireError::BadFraming("single-object header shorter than 10 bytes"));
+                }
+                let fp = &rest[..8];
+                if fp != self.fingerprints[rt as usize] {
+                    return Err(WireError::UnknownSchema(
+                        format!("fingerprint {}", hex(fp)),
+                        format!("{} {}", rt.full_name(), hex(&self.fingerprints[rt as usize])),
+                    ));
+                }
+                (Framing::SingleObject, &rest[8..])
+            }
+            [0x00, ..] => {
+                if bytes.len() < CONFLUENT_HEADER {
+                    return Err(WireError::BadFraming("confluent header shorter than 5 bytes"));
+                }
+                let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+                if !self.limits.confluent_schema_ids.is_empty() && !self.limits.confluent_schema_ids.contains(&id) {
+                    return Err(WireError::UnknownSchema(
+                        format!("confluent schema id {id}"),
+                        format!("one of {:?}", self.limits.confluent_schema_ids),
+                    ));
+                }
+                (Framing::Confluent { schema_id: id }, &bytes[CONFLUENT_HEADER..])
+            }
+            [] => return Err(WireError::BadFraming("empty payload")),
+            _ => return Err(WireError::BadFraming("neither single-object (C3 01) nor confluent (00) framing")),
+        };
+        let mut cursor = body;
+        let record = self.readers[rt as usize].read_deser::<T>(&mut cursor).map_err(|e| WireError::Decode(short(&e)))?;
+        if !cursor.is_empty() {
+            return Err(WireError::TrailingBytes(cursor.len()));
+        }
+        Ok((record, framing))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::*;
+    use cisp_model::*;
+    use proptest::prelude::*;
+
+    fn codec() -> Codec {
+        Codec::new(DecodeLimits::default()).expect("embedded schemas parse")
+    }
+
+    pub(crate) fn sample() -> SubmissionRecord {
+        SubmissionRecord {
+            submission_id: "s-1".into(),
+            member_id: "bank-a".into(),
+            submitted_at: 1_760_000_000_000,
+            kind: SubmissionKind::Phishing,
+            tlp: Tlp::AmberStrict,
+            distribution: DistributionRecord { scope: Scope::SharingGroups, members: vec![], groups: vec!["fin-isac".into()] },
+            attribution: Attribution::Anonymous,
+            title: "Invoice lure — ünïcode".into(),
+            description: Some("details".into()),
+            observables: vec![
+                ObservableRecord::new(ObservableKind::Url, "hxxp://evil[.]example/x"),
+                ObservableRecord {
+                    role: Some(ObservableRole::PayloadDelivery),
+                    first_seen: Some(1_759_000_000_000),
+                    confidence: Some(90),
+                    ..ObservableRecord::new(ObservableKind::Sha256, "a".repeat(64))
+                },
+            ],
+            ttps: vec!["T1566".into()],
+            malware: vec![],
+            actor_claims: vec!["FIN7".into()],
+            targeted_sectors: vec!["finance".into()],
+            confidence: 70,
+        }
+    }
+
+    #[test]
+    fn submissions_round_trip_in_both_framings() {
+        let c = codec();
+        let rec = sample();
+        let bytes = c.encode(RecordType::Submission, &rec).unwrap();
+        assert_eq!(&bytes[..2], &[0xC3, 0x01]);
+        assert_eq!(&bytes[2..10], &c.fingerprint(RecordType::Submission));
+        let (back, framing): (SubmissionRecord, _) = c.decode(RecordType::Submission, &bytes).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(framing, Framing::SingleObject);
+
+        let conf = c.encode_confluent(RecordType::Submission, 7, &rec).unwrap();
+        let (back, framing): (SubmissionRecord, _) = c.decode(RecordType::Submission, &conf).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(framing, Framing::Confluent { schema_id: 7 });
+    }
+
+    #[test]
+    fn every_output_record_round_trips() {
+        let c = codec();
+        let alert = AlertRecord {
+            alert_id: "a1".into(),
+            recipient: "bank-b".into(),
+            created_at: 1,
+            trigger_published_at: 2,
+            kind: AlertKind::PeerSighting,
+            severity: Severity::High,
+            tlp: Tlp::Green,
+            campaign_id: "c1".into(),
+            your_submission_ids: vec!["x".into()],
+            related: vec![RelatedSubmissionRecord {
+                submission_id: "s".into(),
+                member_id: None,
+                member_name: None,
+                sector: Some("finance".into()),
+                kind: SubmissionKind::Incident,
+                tlp: Tlp::Clear,
+                title: "t".into(),
+                submitted_at: 3,
+            }],
+            shared_observables: vec![ObservableRecord::new(ObservableKind::Domain, "evil.example")],
+            other_member_count: 1,
+            summary: "s".into(),
+        };
+        let b = c.encode(RecordType::Alert, &alert).unwrap();
+        assert_eq!(c.decode::<AlertRecord>(RecordType::Alert, &b).unwrap().0, alert);
+
+        let dl = DeadLetterRecord {
+            received_at: 1,
+            source_topic: "t".into(),
+            source_partition: 0,
+            source_offset: 9,
+            member_id: None,
+            reason_code: "bad_framing".into(),
+            reason: "r".into(),
+            payload: Bytes(vec![0, 1, 2, 255]),
+            payload_size: 4,
+            payload_truncated: false,
+        };
+        let b = c.encode(RecordType::DeadLetter, &dl).unwrap();
+        assert_eq!(c.decode::<DeadLetterRecord>(RecordType::DeadLetter, &b).unwrap().0, dl);
+
+        let cu = CampaignUpdateRecord {
+            campaign_id: "c".into(),
+            version: 3,
+            merged_into: Some("d".into()),
+            submission_count: 2,
+            member_count: 2,
+            observable_count: 5,
+            member_ids: vec!["a".into()],
+            sectors: vec!["finance".into()],
+            tlp: Tlp::Red,
+            first_seen: 1,
+            last_seen: 2,
+            updated_at: 3,
+        };
+        let b = c.encode(RecordType::CampaignUpdate, &cu).unwrap();
+        assert_eq!(c.decode::<CampaignUpdateRecord>(RecordType::CampaignUpdate, &b).unwrap().0, cu);
+    }
+
+    #[test]
+    fn framing_errors_are_classified() {
+        let c = codec();
+        let good = c.encode(RecordType::Submission, &sample()).unwrap();
+        let code = |b: &[u8]| c.decode::<SubmissionRecord>(RecordType::Submission, b).unwrap_err().reason_code();
+        assert_eq!(code(b""), "bad_framing");
+        assert_eq!(code(b"{\"json\": true}"), "bad_framing");
+        assert_eq!(code(&[0xC3, 0x01, 1, 2]), "bad_framing");
+        let mut wrong_fp = good.clone();
+        wrong_fp[5] ^= 0xFF;
+        assert_eq!(code(&wrong_fp), "unknown_schema");
+        assert_eq!(code(&good[..good.len() - 3]), "avro_decode");
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(code(&trailing), "trailing_bytes");
+        let huge = vec![0u8; 2 * 1024 * 1024];
+        assert_eq!(code(&huge), "too_large");
+    }
+
+    #[test]
+    fn a_length_prefix_bomb_is_refused_without_allocating() {
+        let c = codec();
+        // Header, then a string length of ~2^62 for submission_id.
+        let mut b = vec![0xC3, 0x01];
+        b.extend_from_slice(&c.fingerprint(RecordType::Submission));
+        b.extend_from_slice(&[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
+        assert_eq!(c.decode::<SubmissionRecord>(RecordType::Submission, &b).unwrap_err().reason_code(), "avro_decode");
+        // An array of observables claiming 2^40 elements.
+        let mut b = c.encode(RecordType::Submission, &sample()).unwrap();
+        b.truncate(10);
+        b.extend_from_slice(&[0x02, b'x', 0x02, b'y', 0x80, 0x80, 0x80, 0x80, 0x08]);
+        assert!(c.decode::<SubmissionRecord>(RecordType::Submission, &b).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        // Arbitrary bytes after a valid header never panic the decoder.
+        #[test]
+        fn random_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let c = codec();
+            let mut b = vec![0xC3, 0x01];
+            b.extend_from_slice(&c.fingerprint(RecordType::Submission));
+            b.extend_from_slice(&body);
+            let _ = c.decode::<SubmissionRecord>(RecordType::Submission, &b);
+        }
+
+        // Flipping any byte of a valid record never panics the decoder.
+        #[test]
+        fn mutated_records_never_panic(pos in 0usize..400, val: u8) {
+            let c = codec();
+            let mut b = c.encode(RecordType::Submission, &sample()).unwrap();
+            let i = pos % b.len();
+            b[i] = val;
+            let _ = c.decode::<SubmissionRecord>(RecordType::Submission, &b);
+        }
+    }
+}

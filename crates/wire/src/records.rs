@@ -1,0 +1,211 @@
+//! Serde mirrors of `schemas/*.avsc`, field for field. Timestamps are
+//! milliseconds since the Unix epoch (Avro `timestamp-millis`).
+
+use cisp_model::{
+    AlertKind, Attribution, ObservableDraft, ObservableKind, ObservableRole, Scope, Severity,
+    SubmissionDraft, SubmissionKind, Tlp,
+};
+use serde::{Deserialize, Serialize};
+
+/// `cisp.v1.Observable`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Observable")]
+pub struct ObservableRecord {
+    #[serde(rename = "type")]
+    pub kind: ObservableKind,
+    pub value: String,
+    #[serde(default)]
+    pub role: Option<ObservableRole>,
+    #[serde(default)]
+    pub first_seen: Option<i64>,
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+    #[serde(default)]
+    pub confidence: Option<i32>,
+}
+
+impl ObservableRecord {
+    pub fn new(kind: ObservableKind, value: impl Into<String>) -> ObservableRecord {
+        ObservableRecord { kind, value: value.into(), role: None, first_seen: None, last_seen: None, confidence: None }
+    }
+}
+
+/// `cisp.v1.Distribution`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Distribution")]
+pub struct DistributionRecord {
+    pub scope: Scope,
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `cisp.v1.Submission`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Submission")]
+pub struct SubmissionRecord {
+    pub submission_id: String,
+    pub member_id: String,
+    pub submitted_at: i64,
+    pub kind: SubmissionKind,
+    pub tlp: Tlp,
+    pub distribution: DistributionRecord,
+    pub attribution: Attribution,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub observables: Vec<ObservableRecord>,
+    #[serde(default)]
+    pub ttps: Vec<String>,
+    #[serde(default)]
+    pub malware: Vec<String>,
+    #[serde(default)]
+    pub actor_claims: Vec<String>,
+    #[serde(default)]
+    pub targeted_sectors: Vec<String>,
+    #[serde(default = "default_confidence")]
+    pub confidence: i32,
+}
+
+fn default_confidence() -> i32 {
+    50
+}
+
+impl From<SubmissionRecord> for SubmissionDraft {
+    fn from(r: SubmissionRecord) -> SubmissionDraft {
+        SubmissionDraft {
+            submission_id: r.submission_id,
+            member_id: r.member_id,
+            submitted_at_ms: r.submitted_at,
+            kind: r.kind.name().to_owned(),
+            tlp: r.tlp.symbol().to_owned(),
+            scope: r.distribution.scope.name().to_owned(),
+            distribution_members: r.distribution.members,
+            distribution_groups: r.distribution.groups,
+            anonymous: r.attribution == Attribution::Anonymous,
+            title: r.title,
+            description: r.description,
+            observables: r
+                .observables
+                .into_iter()
+                .map(|o| ObservableDraft {
+                    kind: o.kind.name().to_owned(),
+                    value: o.value,
+                    role: o.role.map(|r| r.name().to_owned()),
+                    first_seen_ms: o.first_seen,
+                    last_seen_ms: o.last_seen,
+                    confidence: o.confidence,
+                })
+                .collect(),
+            ttps: r.ttps,
+            malware: r.malware,
+            actor_claims: r.actor_claims,
+            targeted_sectors: r.targeted_sectors,
+            confidence: r.confidence,
+        }
+    }
+}
+
+/// `cisp.v1.RelatedSubmission`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "RelatedSubmission")]
+pub struct RelatedSubmissionRecord {
+    pub submission_id: String,
+    pub member_id: Option<String>,
+    pub member_name: Option<String>,
+    pub sector: Option<String>,
+    pub kind: SubmissionKind,
+    pub tlp: Tlp,
+    pub title: String,
+    pub submitted_at: i64,
+}
+
+/// `cisp.v1.Alert`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Alert")]
+pub struct AlertRecord {
+    pub alert_id: String,
+    pub recipient: String,
+    pub created_at: i64,
+    pub trigger_published_at: i64,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub tlp: Tlp,
+    pub campaign_id: String,
+    pub your_submission_ids: Vec<String>,
+    pub related: Vec<RelatedSubmissionRecord>,
+    pub shared_observables: Vec<ObservableRecord>,
+    pub other_member_count: i32,
+    pub summary: String,
+}
+
+/// `cisp.v1.CampaignUpdate`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "CampaignUpdate")]
+pub struct CampaignUpdateRecord {
+    pub campaign_id: String,
+    pub version: i64,
+    pub merged_into: Option<String>,
+    pub submission_count: i32,
+    pub member_count: i32,
+    pub observable_count: i32,
+    pub member_ids: Vec<String>,
+    pub sectors: Vec<String>,
+    pub tlp: Tlp,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub updated_at: i64,
+}
+
+/// Bytes that serialise as Avro `bytes`, not as an array of ints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(Bytes(out))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// `cisp.v1.DeadLetter`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "DeadLetter")]
+pub struct DeadLetterRecord {
+    pub received_at: i64,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub member_id: Option<String>,
+    pub reason_code: String,
+    pub reason: String,
+    pub payload: Bytes,
+    pub payload_size: i64,
+    pub payload_truncated: bool,
+}

@@ -1,0 +1,208 @@
+//! The embedded schema files, parsed once per process.
+
+use std::sync::OnceLock;
+
+use std::collections::{HashMap, HashSet};
+
+use apache_avro::Schema;
+use serde_json::Value as Json;
+
+use crate::error::{short, WireError};
+
+/// The record types carried on CiSP topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    Observable,
+    Submission,
+    Alert,
+    CampaignUpdate,
+    DeadLetter,
+}
+
+impl RecordType {
+    pub const ALL: [RecordType; 5] = [
+        RecordType::Observable,
+        RecordType::Submission,
+        RecordType::Alert,
+        RecordType::CampaignUpdate,
+        RecordType::DeadLetter,
+    ];
+
+    pub fn full_name(self) -> &'static str {
+        match self {
+            RecordType::Observable => "cisp.v1.Observable",
+            RecordType::Submission => "cisp.v1.Submission",
+            RecordType::Alert => "cisp.v1.Alert",
+            RecordType::CampaignUpdate => "cisp.v1.CampaignUpdate",
+            RecordType::DeadLetter => "cisp.v1.DeadLetter",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The `.avsc` files, in `RecordType::ALL` order, as (file name, JSON).
+pub fn schema_files() -> [(&'static str, &'static str); 5] {
+    [
+        ("Observable.avsc", include_str!("../../../schemas/Observable.avsc")),
+        ("Submission.avsc", include_str!("../../../schemas/Submission.avsc")),
+        ("Alert.avsc", include_str!("../../../schemas/Alert.avsc")),
+        ("CampaignUpdate.avsc", include_str!("../../../schemas/CampaignUpdate.avsc")),
+        ("DeadLetter.avsc", include_str!("../../../schemas/DeadLetter.avsc")),
+    ]
+}
+
+/// One self-contained (denormalised) schema per record type.
+pub(crate) struct Schemas {
+    standalone: Vec<Schema>,
+}
+
+impl Schemas {
+    pub(crate) fn get() -> Result<&'static Schemas, WireError> {
+        static SCHEMAS: OnceLock<Result<Schemas, String>> = OnceLock::new();
+        SCHEMAS
+            .get_or_init(|| Schemas::parse().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| WireError::Schema(e.clone()))
+    }
+
+    fn parse() -> Result<Schemas, WireError> {
+        let files = schema_files();
+        let mut roots = Vec::with_capacity(files.len());
+        let mut library = HashMap::new();
+        for (file, text) in files {
+            let json: Json = serde_json::from_str(text).map_err(|e| WireError::Schema(format!("{file}: {e}")))?;
+            collect_named(&json, "", &mut library);
+            roots.push(json);
+        }
+        let mut standalone = Vec::with_capacity(roots.len());
+        for (i, rt) in RecordType::ALL.into_iter().enumerate() {
+            let composed = inline_refs(&roots[i], "", &library, &mut HashSet::new())?;
+            let schema = Schema::parse(&composed).map_err(|e| WireError::Schema(format!("{}: {}", files[i].0, short(&e))))?;
+            if schema.name().map(|n| n.fullname(None)) != Some(rt.full_name().to_owned()) {
+                return Err(WireError::Schema(format!("{} is not {}", files[i].0, rt.full_name())));
+            }
+            standalone.push(schema);
+        }
+        Ok(Schemas { standalone })
+    }
+
+    pub(crate) fn schema(&self, rt: RecordType) -> &Schema {
+        &self.standalone[rt.index()]
+    }
+}
+
+const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+
+fn full_name(name: &str, ns: &str) -> String {
+    if name.contains('.') || ns.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{ns}.{name}")
+    }
+}
+
+/// The namespace a named definition sets for what it contains.
+fn namespace_of(obj: &serde_json::Map<String, Json>, enclosing: &str) -> String {
+    let name = obj.get("name").and_then(Json::as_str).unwrap_or("");
+    if let Some((ns, _)) = name.rsplit_once('.') {
+        return ns.to_owned();
+    }
+    obj.get("namespace").and_then(Json::as_str).unwrap_or(enclosing).to_owned()
+}
+
+/// Finds every named type (record, enum, fixed) defined anywhere in a file.
+fn collect_named(json: &Json, ns: &str, out: &mut HashMap<String, (Json, String)>) {
+    match json {
+        Json::Object(obj) => {
+            let mut inner_ns = ns.to_owned();
+            if let (Some(Json::String(t)), Some(Json::String(name))) = (obj.get("type"), obj.get("name")) {
+                if matches!(t.as_str(), "record" | "enum" | "fixed") {
+                    inner_ns = namespace_of(obj, ns);
+                    out.insert(full_name(name, &inner_ns), (json.clone(), ns.to_owned()));
+                }
+            }
+            for (k, v) in obj {
+                if matches!(k.as_str(), "type" | "fields" | "items" | "values") {
+                    collect_named(v, &inner_ns, out);
+                }
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|v| collect_named(v, ns, out)),
+        _ => {}
+    }
+}
+
+/// Rewrites a schema so that every reference to a named type from another
+/// file is replaced by its definition at first use (Avro allows later uses
+/// to be by name), giving one self-contained schema per record.
+fn inline_refs(
+    json: &Json,
+    ns: &str,
+    library: &HashMap<String, (Json, String)>,
+    defined: &mut HashSet<String>,
+) -> Result<Json, WireError> {
+    Ok(match json {
+        Json::String(name) if !PRIMITIVES.contains(&name.as_str()) => {
+            let full = if name.contains('.') { name.clone() } else { full_name(name, ns) };
+            if defined.contains(&full) {
+                Json::String(full)
+            } else {
+                let (def, def_ns) =
+                    library.get(&full).ok_or_else(|| WireError::Schema(format!("unknown type {full}")))?;
+                inline_refs(def, def_ns, library, defined)?
+            }
+        }
+        Json::Object(obj) => {
+            let mut inner_ns = ns.to_owned();
+            let mut out = obj.clone();
+            if let (Some(Json::String(t)), Some(Json::String(name))) = (obj.get("type"), obj.get("name")) {
+                if matches!(t.as_str(), "record" | "enum" | "fixed") {
+                    inner_ns = namespace_of(obj, ns);
+                    defined.insert(full_name(name, &inner_ns));
+                    // Make the namespace explicit: the definition may now sit
+                    // inside another namespace than the file it came from.
+                    out.insert("namespace".into(), Json::String(inner_ns.clone()));
+                }
+            }
+            for key in ["type", "items", "values"] {
+                if let Some(v) = obj.get(key) {
+                    if !(key == "type" && v.as_str().is_some_and(|t| matches!(t, "record" | "enum" | "fixed" | "array" | "map"))) {
+                        out.insert(key.into(), inline_refs(v, &inner_ns, library, defined)?);
+                    }
+                }
+            }
+            if let Some(Json::Array(fields)) = obj.get("fields") {
+                let mut new_fields = Vec::with_capacity(fields.len());
+                for f in fields {
+                    new_fields.push(inline_refs(f, &inner_ns, library, defined)?);
+                }
+                out.insert("fields".into(), Json::Array(new_fields));
+            }
+            Json::Object(out)
+        }
+        Json::Array(items) => {
+            Json::Array(items.iter().map(|v| inline_refs(v, ns, library, defined)).collect::<Result<_, _>>()?)
+        }
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_is_self_contained_and_named() {
+        let s = Schemas::get().unwrap();
+        for rt in RecordType::ALL {
+            let pcf = s.schema(rt).canonical_form();
+            assert!(pcf.contains(rt.full_name()), "{pcf}");
+        }
+        let alert = s.schema(RecordType::Alert).canonical_form();
+        assert!(alert.contains("AMBER_STRICT"), "Tlp is inlined into Alert: {alert}");
+        assert!(alert.contains("\"name\":\"cisp.v1.Observable\""), "Observable is inlined: {alert}");
+    }
+}

@@ -1,0 +1,43 @@
+# Shared settings for the local stack scripts. Sourced, never run.
+#
+# Everything the stack writes lives under $CISP_STACK_DIR (default: .stack/ in
+# the checkout); heavy, reusable installs (the broker binary) live under
+# $CISP_CACHE_DIR (default: ~/.cache/cisp-fusion) so every clone on this
+# machine, CI's included, shares one build.
+set -euo pipefail
+
+CISP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CISP_STACK_DIR="${CISP_STACK_DIR:-$CISP_ROOT/.stack}"
+CISP_CACHE_DIR="${CISP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cisp-fusion}"
+
+TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
+TANSU_ROOT="$CISP_CACHE_DIR/tansu-$TANSU_VERSION"
+TANSU_BIN="$TANSU_ROOT/bin/tansu"
+
+CISP_KAFKA_PORT="${CISP_KAFKA_PORT:-19092}"
+CISP_CH_HTTP_PORT="${CISP_CH_HTTP_PORT:-18123}"
+CISP_CH_TCP_PORT="${CISP_CH_TCP_PORT:-19000}"
+CISP_BROKER="127.0.0.1:$CISP_KAFKA_PORT"
+CISP_CLICKHOUSE_URL="http://127.0.0.1:$CISP_CH_HTTP_PORT"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+# Is a process with the pid in file $1 alive?
+pid_alive() {
+  [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# Wait up to $2 seconds for command "$1" (a string, eval'd) to succeed.
+wait_for() {
+  local check="$1" secs="$2" i
+  for ((i = 0; i < secs * 5; i++)); do
+    if eval "$check" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
