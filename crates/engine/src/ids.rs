@@ -16,14 +16,15 @@ impl fmt::Display for SubmissionKey {
     }
 }
 
-/// A campaign id, derived from the submission that founded it, so a replay
-/// produces the same ids.
+/// A campaign id: a salted hash of the engine sequence number of the
+/// submission that founded it. A replay produces the same ids; the id says
+/// nothing about who founded the campaign.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CampaignId(String);
 
 impl CampaignId {
-    pub(crate) fn founded_by(key: &SubmissionKey) -> CampaignId {
-        CampaignId(format!("C-{:016x}", stable_hash(&[key.member.as_str(), key.id.as_str()])))
+    pub(crate) fn from_hash(h: u64) -> CampaignId {
+        CampaignId(format!("C-{h:016x}"))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -42,7 +43,7 @@ pub(crate) fn stable_hash(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
-            h ^= 0;
+            // Separator (a NUL byte) so ("ab","c") and ("a","bc") differ.
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
         for b in p.bytes() {
