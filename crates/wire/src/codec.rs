@@ -1,13 +1,12 @@
 //! Framing and (de)serialisation of records.
 
-use apache_avro::rabin::Rabin;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{short, WireError};
-use crate::schemas::{RecordType, Schemas};
+use crate::schemas::{crc64_avro, RecordType, Schemas};
 
 /// Single-object encoding marker (Avro spec, "Single object encoding").
 const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -69,9 +68,7 @@ impl Codec {
         let mut writers = Vec::new();
         for rt in RecordType::ALL {
             let schema = schemas.schema(rt);
-            let fp = schema.fingerprint::<Rabin>().bytes;
-            let fp: [u8; 8] = fp.try_into().map_err(|_| WireError::Schema("fingerprint is not 8 bytes".into()))?;
-            fingerprints.push(fp);
+            fingerprints.push(crc64_avro(schemas.canonical_form(rt).as_bytes()));
             readers.push(GenericDatumReader::builder(schema).build().map_err(|e| WireError::Schema(short(&e)))?);
             writers.push(GenericDatumWriter::builder(schema).build().map_err(|e| WireError::Schema(short(&e)))?);
         }
@@ -90,7 +87,7 @@ impl Codec {
 
     /// The Parsing Canonical Form of a record type's self-contained schema.
     pub fn canonical_form(rt: RecordType) -> Result<String, WireError> {
-        Ok(Schemas::get()?.schema(rt).canonical_form())
+        Ok(Schemas::get()?.canonical_form(rt))
     }
 
     /// Encodes a record with single-object framing.

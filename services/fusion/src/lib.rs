@@ -1,1 +1,187 @@
+//! The CiSP fusion service.
+//!
+//! Members publish Avro [`Submission`](cisp_model::Submission)s on
+//! `<prefix>.submissions.<member>`; this service decodes and validates them
+//! (bad ones go to `<prefix>.dead-letter` with a reason), feeds them to the
+//! correlation engine ([`cisp_engine::Engine`]), publishes each member's
+//! alerts on `<prefix>.alerts.<member>` and campaign updates on
+//! `<prefix>.campaigns`, writes the facts to ClickHouse, and only then
+//! commits the consumed offsets ([`pipeline`]).
+//!
+//! Start-up ([`start`]): load the member registry, migrate ClickHouse,
+//! ensure topics, rebuild the engine by replaying the stored submissions in
+//! their original order (the engine is deterministic, so ids come out the
+//! same), serve `/metrics` and `/health`, and run the pipeline on its own
+//! thread until [`Shutdown`] fires.
 
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod pipeline;
+pub mod store;
+pub mod testing;
+pub mod topics;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use cisp_engine::{Engine, Ingest};
+use cisp_model::{Registry, Submission};
+use cisp_wire::{Codec, DecodeLimits};
+use rdkafka::consumer::Consumer;
+use tokio::sync::watch;
+use tracing::info;
+
+pub use config::Config;
+pub use metrics::Metrics;
+pub use store::Store;
+pub use topics::Topics;
+
+/// Fires once to stop the service; tasks drain and flush before exiting.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+pub fn shutdown_channel() -> (ShutdownTrigger, Shutdown) {
+    let (tx, rx) = watch::channel(false);
+    (ShutdownTrigger(tx), Shutdown(rx))
+}
+
+impl ShutdownTrigger {
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Shutdown {
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|v| *v).await;
+    }
+}
+
+/// A started service.
+pub struct Running {
+    /// Where `/metrics` and `/health` are served.
+    pub metrics_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Waits for the pipeline to end (after shutdown, or on a fatal error).
+    pub async fn join(self) -> anyhow::Result<()> {
+        self.handle.await.context("pipeline task panicked")?
+    }
+}
+
+/// Creates the ClickHouse tables and the topics (idempotent).
+pub async fn setup(config: &Config) -> anyhow::Result<Arc<Registry>> {
+    let registry = Arc::new(Registry::load(&config.registry_path)?);
+    Store::new(&config.clickhouse).migrate().await.context("migrating ClickHouse")?;
+    if config.kafka.create_topics {
+        let specs = Topics::new(&config.kafka.topic_prefix).all(&registry);
+        kafka::ensure_topics(&config.kafka, &specs).await.context("creating topics")?;
+    }
+    Ok(registry)
+}
+
+/// Rebuilds the engine from the submissions stored in ClickHouse.
+async fn rebuild_engine(config: &Config, registry: &Arc<Registry>, store: &Store) -> anyhow::Result<(Engine, usize)> {
+    let started = Instant::now();
+    let bodies = store.load_submission_bodies().await.context("loading submissions for replay")?;
+    let mut engine = Engine::new(registry.clone(), config.engine.clone());
+    for (i, body) in bodies.iter().enumerate() {
+        let sub: Submission = serde_json::from_str(body)
+            .with_context(|| format!("stored submission #{i} does not parse; the submissions table is corrupt"))?;
+        engine.process(&sub, Ingest { published_at_ms: 0, now_ms: 0 });
+    }
+    info!(submissions = bodies.len(), elapsed_ms = started.elapsed().as_millis() as u64, "engine rebuilt from ClickHouse");
+    Ok((engine, bodies.len()))
+}
+
+/// Every fallible start-up step: load the registry, migrate ClickHouse,
+/// ensure topics, rebuild the engine, create and subscribe the clients.
+async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipeline::Pipeline> {
+    let registry = setup(config).await?;
+    let store = Store::new(&config.clickhouse);
+    let (engine, replayed) = rebuild_engine(config, &registry, &store).await?;
+    metrics.replayed_submissions.set(i64::try_from(replayed).unwrap_or(i64::MAX));
+    metrics.set_engine(engine.stats());
+
+    let topics = Topics::new(&config.kafka.topic_prefix);
+    let consumer = kafka::consumer(&config.kafka)?;
+    let subscriptions: Vec<String> = registry.members().map(|m| topics.submissions(&m.id)).collect();
+    let subs: Vec<&str> = subscriptions.iter().map(String::as_str).collect();
+    consumer.subscribe(&subs).context("subscribing to member topics")?;
+    let codec = Codec::new(DecodeLimits {
+        max_message_bytes: config.kafka.max_message_bytes,
+        confluent_schema_ids: config.kafka.confluent_schema_ids.clone(),
+        ..DecodeLimits::default()
+    })?;
+    Ok(pipeline::Pipeline {
+        consumer,
+        producer: kafka::producer(&config.kafka)?,
+        codec,
+        engine,
+        store,
+        topics,
+        registry,
+        limits: config.limits.clone(),
+        metrics: metrics.clone(),
+        rt: tokio::runtime::Handle::current(),
+        kafka: config.kafka.clone(),
+    })
+}
+
+/// Starts the service and returns once it is consuming.
+pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let ready = Arc::new(AtomicBool::new(false));
+    // The HTTP server stops when the pipeline ends, for whatever reason:
+    // after a fatal error the process must exit (and be restarted), not
+    // linger serving metrics.
+    let (stop_http, http_stop) = shutdown_channel();
+    let (metrics_addr, http_task) =
+        http::serve(config.metrics_addr, metrics.clone(), ready.clone(), http_stop.wait())
+            .await
+            .with_context(|| format!("binding the metrics endpoint {}", config.metrics_addr))?;
+    info!(%metrics_addr, "serving /metrics and /health");
+
+    let pipeline = match prepare(&config, &metrics).await {
+        Ok(p) => p,
+        Err(e) => {
+            stop_http.trigger();
+            let _ = http_task.await;
+            return Err(e);
+        }
+    };
+    ready.store(true, Ordering::Release);
+    info!(members = pipeline.registry.members().count(), prefix = %config.kafka.topic_prefix, "fusion service running");
+    let handle = tokio::task::spawn_blocking(move || {
+        let result = pipeline.run(shutdown);
+        ready.store(false, Ordering::Release);
+        result.map_err(anyhow::Error::from)
+    });
+    let handle = tokio::spawn(async move {
+        let r = handle.await.context("pipeline thread panicked");
+        stop_http.trigger();
+        let _ = http_task.await;
+        r?
+    });
+    Ok(Running { metrics_addr, metrics, handle })
+}
+
+/// Starts the service and runs it until `shutdown` fires.
+pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    start(config, shutdown).await?.join().await
+}

@@ -1,1 +1,93 @@
-fn main(){}
+//! `cisp-fusion`: parses flags, sets up logging and the runtime, and hands
+//! over to the library.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use cisp_fusion::{shutdown_channel, Config, Topics};
+use cisp_model::Registry;
+
+#[derive(Parser)]
+#[command(name = "cisp-fusion", version, about = "CiSP fusion service: correlate member submissions, alert, store")]
+struct Cli {
+    /// Configuration file (TOML); CISP_* environment variables override it.
+    #[arg(long, env = "CISP_CONFIG", default_value = "config/fusion.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service until SIGINT/SIGTERM (the default).
+    Run,
+    /// Create the ClickHouse tables and the Kafka topics, then exit.
+    Setup,
+    /// Print the topics the service uses for the registry, one per line.
+    Topics,
+    /// Print the effective configuration (secrets redacted).
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(&cli.config)?;
+    let filter = tracing_subscriber::filter::Targets::from_str(&config.log)
+        .with_context(|| format!("invalid log filter {:?}", config.log))?;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_target(false)).with(filter).init();
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => rt.block_on(async {
+            let (trigger, shutdown) = shutdown_channel();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutdown requested; finishing the current batch");
+                trigger.trigger();
+            });
+            cisp_fusion::run(config, shutdown).await
+        }),
+        Command::Setup => rt.block_on(async {
+            cisp_fusion::setup(&config).await?;
+            println!("clickhouse tables and kafka topics are in place");
+            Ok(())
+        }),
+        Command::Topics => {
+            let registry = Registry::load(&config.registry_path)?;
+            for t in Topics::new(&config.kafka.topic_prefix).all(&registry) {
+                println!("{}", t.name);
+            }
+            Ok(())
+        }
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,46 @@
+# CiSP Fusion — the front door. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+export CISP_ROOT := $(CURDIR)
+
+.PHONY: help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: build stack-up ## Build, start the local stack and the fusion service, publish the demo scenario, show what each member received
+	@bash scripts/run-demo.sh
+
+test: build stack-up python-env ## Run every test: unit, property, integration and end-to-end against the real broker and ClickHouse
+	CISP_PYTHON="$$(bash scripts/python-env.sh)" $(CARGO) test --workspace --all-targets -- --test-threads=2
+
+unit-test: ## Only the tests that need no running stack
+	$(CARGO) test --workspace --lib
+
+build: ## Build the service and the tools (debug profile, optimised dependencies)
+	$(CARGO) build --workspace --bins
+
+stack-up: ## Install (once) and start the local broker and ClickHouse on 127.0.0.1
+	@bash scripts/stack/up.sh
+
+stack-down: ## Stop the fusion service, the broker and ClickHouse (data is kept)
+	@bash scripts/stack/down.sh
+
+clean-stack: stack-down ## Stop everything and delete all local stack data (.stack/)
+	rm -rf .stack
+
+stop: ## Stop the fusion service started by make run
+	@bash scripts/fusion.sh stop
+
+status: ## Show what is running
+	@bash scripts/stack/broker.sh status || true
+	@bash scripts/stack/clickhouse.sh status || true
+	@bash scripts/fusion.sh status || true
+
+python-env: ## Create (once) the Python environment of the interop test
+	@bash scripts/python-env.sh >/dev/null
+
+lint: ## Clippy with warnings as errors, and a format check
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make run`: (re)start the fusion service on the local stack, publish the
+# demo scenario, show what each member received, and say how to stop.
+source "$(dirname "${BASH_SOURCE[0]}")/stack/common.sh"
+
+BIN="${CISP_BIN_DIR:-$CISP_ROOT/target/debug}"
+PID="$CISP_STACK_DIR/fusion.pid"
+LOG="$CISP_STACK_DIR/fusion.log"
+export CISP_CONFIG="${CISP_CONFIG:-$CISP_ROOT/config/fusion.toml}"
+METRICS="$("$BIN/cisp-fusion" config | sed -n 's/^ *metrics_addr: \(.*\),$/\1/p')"
+[[ -n "$METRICS" ]] || die "cannot read metrics_addr from $CISP_CONFIG"
+
+bash "$CISP_ROOT/scripts/fusion.sh" restart
+
+"$BIN/cisp-demo" --scenario "$CISP_ROOT/demo/scenario.json" run
+status=$?
+
+cat <<MSG
+
+The fusion service keeps running (pid $(cat "$PID"), log $LOG):
+  metrics   http://$METRICS/metrics
+  health    http://$METRICS/health
+  again     make run            (re-publishing is idempotent: the same submissions are duplicates)
+  show      target/debug/cisp-demo show
+Stop it:    make stop           (fusion only)
+            make stack-down     (fusion, broker and ClickHouse; data kept in .stack/)
+            make clean-stack    (stop everything and delete .stack/)
+MSG
+exit $status

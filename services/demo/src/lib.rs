@@ -1,0 +1,332 @@
+//! The bundled demo: publish a scenario as member systems would, then show
+//! what each member received and what ClickHouse holds, and check the
+//! scenario's stated expectations (who may learn what).
+//!
+//! Used by `make run` (through the `cisp-demo` binary) and by the
+//! end-to-end test, so the demo's promises are tested as they are shown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use cisp_fusion::{Config, Store, Topics};
+use cisp_model::{MemberId, Registry};
+use cisp_wire::records::{AlertRecord, SubmissionRecord};
+use cisp_wire::{Codec, DecodeLimits, RecordType};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub about: String,
+    pub records: Vec<ScenarioRecord>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioRecord {
+    /// Whose topic the record is published on.
+    pub topic_member: String,
+    #[serde(default)]
+    pub framing: Framing,
+    /// A submission, encoded with `framing`.
+    #[serde(default)]
+    pub record: Option<SubmissionRecord>,
+    /// Or raw bytes (as text), for malformed input.
+    #[serde(default)]
+    pub raw_text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framing {
+    #[default]
+    SingleObject,
+    Confluent,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Per member: the other members' submission ids it must be told about,
+    /// and no others.
+    pub told_about: BTreeMap<String, BTreeSet<String>>,
+    /// Strings that may appear only in the alerts of the listed members.
+    pub secrets: Vec<Secret>,
+    pub dead_letters: BTreeMap<String, u64>,
+    pub campaign_submissions: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub text: String,
+    pub may_reach: BTreeSet<String>,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> anyhow::Result<Scenario> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("invalid scenario {}", path.display()))
+    }
+}
+
+fn client_config(cfg: &Config) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.kafka.brokers);
+    for (k, v) in &cfg.kafka.client {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Publishes every record of the scenario to its member's topic and waits
+/// for the broker's acknowledgements. Returns how many were published.
+pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize> {
+    let codec = Codec::new(DecodeLimits::default())?;
+    let topics = Topics::new(&cfg.kafka.topic_prefix);
+    let producer: FutureProducer =
+        client_config(cfg).set("enable.idempotence", "true").set("acks", "all").create().context("creating producer")?;
+    let mut deliveries = Vec::new();
+    for r in &scenario.records {
+        let member = MemberId::parse(&r.topic_member)?;
+        let payload = match (&r.record, &r.raw_text) {
+            (Some(rec), None) => match r.framing {
+                Framing::SingleObject => codec.encode(RecordType::Submission, rec)?,
+                Framing::Confluent => codec.encode_confluent(RecordType::Submission, 1, rec)?,
+            },
+            (None, Some(text)) => text.as_bytes().to_vec(),
+            _ => bail!("a scenario record needs exactly one of record or raw_text"),
+        };
+        let topic = topics.submissions(&member);
+        let key = r.record.as_ref().map(|x| x.submission_id.clone()).unwrap_or_default();
+        let f = producer
+            .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
+            .map_err(|(e, _)| e)
+            .with_context(|| format!("producing to {topic}"))?;
+        deliveries.push((topic, f));
+    }
+    let n = deliveries.len();
+    for (topic, f) in deliveries {
+        f.await.context("producer dropped")?.map_err(|(e, _)| e).with_context(|| format!("delivery to {topic}"))?;
+    }
+    Ok(n)
+}
+
+/// Records the running service has made durable and committed
+/// (`cisp_fusion_records_committed_total`).
+pub fn records_committed(metrics_addr: SocketAddr) -> anyhow::Result<u64> {
+    let text = cisp_fusion::http::get(metrics_addr, "/metrics")?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("cisp_fusion_records_committed_total ")?.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64)
+}
+
+/// Waits until the service has made `target` records durable in total.
+pub fn wait_committed(metrics_addr: SocketAddr, target: u64, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let n = records_committed(metrics_addr)?;
+        if n >= target {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the fusion service made {n} of {target} records durable within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One alert as received, with its raw bytes (for the secrecy check).
+pub struct Received {
+    pub record: AlertRecord,
+    pub raw: Vec<u8>,
+}
+
+/// Reads every alert topic from the beginning to its current end.
+pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<BTreeMap<String, Vec<Received>>> {
+    let codec = Codec::new(DecodeLimits::default())?;
+    let topics = Topics::new(&cfg.kafka.topic_prefix);
+    let consumer: BaseConsumer = client_config(cfg)
+        .set("group.id", "cisp-demo-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating consumer")?;
+    let mut out: BTreeMap<String, Vec<Received>> = BTreeMap::new();
+    for m in registry.members() {
+        let topic = topics.alerts(&m.id);
+        let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+        let partitions: Vec<i32> =
+            md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining = 0i64;
+        let mut ends = BTreeMap::new();
+        for p in &partitions {
+            let (lo, hi) = consumer.fetch_watermarks(&topic, *p, Duration::from_secs(10))?;
+            if hi > lo {
+                tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+                remaining += hi - lo;
+                ends.insert(*p, hi);
+            }
+        }
+        let list = out.entry(m.id.to_string()).or_default();
+        if remaining == 0 {
+            continue;
+        }
+        consumer.assign(&tpl)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while remaining > 0 && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(msg)) => {
+                    if msg.offset() < ends.get(&msg.partition()).copied().unwrap_or(0) {
+                        remaining -= 1;
+                    }
+                    let raw = msg.payload().unwrap_or_default().to_vec();
+                    let (record, _) = codec.decode::<AlertRecord>(RecordType::Alert, &raw)?;
+                    list.push(Received { record, raw });
+                }
+                Some(Err(e)) => bail!("reading {topic}: {e}"),
+                None => {}
+            }
+        }
+        if remaining > 0 {
+            bail!("could not read {remaining} alerts from {topic}");
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the scenario's expectations against what members received.
+/// Returns one line per problem; empty means every promise held.
+pub fn check(expect: &Expect, received: &BTreeMap<String, Vec<Received>>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (member, want) in &expect.told_about {
+        let got: BTreeSet<String> = received
+            .get(member)
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r.record.related.iter().map(|x| x.submission_id.clone()))
+            .collect();
+        if &got != want {
+            problems.push(format!("{member} was told about {got:?}, expected {want:?}"));
+        }
+    }
+    for s in &expect.secrets {
+        for (member, alerts) in received {
+            if s.may_reach.contains(member) {
+                continue;
+            }
+            if alerts.iter().any(|a| contains(&a.raw, s.text.as_bytes())) {
+                problems.push(format!("LEAK: {:?} reached {member}", s.text));
+            }
+        }
+    }
+    problems
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Member-supplied text, made safe for a terminal: control and
+/// non-printing characters are escaped.
+pub fn safe(s: &str) -> String {
+    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// Prints what each member received.
+pub fn render_alerts(registry: &Registry, received: &BTreeMap<String, Vec<Received>>) -> String {
+    let mut out = String::new();
+    for m in registry.members() {
+        let alerts = received.get(m.id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        out.push_str(&format!("\n{} ({}, {}) — {} alert(s)\n", m.id, safe(&m.name), m.sector, alerts.len()));
+        for a in alerts {
+            let r = &a.record;
+            out.push_str(&format!(
+                "  [{}] {} {}: {}\n",
+                r.tlp.label(),
+                r.severity.name().to_uppercase(),
+                r.kind.name().replace('_', " "),
+                safe(&r.summary)
+            ));
+            out.push_str(&format!("      about your: {}\n", r.your_submission_ids.join(", ")));
+            for rel in &r.related {
+                let who = match (&rel.member_id, &rel.member_name, &rel.sector) {
+                    (Some(id), Some(name), Some(sector)) => format!("{id} ({}, {sector})", safe(name)),
+                    _ => "an anonymous member".to_owned(),
+                };
+                out.push_str(&format!(
+                    "      related: {} from {who}: \"{}\" [{}, {}]\n",
+                    safe(&rel.submission_id),
+                    safe(&rel.title),
+                    rel.kind.name(),
+                    rel.tlp.label()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct CountRow {
+    label: String,
+    n: u64,
+}
+
+/// A short summary of what ClickHouse holds.
+pub async fn clickhouse_summary(cfg: &Config) -> anyhow::Result<String> {
+    let store = Store::new(&cfg.clickhouse);
+    let c = store.client();
+    let q = |sql: &'static str| async move { c.query(sql).fetch_all::<CountRow>().await.context(sql) };
+    let mut out = format!("\nClickHouse database `{}`:\n", cfg.clickhouse.database);
+    let sections: [(&str, &'static str); 5] = [
+        ("submissions by kind", "SELECT kind AS label, count() AS n FROM submissions FINAL GROUP BY kind ORDER BY kind"),
+        ("submissions by sector", "SELECT sector AS label, count() AS n FROM submissions FINAL GROUP BY sector ORDER BY sector"),
+        ("observations by type", "SELECT obs_type AS label, count() AS n FROM observations FINAL GROUP BY obs_type ORDER BY obs_type"),
+        ("alerts by recipient", "SELECT recipient AS label, count() AS n FROM alerts FINAL GROUP BY recipient ORDER BY recipient"),
+        ("dead letters by reason", "SELECT reason_code AS label, count() AS n FROM dead_letters FINAL GROUP BY reason_code ORDER BY reason_code"),
+    ];
+    for (title, sql) in sections {
+        let rows = q(sql).await?;
+        let items: Vec<String> = rows.iter().map(|r| format!("{} {}", safe(&r.label), r.n)).collect();
+        out.push_str(&format!("  {title:<24} {}\n", if items.is_empty() { "-".into() } else { items.join(", ") }));
+    }
+    let campaigns = q("SELECT concat(campaign_id, ': ', toString(submission_count), ' submissions from ', toString(member_count), ' members (', arrayStringConcat(sectors, ', '), '), ', tlp) AS label, toUInt64(submission_count) AS n FROM campaigns FINAL WHERE merged_into = '' AND submission_count > 1 ORDER BY submission_count DESC LIMIT 5").await?;
+    out.push_str("  multi-submission campaigns:\n");
+    for r in &campaigns {
+        out.push_str(&format!("    {}\n", safe(&r.label)));
+    }
+    Ok(out)
+}
+
+/// The size of the largest live campaign, for the expectation check.
+pub async fn largest_campaign(cfg: &Config) -> anyhow::Result<u64> {
+    let store = Store::new(&cfg.clickhouse);
+    let rows = store
+        .client()
+        .query("SELECT campaign_id AS label, toUInt64(submission_count) AS n FROM campaigns FINAL WHERE merged_into = '' ORDER BY n DESC LIMIT 1")
+        .fetch_all::<CountRow>()
+        .await?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
+/// Dead letters by reason code.
+pub async fn dead_letters(cfg: &Config) -> anyhow::Result<BTreeMap<String, u64>> {
+    let store = Store::new(&cfg.clickhouse);
+    let rows = store
+        .client()
+        .query("SELECT reason_code AS label, count() AS n FROM dead_letters FINAL GROUP BY reason_code")
+        .fetch_all::<CountRow>()
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.label, r.n)).collect())
+}

@@ -1,0 +1,374 @@
+//! Configuration: a TOML file (`config/fusion.toml`) with unknown keys
+//! refused, overridden by `CISP_*` environment variables, validated into
+//! [`Config`]. Secrets (ClickHouse password, id salt) are redacted from
+//! `Debug` output and never logged.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use cisp_model::Limits;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    registry_path: PathBuf,
+    metrics_addr: String,
+    #[serde(default = "default_log")]
+    log: String,
+    kafka: RawKafka,
+    clickhouse: RawClickHouse,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    engine: RawEngine,
+}
+
+fn default_log() -> String {
+    "info".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKafka {
+    brokers: String,
+    #[serde(default = "default_prefix")]
+    topic_prefix: String,
+    #[serde(default = "default_group")]
+    group_id: String,
+    #[serde(default = "default_true")]
+    create_topics: bool,
+    #[serde(default = "default_partitions")]
+    partitions: i32,
+    #[serde(default = "default_batch_max")]
+    batch_max_records: usize,
+    #[serde(default = "default_batch_ms")]
+    batch_max_wait_ms: u64,
+    #[serde(default = "default_max_poll")]
+    max_poll_interval_ms: u64,
+    #[serde(default = "default_message_bytes")]
+    max_message_bytes: usize,
+    #[serde(default)]
+    confluent_schema_ids: Vec<u32>,
+    /// Extra librdkafka properties (e.g. security.protocol, sasl.*).
+    #[serde(default)]
+    client: BTreeMap<String, String>,
+}
+
+fn default_prefix() -> String {
+    "cisp".into()
+}
+fn default_group() -> String {
+    "cisp-fusion".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_partitions() -> i32 {
+    3
+}
+fn default_batch_max() -> usize {
+    5000
+}
+fn default_batch_ms() -> u64 {
+    50
+}
+fn default_max_poll() -> u64 {
+    300_000
+}
+fn default_message_bytes() -> usize {
+    1024 * 1024
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClickHouse {
+    url: String,
+    database: String,
+    #[serde(default = "default_user")]
+    user: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default = "default_retries")]
+    max_retries: u32,
+    #[serde(default = "default_backoff")]
+    retry_backoff_ms: u64,
+}
+
+fn default_user() -> String {
+    "default".into()
+}
+fn default_retries() -> u32 {
+    8
+}
+fn default_backoff() -> u64 {
+    250
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEngine {
+    hot_observable_limit: u32,
+    max_related_per_alert: usize,
+    max_shared_per_alert: usize,
+    id_salt: String,
+}
+
+impl Default for RawEngine {
+    fn default() -> RawEngine {
+        let d = cisp_engine::EngineConfig::default();
+        RawEngine {
+            hot_observable_limit: d.hot_observable_limit,
+            max_related_per_alert: d.max_related_per_alert,
+            max_shared_per_alert: d.max_shared_per_alert,
+            id_salt: d.id_salt,
+        }
+    }
+}
+
+/// Kafka settings, validated.
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub topic_prefix: String,
+    pub group_id: String,
+    pub create_topics: bool,
+    pub partitions: i32,
+    pub batch_max_records: usize,
+    pub batch_max_wait: Duration,
+    pub max_poll_interval: Duration,
+    pub max_message_bytes: usize,
+    pub confluent_schema_ids: Vec<u32>,
+    pub client: BTreeMap<String, String>,
+}
+
+/// ClickHouse settings, validated. `password` is redacted from `Debug`.
+#[derive(Clone)]
+pub struct ClickHouseConfig {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    pub max_retries: u32,
+    pub retry_backoff: Duration,
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &if self.password.is_empty() { "" } else { "<redacted>" })
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
+}
+
+/// The validated configuration the service runs with.
+#[derive(Clone)]
+pub struct Config {
+    pub registry_path: PathBuf,
+    /// Where `/metrics` and `/health` are served; port 0 picks a free port.
+    pub metrics_addr: SocketAddr,
+    pub log: String,
+    pub kafka: KafkaConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub limits: Limits,
+    pub engine: cisp_engine::EngineConfig,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("registry_path", &self.registry_path)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("kafka", &self.kafka)
+            .field("clickhouse", &self.clickhouse)
+            .field("limits", &self.limits)
+            .field("engine.hot_observable_limit", &self.engine.hot_observable_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The environment variables that override the file, and what they set.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("CISP_KAFKA_BROKERS", "kafka.brokers"),
+    ("CISP_TOPIC_PREFIX", "kafka.topic_prefix"),
+    ("CISP_GROUP_ID", "kafka.group_id"),
+    ("CISP_CLICKHOUSE_URL", "clickhouse.url"),
+    ("CISP_CLICKHOUSE_DATABASE", "clickhouse.database"),
+    ("CISP_CLICKHOUSE_USER", "clickhouse.user"),
+    ("CISP_CLICKHOUSE_PASSWORD", "clickhouse.password"),
+    ("CISP_REGISTRY", "registry_path"),
+    ("CISP_METRICS_ADDR", "metrics_addr"),
+    ("CISP_ID_SALT", "engine.id_salt"),
+    ("CISP_LOG", "log"),
+];
+
+impl Config {
+    /// Reads `path`, applies `CISP_*` environment overrides, validates.
+    /// Relative paths in the file are relative to the file's folder.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("CISP_")).collect();
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_parts(&text, &env, base).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    pub fn from_parts(text: &str, env: &BTreeMap<String, String>, base: &Path) -> anyhow::Result<Config> {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        for (var, _) in ENV_OVERRIDES {
+            let Some(v) = env.get(*var) else { continue };
+            let v = v.clone();
+            match *var {
+                "CISP_KAFKA_BROKERS" => raw.kafka.brokers = v,
+                "CISP_TOPIC_PREFIX" => raw.kafka.topic_prefix = v,
+                "CISP_GROUP_ID" => raw.kafka.group_id = v,
+                "CISP_CLICKHOUSE_URL" => raw.clickhouse.url = v,
+                "CISP_CLICKHOUSE_DATABASE" => raw.clickhouse.database = v,
+                "CISP_CLICKHOUSE_USER" => raw.clickhouse.user = v,
+                "CISP_CLICKHOUSE_PASSWORD" => raw.clickhouse.password = v,
+                "CISP_REGISTRY" => raw.registry_path = PathBuf::from(v),
+                "CISP_METRICS_ADDR" => raw.metrics_addr = v,
+                "CISP_ID_SALT" => raw.engine.id_salt = v,
+                "CISP_LOG" => raw.log = v,
+                _ => {}
+            }
+        }
+        let registry_path =
+            if raw.registry_path.is_absolute() { raw.registry_path } else { base.join(raw.registry_path) };
+        let metrics_addr: SocketAddr =
+            raw.metrics_addr.parse().with_context(|| format!("metrics_addr {:?} is not host:port", raw.metrics_addr))?;
+        let k = raw.kafka;
+        if k.brokers.trim().is_empty() {
+            bail!("kafka.brokers is empty");
+        }
+        check_topic_prefix(&k.topic_prefix)?;
+        if !(1..=1000).contains(&k.partitions) {
+            bail!("kafka.partitions must be 1 to 1000, not {}", k.partitions);
+        }
+        if !(1..=1_000_000).contains(&k.batch_max_records) {
+            bail!("kafka.batch_max_records must be 1 to 1000000");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&k.max_message_bytes) {
+            bail!("kafka.max_message_bytes must be 1 KiB to 64 MiB");
+        }
+        for key in k.client.keys() {
+            if matches!(key.as_str(), "enable.auto.commit" | "enable.auto.offset.store" | "group.id" | "bootstrap.servers") {
+                bail!("kafka.client.{key} is set by the service itself");
+            }
+        }
+        let c = raw.clickhouse;
+        if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+            bail!("clickhouse.url must start with http:// or https://");
+        }
+        check_identifier("clickhouse.database", &c.database)?;
+        // Retries must finish well inside max.poll.interval.ms, or the broker
+        // would rebalance the partitions away while we wait (see pipeline.rs).
+        let worst_retry_ms: u64 = (0..c.max_retries).map(|i| c.retry_backoff_ms.saturating_mul(1 << i.min(6))).sum();
+        if worst_retry_ms >= k.max_poll_interval_ms / 2 {
+            bail!(
+                "clickhouse retries can take {worst_retry_ms} ms, more than half of kafka.max_poll_interval_ms ({})",
+                k.max_poll_interval_ms
+            );
+        }
+        let e = raw.engine;
+        if e.hot_observable_limit == 0 {
+            bail!("engine.hot_observable_limit must be at least 1");
+        }
+        Ok(Config {
+            registry_path,
+            metrics_addr,
+            log: raw.log,
+            kafka: KafkaConfig {
+                brokers: k.brokers,
+                topic_prefix: k.topic_prefix,
+                group_id: k.group_id,
+                create_topics: k.create_topics,
+                partitions: k.partitions,
+                batch_max_records: k.batch_max_records,
+                batch_max_wait: Duration::from_millis(k.batch_max_wait_ms),
+                max_poll_interval: Duration::from_millis(k.max_poll_interval_ms),
+                max_message_bytes: k.max_message_bytes,
+                confluent_schema_ids: k.confluent_schema_ids,
+                client: k.client,
+            },
+            clickhouse: ClickHouseConfig {
+                url: c.url,
+                database: c.database,
+                user: c.user,
+                password: c.password,
+                max_retries: c.max_retries,
+                retry_backoff: Duration::from_millis(c.retry_backoff_ms),
+            },
+            limits: raw.limits,
+            engine: cisp_engine::EngineConfig {
+                hot_observable_limit: e.hot_observable_limit,
+                max_related_per_alert: e.max_related_per_alert,
+                max_shared_per_alert: e.max_shared_per_alert,
+                id_salt: e.id_salt,
+            },
+        })
+    }
+}
+
+fn check_topic_prefix(p: &str) -> anyhow::Result<()> {
+    if p.is_empty() || p.len() > 100 || !p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        bail!("kafka.topic_prefix {p:?} must be 1 to 100 characters of [A-Za-z0-9._-]");
+    }
+    Ok(())
+}
+
+fn check_identifier(what: &str, v: &str) -> anyhow::Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !v.as_bytes()[0].is_ascii_digit();
+    if !ok {
+        bail!("{what} {v:?} must be an identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+registry_path = "members.toml"
+metrics_addr = "127.0.0.1:0"
+[kafka]
+brokers = "127.0.0.1:9092"
+[clickhouse]
+url = "http://127.0.0.1:8123"
+database = "cisp"
+password = "hunter2"
+"#;
+
+    #[test]
+    fn env_overrides_the_file_and_paths_are_relative_to_it() {
+        let env = BTreeMap::from([("CISP_TOPIC_PREFIX".to_owned(), "t42".to_owned())]);
+        let c = Config::from_parts(FILE, &env, Path::new("/etc/cisp")).unwrap();
+        assert_eq!(c.kafka.topic_prefix, "t42");
+        assert_eq!(c.registry_path, Path::new("/etc/cisp/members.toml"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let typo = FILE.replace("brokers", "brokres");
+        assert!(Config::from_parts(&typo, &BTreeMap::new(), Path::new(".")).is_err());
+        let env = BTreeMap::from([("CISP_CLICKHOUSE_DATABASE".to_owned(), "x; DROP TABLE y".to_owned())]);
+        assert!(Config::from_parts(FILE, &env, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config::from_parts(FILE, &BTreeMap::new(), Path::new(".")).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

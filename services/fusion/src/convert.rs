@@ -1,0 +1,171 @@
+//! From engine outputs to wire records and ClickHouse rows.
+
+use cisp_engine::{Alert, CampaignView};
+use cisp_model::{Attribution, Observable, Registry, Submission};
+use cisp_wire::records::{AlertRecord, CampaignUpdateRecord, ObservableRecord, RelatedSubmissionRecord};
+
+use crate::store::{datetime, AlertRow, CampaignRow, ObservationRow, SubmissionRow};
+
+fn observable_record(o: &Observable) -> ObservableRecord {
+    ObservableRecord::new(o.kind(), o.value())
+}
+
+pub fn alert_record(a: &Alert) -> AlertRecord {
+    AlertRecord {
+        alert_id: a.id.clone(),
+        recipient: a.recipient.to_string(),
+        created_at: a.created_at_ms,
+        trigger_published_at: a.trigger_published_at_ms,
+        kind: a.kind,
+        severity: a.severity,
+        tlp: a.tlp,
+        campaign_id: a.campaign_id.to_string(),
+        your_submission_ids: a.your_submissions.iter().map(ToString::to_string).collect(),
+        related: a
+            .related
+            .iter()
+            .map(|r| RelatedSubmissionRecord {
+                submission_id: r.id.to_string(),
+                member_id: r.member.as_ref().map(ToString::to_string),
+                member_name: r.member_name.clone(),
+                sector: r.sector.as_ref().map(ToString::to_string),
+                kind: r.kind,
+                tlp: r.tlp,
+                title: r.title.clone(),
+                submitted_at: r.submitted_at_ms,
+            })
+            .collect(),
+        shared_observables: a.shared.iter().map(observable_record).collect(),
+        other_member_count: i32::try_from(a.other_member_count).unwrap_or(i32::MAX),
+        summary: a.summary.clone(),
+    }
+}
+
+pub fn alert_row(a: &Alert, trigger: &Submission, acked_at_ms: i64) -> AlertRow {
+    AlertRow {
+        alert_id: a.id.clone(),
+        recipient: a.recipient.to_string(),
+        created_at: datetime(a.created_at_ms),
+        kind: a.kind.name().to_owned(),
+        severity: a.severity.name().to_owned(),
+        tlp: a.tlp.symbol().to_owned(),
+        campaign_id: a.campaign_id.to_string(),
+        trigger_member: trigger.member.to_string(),
+        trigger_submission: trigger.id.to_string(),
+        provenance: a.provenance.iter().map(ToString::to_string).collect(),
+        related_count: u32::try_from(a.related.len()).unwrap_or(u32::MAX),
+        shared_count: u32::try_from(a.shared.len()).unwrap_or(u32::MAX),
+        other_member_count: a.other_member_count,
+        summary: a.summary.clone(),
+        publish_to_alert_ms: acked_at_ms - a.trigger_published_at_ms,
+    }
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+pub fn campaign_record(v: &CampaignView) -> CampaignUpdateRecord {
+    CampaignUpdateRecord {
+        campaign_id: v.id.to_string(),
+        version: i64::try_from(v.version).unwrap_or(i64::MAX),
+        merged_into: v.merged_into.as_ref().map(ToString::to_string),
+        submission_count: to_i32(v.submission_count),
+        member_count: to_i32(v.member_count),
+        observable_count: to_i32(v.observable_count),
+        member_ids: v.members.iter().map(ToString::to_string).collect(),
+        sectors: v.sectors.iter().map(ToString::to_string).collect(),
+        tlp: v.tlp,
+        first_seen: v.first_seen_ms,
+        last_seen: v.last_seen_ms,
+        updated_at: v.updated_at_ms,
+    }
+}
+
+pub fn campaign_row(v: &CampaignView) -> CampaignRow {
+    CampaignRow {
+        campaign_id: v.id.to_string(),
+        version: v.version,
+        merged_into: v.merged_into.as_ref().map(ToString::to_string).unwrap_or_default(),
+        submission_count: v.submission_count,
+        member_count: v.member_count,
+        observable_count: v.observable_count,
+        member_ids: v.members.iter().map(ToString::to_string).collect(),
+        sectors: v.sectors.iter().map(ToString::to_string).collect(),
+        tlp: v.tlp.symbol().to_owned(),
+        first_seen: datetime(v.first_seen_ms),
+        last_seen: datetime(v.last_seen_ms),
+        updated_at: datetime(v.updated_at_ms),
+    }
+}
+
+/// Where a record was read from.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+pub struct SubmissionFacts {
+    pub submission: SubmissionRow,
+    pub observations: Vec<ObservationRow>,
+}
+
+pub fn submission_facts(
+    s: &Submission,
+    seq: u64,
+    campaign: &str,
+    registry: &Registry,
+    src: &Source,
+    now_ms: i64,
+) -> Result<SubmissionFacts, serde_json::Error> {
+    let sector = registry.member(&s.member).map(|m| m.sector.to_string()).unwrap_or_default();
+    let anonymous = u8::from(s.attribution == Attribution::Anonymous);
+    let observations = s
+        .observables
+        .iter()
+        .map(|o| ObservationRow {
+            observed_at: datetime(s.submitted_at_ms),
+            ingested_at: datetime(now_ms),
+            member_id: s.member.to_string(),
+            submission_id: s.id.to_string(),
+            seq,
+            obs_type: o.observable.kind().name().to_owned(),
+            value: o.observable.value().to_owned(),
+            role: o.role.map(|r| r.name().to_owned()).unwrap_or_default(),
+            campaign_id: campaign.to_owned(),
+            kind: s.kind.name().to_owned(),
+            tlp: s.tlp.symbol().to_owned(),
+            scope: s.distribution.scope().name().to_owned(),
+            anonymous,
+            sector: sector.clone(),
+            confidence: o.confidence.unwrap_or(s.confidence),
+        })
+        .collect();
+    let submission = SubmissionRow {
+        member_id: s.member.to_string(),
+        submission_id: s.id.to_string(),
+        seq,
+        submitted_at: datetime(s.submitted_at_ms),
+        ingested_at: datetime(now_ms),
+        kind: s.kind.name().to_owned(),
+        tlp: s.tlp.symbol().to_owned(),
+        scope: s.distribution.scope().name().to_owned(),
+        anonymous,
+        sector,
+        title: s.title.clone(),
+        observable_count: u32::try_from(s.observables.len()).unwrap_or(u32::MAX),
+        ttps: s.ttps.clone(),
+        malware: s.malware.clone(),
+        actor_claims: s.actor_claims.clone(),
+        targeted_sectors: s.targeted_sectors.iter().map(ToString::to_string).collect(),
+        confidence: s.confidence,
+        campaign_id: campaign.to_owned(),
+        source_topic: src.topic.clone(),
+        source_partition: src.partition,
+        source_offset: src.offset,
+        body: serde_json::to_string(s)?,
+    };
+    Ok(SubmissionFacts { submission, observations })
+}

@@ -1,0 +1,127 @@
+//! The service's Prometheus metrics, registered once on a registry of our
+//! own. Names follow `cisp_fusion_<name>_<unit>[_total]`; label values come
+//! from fixed sets (never a member id or an indicator).
+
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// outcome: accepted | duplicate | dead_letter
+    pub records: IntCounterVec,
+    /// reason: the dead-letter reason code
+    pub dead_letters: IntCounterVec,
+    /// Records whose batch is durable and whose offsets are committed.
+    pub records_committed: IntCounter,
+    pub alerts: IntCounter,
+    pub campaign_updates: IntCounter,
+    pub hot_observables: IntCounter,
+    pub publish_to_alert: Histogram,
+    pub batch_records: Histogram,
+    pub batch_flush: Histogram,
+    pub clickhouse_insert: Histogram,
+    pub clickhouse_retries: IntCounter,
+    pub kafka_errors: IntCounter,
+    pub graph_nodes: IntGauge,
+    pub graph_edges: IntGauge,
+    pub indexed_submissions: IntGauge,
+    pub indexed_observables: IntGauge,
+    pub campaigns: IntGauge,
+    pub replayed_submissions: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let secs = |name: &str, help: &str, start: f64| -> Result<Histogram, prometheus::Error> {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(exponential_buckets(start, 2.0, 16)?))
+        };
+        let m = Metrics {
+            records: IntCounterVec::new(
+                Opts::new("cisp_fusion_records_total", "Submission records consumed, by outcome"),
+                &["outcome"],
+            )?,
+            dead_letters: IntCounterVec::new(
+                Opts::new("cisp_fusion_dead_letters_total", "Records sent to the dead-letter topic, by reason"),
+                &["reason"],
+            )?,
+            records_committed: IntCounter::new(
+                "cisp_fusion_records_committed_total",
+                "Records whose derived alerts and facts are durable and whose offsets are committed",
+            )?,
+            alerts: IntCounter::new("cisp_fusion_alerts_total", "Alerts acknowledged by the broker")?,
+            campaign_updates: IntCounter::new("cisp_fusion_campaign_updates_total", "Campaign updates published")?,
+            hot_observables: IntCounter::new(
+                "cisp_fusion_hot_observables_total",
+                "Observable sightings too common to link (over the hot-observable limit)",
+            )?,
+            publish_to_alert: secs(
+                "cisp_fusion_publish_to_alert_seconds",
+                "From the triggering record's broker timestamp to the alert's broker acknowledgement",
+                0.0005,
+            )?,
+            batch_records: Histogram::with_opts(
+                HistogramOpts::new("cisp_fusion_batch_records", "Records per processed batch")
+                    .buckets(exponential_buckets(1.0, 2.0, 16)?),
+            )?,
+            batch_flush: secs(
+                "cisp_fusion_batch_flush_seconds",
+                "Time to make a batch durable (alerts acknowledged, ClickHouse written, offsets committed)",
+                0.0005,
+            )?,
+            clickhouse_insert: secs("cisp_fusion_clickhouse_insert_seconds", "Time to insert one batch into ClickHouse", 0.0005)?,
+            clickhouse_retries: IntCounter::new("cisp_fusion_clickhouse_retries_total", "ClickHouse insert retries")?,
+            kafka_errors: IntCounter::new("cisp_fusion_kafka_errors_total", "Errors reported by the Kafka consumer")?,
+            graph_nodes: IntGauge::new("cisp_fusion_graph_nodes", "Nodes in the correlation graph")?,
+            graph_edges: IntGauge::new("cisp_fusion_graph_edges", "Edges in the correlation graph")?,
+            indexed_submissions: IntGauge::new("cisp_fusion_indexed_submissions", "Submissions held by the engine")?,
+            indexed_observables: IntGauge::new("cisp_fusion_indexed_observables", "Distinct observables indexed")?,
+            campaigns: IntGauge::new("cisp_fusion_campaigns", "Live campaigns")?,
+            replayed_submissions: IntGauge::new(
+                "cisp_fusion_replayed_submissions",
+                "Submissions replayed from ClickHouse at start-up",
+            )?,
+            registry,
+        };
+        m.registry.register(Box::new(m.records.clone()))?;
+        m.registry.register(Box::new(m.dead_letters.clone()))?;
+        m.registry.register(Box::new(m.records_committed.clone()))?;
+        m.registry.register(Box::new(m.alerts.clone()))?;
+        m.registry.register(Box::new(m.campaign_updates.clone()))?;
+        m.registry.register(Box::new(m.hot_observables.clone()))?;
+        m.registry.register(Box::new(m.publish_to_alert.clone()))?;
+        m.registry.register(Box::new(m.batch_records.clone()))?;
+        m.registry.register(Box::new(m.batch_flush.clone()))?;
+        m.registry.register(Box::new(m.clickhouse_insert.clone()))?;
+        m.registry.register(Box::new(m.clickhouse_retries.clone()))?;
+        m.registry.register(Box::new(m.kafka_errors.clone()))?;
+        m.registry.register(Box::new(m.graph_nodes.clone()))?;
+        m.registry.register(Box::new(m.graph_edges.clone()))?;
+        m.registry.register(Box::new(m.indexed_submissions.clone()))?;
+        m.registry.register(Box::new(m.indexed_observables.clone()))?;
+        m.registry.register(Box::new(m.campaigns.clone()))?;
+        m.registry.register(Box::new(m.replayed_submissions.clone()))?;
+        // Pre-create the outcome series so dashboards see zeros, not gaps.
+        for o in ["accepted", "duplicate", "dead_letter"] {
+            m.records.with_label_values(&[o]);
+        }
+        Ok(m)
+    }
+
+    pub fn set_engine(&self, s: cisp_engine::EngineStats) {
+        let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.graph_nodes.set(g(s.graph_nodes));
+        self.graph_edges.set(g(s.graph_edges));
+        self.indexed_submissions.set(g(s.submissions));
+        self.indexed_observables.set(g(s.observables));
+        self.campaigns.set(g(s.campaigns));
+    }
+
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut buf = Vec::new();
+        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

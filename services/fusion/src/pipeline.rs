@@ -1,0 +1,336 @@
+//! The consume → correlate → publish → store → commit loop.
+//!
+//! One thread owns the consumer and the engine and works in batches:
+//!
+//! 1. poll up to `batch_max_records` records or `batch_max_wait`;
+//! 2. decode, validate and correlate each; bad ones become dead letters;
+//! 3. produce alerts, campaign updates and dead letters and wait until the
+//!    broker has acknowledged every one (idempotent producer, acks=all);
+//! 4. write the batch's facts to ClickHouse (retrying transient errors);
+//! 5. only then commit the batch's offsets.
+//!
+//! If step 3 or 4 fails for good, the loop stops *without committing*: the
+//! process exits, and on restart the engine is rebuilt from ClickHouse and
+//! the uncommitted records are redelivered. Redelivered submissions the
+//! engine already holds are duplicates and change nothing; alerts that were
+//! acknowledged but not recorded are sent again with the same alert id.
+//!
+//! Back-pressure: while a batch is being made durable the loop does not
+//! poll. librdkafka's `max.poll.interval.ms` must therefore exceed the
+//! worst flush time, or the group would rebalance the partitions away; the
+//! config refuses ClickHouse retry budgets above half of it, and producer
+//! deliveries time out (`message.timeout.ms`) well inside it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cisp_engine::{Alert, Engine, Ingest, Outcome};
+use cisp_model::{Limits, MemberId, Registry, Submission, SubmissionDraft};
+use cisp_wire::records::{Bytes, DeadLetterRecord, SubmissionRecord};
+use cisp_wire::{Codec, RecordType};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, error, info, warn};
+
+use crate::config::KafkaConfig;
+use crate::convert::{self, Source};
+use crate::error::FusionError;
+use crate::metrics::Metrics;
+use crate::store::{datetime, DeadLetterRow, Rows, Store};
+use crate::topics::Topics;
+use crate::Shutdown;
+
+/// The dead-letter topic carries at most this much of a bad payload.
+const DEAD_LETTER_PAYLOAD_MAX: usize = 64 * 1024;
+/// ClickHouse keeps a hex excerpt of this many bytes.
+const DEAD_LETTER_ROW_BYTES: usize = 4 * 1024;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+struct Polled {
+    source: Source,
+    timestamp_ms: Option<i64>,
+    payload: Vec<u8>,
+}
+
+enum OutKind {
+    Alert { row: usize, trigger_published_ms: i64 },
+    Campaign,
+    DeadLetter,
+}
+
+struct Outgoing {
+    topic: String,
+    key: String,
+    payload: Vec<u8>,
+    kind: OutKind,
+}
+
+#[derive(Default)]
+struct Batch {
+    records: usize,
+    outgoing: Vec<Outgoing>,
+    rows: Rows,
+    /// Highest offset seen per (topic, partition).
+    offsets: BTreeMap<(String, i32), i64>,
+}
+
+pub struct Pipeline {
+    pub(crate) consumer: BaseConsumer,
+    pub(crate) producer: FutureProducer,
+    pub(crate) codec: Codec,
+    pub(crate) engine: Engine,
+    pub(crate) store: Store,
+    pub(crate) topics: Topics,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) kafka: KafkaConfig,
+}
+
+impl Pipeline {
+    /// Runs until `shutdown` fires (after flushing the batch in hand) or a
+    /// batch cannot be made durable.
+    pub fn run(mut self, shutdown: Shutdown) -> Result<(), FusionError> {
+        info!("pipeline started");
+        while !shutdown.is_triggered() {
+            let mut batch = Batch::default();
+            self.poll_batch(&mut batch);
+            if batch.records == 0 {
+                continue;
+            }
+            self.flush(batch)?;
+        }
+        info!("pipeline stopped: every processed record is durable and committed");
+        Ok(())
+    }
+
+    fn poll_batch(&mut self, batch: &mut Batch) {
+        // Wait briefly for the first record so shutdown is noticed quickly.
+        let mut timeout = Duration::from_millis(200);
+        let mut deadline: Option<Instant> = None;
+        while batch.records < self.kafka.batch_max_records {
+            let polled = match self.consumer.poll(timeout) {
+                None => break,
+                Some(Err(e)) => {
+                    self.metrics.kafka_errors.inc();
+                    warn!(error = %e, "kafka consumer error");
+                    break;
+                }
+                Some(Ok(m)) => Polled {
+                    source: Source { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset() },
+                    timestamp_ms: m.timestamp().to_millis(),
+                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                },
+            };
+            self.handle(polled, batch);
+            let d = *deadline.get_or_insert_with(|| Instant::now() + self.kafka.batch_max_wait);
+            timeout = d.saturating_duration_since(Instant::now());
+            if timeout.is_zero() {
+                break;
+            }
+        }
+    }
+
+    fn handle(&mut self, m: Polled, batch: &mut Batch) {
+        batch.records += 1;
+        let key = (m.source.topic.clone(), m.source.partition);
+        let off = batch.offsets.entry(key).or_insert(m.source.offset);
+        *off = (*off).max(m.source.offset);
+        let now = now_ms();
+
+        let Some(member) = self.topics.member_of(&m.source.topic) else {
+            return self.dead_letter(batch, &m, None, "unknown_topic", "topic is not a member submission topic".into());
+        };
+        if self.registry.member(&member).is_none() {
+            return self.dead_letter(batch, &m, Some(&member), "unknown_member", format!("member {member} is not in the registry"));
+        }
+        let record: SubmissionRecord = match self.codec.decode(RecordType::Submission, &m.payload) {
+            Ok((r, _framing)) => r,
+            Err(e) => return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string()),
+        };
+        let draft: SubmissionDraft = record.into();
+        let sub = match draft.validate(&member, &self.registry, &self.limits) {
+            Ok(s) => s,
+            Err(e) => return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string()),
+        };
+        let published = m.timestamp_ms.unwrap_or(now);
+        match self.engine.process(&sub, Ingest { published_at_ms: published, now_ms: now }) {
+            Outcome::Duplicate { campaign_id } => {
+                debug!(member = %member, submission = %sub.id, campaign = %campaign_id, "duplicate submission ignored");
+                self.metrics.records.with_label_values(&["duplicate"]).inc();
+            }
+            Outcome::Accepted(fx) => {
+                self.metrics.records.with_label_values(&["accepted"]).inc();
+                self.metrics.hot_observables.inc_by(u64::from(fx.hot_observables));
+                match convert::submission_facts(&sub, fx.seq, fx.campaign_id.as_str(), &self.registry, &m.source, now) {
+                    Ok(facts) => {
+                        batch.rows.submissions.push(facts.submission);
+                        batch.rows.observations.extend(facts.observations);
+                    }
+                    Err(e) => error!(error = %e, "cannot serialise a validated submission"),
+                }
+                for alert in &fx.alerts {
+                    self.queue_alert(batch, alert, &sub);
+                }
+                for view in &fx.campaigns {
+                    match self.codec.encode(RecordType::CampaignUpdate, &convert::campaign_record(view)) {
+                        Ok(payload) => batch.outgoing.push(Outgoing {
+                            topic: self.topics.campaigns(),
+                            key: view.id.to_string(),
+                            payload,
+                            kind: OutKind::Campaign,
+                        }),
+                        Err(e) => error!(error = %e, "cannot encode a campaign update"),
+                    }
+                    batch.rows.campaigns.push(convert::campaign_row(view));
+                }
+            }
+        }
+    }
+
+    fn queue_alert(&self, batch: &mut Batch, alert: &Alert, trigger: &Submission) {
+        match self.codec.encode(RecordType::Alert, &convert::alert_record(alert)) {
+            Ok(payload) => {
+                batch.rows.alerts.push(convert::alert_row(alert, trigger, alert.trigger_published_at_ms));
+                batch.outgoing.push(Outgoing {
+                    topic: self.topics.alerts(&alert.recipient),
+                    key: alert.id.clone(),
+                    payload,
+                    kind: OutKind::Alert { row: batch.rows.alerts.len() - 1, trigger_published_ms: alert.trigger_published_at_ms },
+                });
+            }
+            Err(e) => error!(error = %e, "cannot encode an alert"),
+        }
+    }
+
+    fn dead_letter(&self, batch: &mut Batch, m: &Polled, member: Option<&MemberId>, code: &'static str, reason: String) {
+        warn!(
+            topic = %m.source.topic,
+            partition = m.source.partition,
+            offset = m.source.offset,
+            reason_code = code,
+            %reason,
+            "record dead-lettered"
+        );
+        self.metrics.records.with_label_values(&["dead_letter"]).inc();
+        self.metrics.dead_letters.with_label_values(&[code]).inc();
+        let now = now_ms();
+        let cut = m.payload.len().min(DEAD_LETTER_PAYLOAD_MAX);
+        let record = DeadLetterRecord {
+            received_at: now,
+            source_topic: m.source.topic.clone(),
+            source_partition: m.source.partition,
+            source_offset: m.source.offset,
+            member_id: member.map(ToString::to_string),
+            reason_code: code.to_owned(),
+            reason: reason.clone(),
+            payload: Bytes(m.payload[..cut].to_vec()),
+            payload_size: i64::try_from(m.payload.len()).unwrap_or(i64::MAX),
+            payload_truncated: cut < m.payload.len(),
+        };
+        match self.codec.encode(RecordType::DeadLetter, &record) {
+            Ok(payload) => batch.outgoing.push(Outgoing {
+                topic: self.topics.dead_letter(),
+                key: format!("{}:{}:{}", m.source.topic, m.source.partition, m.source.offset),
+                payload,
+                kind: OutKind::DeadLetter,
+            }),
+            Err(e) => error!(error = %e, "cannot encode a dead letter"),
+        }
+        let hex: String = m.payload[..m.payload.len().min(DEAD_LETTER_ROW_BYTES)].iter().map(|b| format!("{b:02x}")).collect();
+        batch.rows.dead_letters.push(DeadLetterRow {
+            received_at: datetime(now),
+            source_topic: m.source.topic.clone(),
+            source_partition: m.source.partition,
+            source_offset: m.source.offset,
+            member_id: member.map(ToString::to_string).unwrap_or_default(),
+            reason_code: code.to_owned(),
+            reason,
+            payload_size: m.payload.len() as u64,
+            payload_hex: hex,
+        });
+    }
+
+    /// Makes a batch durable, then commits its offsets.
+    fn flush(&mut self, mut batch: Batch) -> Result<(), FusionError> {
+        let started = Instant::now();
+        let mut deliveries = Vec::with_capacity(batch.outgoing.len());
+        for o in &batch.outgoing {
+            loop {
+                let record = FutureRecord::to(&o.topic).key(&o.key).payload(&o.payload);
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err((e, _)) => return Err(FusionError::kafka("produce", e)),
+                }
+            }
+        }
+        let results = self.rt.block_on(async {
+            let mut out = Vec::with_capacity(deliveries.len());
+            for d in deliveries {
+                out.push(d.await);
+            }
+            out
+        });
+        let acked = now_ms();
+        let mut alerts = 0u64;
+        let mut campaigns = 0u64;
+        for (o, r) in batch.outgoing.iter().zip(results) {
+            match r {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    error!(topic = %o.topic, error = %e, "broker did not acknowledge a record; stopping without commit");
+                    return Err(FusionError::kafka("delivery", e));
+                }
+                Err(_) => return Err(FusionError::Internal("producer dropped a delivery".into())),
+            }
+            match o.kind {
+                OutKind::Alert { row, trigger_published_ms } => {
+                    alerts += 1;
+                    let latency_ms = (acked - trigger_published_ms).max(0);
+                    self.metrics.publish_to_alert.observe(latency_ms as f64 / 1000.0);
+                    batch.rows.alerts[row].publish_to_alert_ms = latency_ms;
+                }
+                OutKind::Campaign => campaigns += 1,
+                OutKind::DeadLetter => {}
+            }
+        }
+        self.metrics.alerts.inc_by(alerts);
+        self.metrics.campaign_updates.inc_by(campaigns);
+
+        if !batch.rows.is_empty() {
+            self.rt.block_on(self.store.write(&batch.rows, &self.metrics))?;
+        }
+
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &batch.offsets {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))
+                .map_err(|e| FusionError::kafka("offset list", e))?;
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+            // Everything is durable; a failed commit only means redelivery,
+            // which the engine recognises as duplicates.
+            self.metrics.kafka_errors.inc();
+            warn!(error = %e, "offset commit failed; records will be redelivered and ignored as duplicates");
+        }
+        self.metrics.records_committed.inc_by(batch.records as u64);
+        self.metrics.batch_records.observe(batch.records as f64);
+        self.metrics.batch_flush.observe(started.elapsed().as_secs_f64());
+        self.metrics.set_engine(self.engine.stats());
+        debug!(records = batch.records, alerts, campaigns, "batch durable and committed");
+        Ok(())
+    }
+}

@@ -1,0 +1,348 @@
+//! ClickHouse: schema migration, batched idempotent inserts, and the replay
+//! query that rebuilds the engine at start-up.
+//!
+//! A batch is written table by table with `submissions` last: a submission
+//! row exists only once everything derived from it is stored, so the
+//! replay (which reads `submissions`) never sees a half-written submission.
+
+use std::time::{Duration, Instant};
+
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::config::ClickHouseConfig;
+use crate::error::FusionError;
+use crate::metrics::Metrics;
+
+const MIGRATIONS: &[(&str, &str)] = &[("001_tables.sql", include_str!("../../../schemas/clickhouse/001_tables.sql"))];
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct SubmissionRow {
+    pub member_id: String,
+    pub submission_id: String,
+    pub seq: u64,
+    pub submitted_at: u32,
+    pub ingested_at: u32,
+    pub kind: String,
+    pub tlp: String,
+    pub scope: String,
+    pub anonymous: u8,
+    pub sector: String,
+    pub title: String,
+    pub observable_count: u32,
+    pub ttps: Vec<String>,
+    pub malware: Vec<String>,
+    pub actor_claims: Vec<String>,
+    pub targeted_sectors: Vec<String>,
+    pub confidence: u8,
+    pub campaign_id: String,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    /// The validated submission as JSON: what the replay feeds the engine.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct ObservationRow {
+    pub observed_at: u32,
+    pub ingested_at: u32,
+    pub member_id: String,
+    pub submission_id: String,
+    pub seq: u64,
+    pub obs_type: String,
+    pub value: String,
+    pub role: String,
+    pub campaign_id: String,
+    pub kind: String,
+    pub tlp: String,
+    pub scope: String,
+    pub anonymous: u8,
+    pub sector: String,
+    pub confidence: u8,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub alert_id: String,
+    pub recipient: String,
+    pub created_at: u32,
+    pub kind: String,
+    pub severity: String,
+    pub tlp: String,
+    pub campaign_id: String,
+    pub trigger_member: String,
+    pub trigger_submission: String,
+    pub provenance: Vec<String>,
+    pub related_count: u32,
+    pub shared_count: u32,
+    pub other_member_count: u32,
+    pub summary: String,
+    pub publish_to_alert_ms: i64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct CampaignRow {
+    pub campaign_id: String,
+    pub version: u64,
+    pub merged_into: String,
+    pub submission_count: u32,
+    pub member_count: u32,
+    pub observable_count: u32,
+    pub member_ids: Vec<String>,
+    pub sectors: Vec<String>,
+    pub tlp: String,
+    pub first_seen: u32,
+    pub last_seen: u32,
+    pub updated_at: u32,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct DeadLetterRow {
+    pub received_at: u32,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub member_id: String,
+    pub reason_code: String,
+    pub reason: String,
+    pub payload_size: u64,
+    /// Hex of the first 4 KiB of the original bytes (the full payload, up to
+    /// 64 KiB, is on the dead-letter topic).
+    pub payload_hex: String,
+}
+
+/// Rows derived from one batch of records.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub submissions: Vec<SubmissionRow>,
+    pub observations: Vec<ObservationRow>,
+    pub alerts: Vec<AlertRow>,
+    pub campaigns: Vec<CampaignRow>,
+    pub dead_letters: Vec<DeadLetterRow>,
+}
+
+impl Rows {
+    pub fn is_empty(&self) -> bool {
+        self.submissions.is_empty()
+            && self.observations.is_empty()
+            && self.alerts.is_empty()
+            && self.campaigns.is_empty()
+            && self.dead_letters.is_empty()
+    }
+}
+
+/// Milliseconds since the epoch to a ClickHouse `DateTime` (seconds, u32).
+pub fn datetime(ms: i64) -> u32 {
+    u32::try_from(ms.div_euclid(1000)).unwrap_or(if ms < 0 { 0 } else { u32::MAX })
+}
+
+/// What to do about a failed ClickHouse call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Transient (network, overload, timeouts): try again after a pause.
+    Retry,
+    /// Our own bug or a broken server (syntax, unknown table, type
+    /// mismatch): stop without committing offsets, so nothing is lost.
+    Fatal,
+}
+
+/// Server error codes that are worth retrying (ClickHouse `ErrorCodes.cpp`).
+const RETRYABLE_CODES: &[(u32, &str)] = &[
+    (159, "TIMEOUT_EXCEEDED"),
+    (164, "READONLY"),
+    (202, "TOO_MANY_SIMULTANEOUS_QUERIES"),
+    (203, "NO_FREE_CONNECTION"),
+    (209, "SOCKET_TIMEOUT"),
+    (210, "NETWORK_ERROR"),
+    (241, "MEMORY_LIMIT_EXCEEDED"),
+    (242, "TABLE_IS_READ_ONLY"),
+    (252, "TOO_MANY_PARTS"),
+    (319, "UNKNOWN_STATUS_OF_INSERT"),
+    (425, "SYSTEM_ERROR"),
+    (999, "KEEPER_EXCEPTION"),
+];
+
+/// The one place that decides retry versus stop for ClickHouse errors.
+pub fn classify(err: &clickhouse::error::Error) -> Disposition {
+    use clickhouse::error::Error as E;
+    match err {
+        E::Network(_) | E::TimedOut => Disposition::Retry,
+        E::BadResponse(msg) => match server_code(msg) {
+            Some(code) if RETRYABLE_CODES.iter().any(|(c, _)| *c == code) => Disposition::Retry,
+            Some(_) => Disposition::Fatal,
+            // No code: a proxy or a dying server answered; worth another try.
+            None => Disposition::Retry,
+        },
+        _ => Disposition::Fatal,
+    }
+}
+
+/// Extracts `N` from "Code: N. DB::Exception: …".
+fn server_code(msg: &str) -> Option<u32> {
+    let rest = &msg[msg.find("Code: ")? + 6..];
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    config: ClickHouseConfig,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct BodyRow {
+    body: String,
+}
+
+impl Store {
+    pub fn new(config: &ClickHouseConfig) -> Store {
+        Store { client: Self::base_client(config).with_database(&config.database), config: config.clone() }
+    }
+
+    fn base_client(config: &ClickHouseConfig) -> Client {
+        let mut c = Client::default().with_url(&config.url).with_user(&config.user).with_validation(false);
+        if !config.password.is_empty() {
+            c = c.with_password(&config.password);
+        }
+        c
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the database and tables if they are missing (idempotent).
+    pub async fn migrate(&self) -> Result<(), FusionError> {
+        let db = &self.config.database; // validated identifier
+        Self::base_client(&self.config)
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+            .execute()
+            .await
+            .map_err(|e| FusionError::clickhouse("create database", e))?;
+        for (file, sql) in MIGRATIONS {
+            for stmt in statements(sql) {
+                self.client.query(&stmt).execute().await.map_err(|e| FusionError::clickhouse(file, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every stored submission body in processing order, for the replay.
+    pub async fn load_submission_bodies(&self) -> Result<Vec<String>, FusionError> {
+        let mut cursor = self
+            .client
+            .query("SELECT body FROM submissions FINAL ORDER BY seq")
+            .fetch::<BodyRow>()
+            .map_err(|e| FusionError::clickhouse("replay query", e))?;
+        let mut out = Vec::new();
+        while let Some(row) = cursor.next().await.map_err(|e| FusionError::clickhouse("replay fetch", e))? {
+            out.push(row.body);
+        }
+        Ok(out)
+    }
+
+    /// Writes a batch, retrying transient errors with exponential backoff.
+    /// Inserts are idempotent (ReplacingMergeTree keys), so a retry after a
+    /// half-known outcome is safe.
+    pub async fn write(&self, rows: &Rows, metrics: &Metrics) -> Result<(), FusionError> {
+        let mut attempt = 0u32;
+        loop {
+            let started = Instant::now();
+            match self.write_once(rows).await {
+                Ok(()) => {
+                    metrics.clickhouse_insert.observe(started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+                Err((table, e)) => {
+                    if classify(&e) == Disposition::Fatal || attempt >= self.config.max_retries {
+                        return Err(FusionError::clickhouse(table, e));
+                    }
+                    let pause = self.config.retry_backoff * (1u32 << attempt.min(6));
+                    warn!(table, attempt, error = %e, pause_ms = pause.as_millis() as u64, "clickhouse insert failed, retrying");
+                    metrics.clickhouse_retries.inc();
+                    attempt += 1;
+                    tokio::time::sleep(pause.min(Duration::from_secs(30))).await;
+                }
+            }
+        }
+    }
+
+    async fn write_once(&self, rows: &Rows) -> Result<(), (&'static str, clickhouse::error::Error)> {
+        self.insert("dead_letters", &rows.dead_letters).await?;
+        self.insert("observations", &rows.observations).await?;
+        self.insert("alerts", &rows.alerts).await?;
+        self.insert("campaigns", &rows.campaigns).await?;
+        self.insert("submissions", &rows.submissions).await?;
+        Ok(())
+    }
+
+    async fn insert<T>(&self, table: &'static str, rows: &[T]) -> Result<(), (&'static str, clickhouse::error::Error)>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self.client.insert::<T>(table).await.map_err(|e| (table, e))?;
+        for r in rows {
+            insert.write(r).await.map_err(|e| (table, e))?;
+        }
+        insert.end().await.map_err(|e| (table, e))
+    }
+}
+
+/// Splits a migration file into statements (`;` at end of line), dropping
+/// comment lines.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        let t = line.trim();
+        if t.starts_with("--") || t.is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if t.ends_with(';') {
+            out.push(cur.trim().trim_end_matches(';').to_owned());
+            cur.clear();
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_owned());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_are_classified_by_code() {
+        let e = |m: &str| clickhouse::error::Error::BadResponse(m.to_owned());
+        assert_eq!(classify(&e("Code: 252. DB::Exception: Too many parts (300)")), Disposition::Retry);
+        assert_eq!(classify(&e("Code: 62. DB::Exception: Syntax error")), Disposition::Fatal);
+        assert_eq!(classify(&e("Code: 60. DB::Exception: Table cisp.x doesn't exist")), Disposition::Fatal);
+        assert_eq!(classify(&e("502 Bad Gateway")), Disposition::Retry);
+        assert_eq!(classify(&clickhouse::error::Error::TimedOut), Disposition::Retry);
+        assert_eq!(classify(&clickhouse::error::Error::NotEnoughData), Disposition::Fatal);
+    }
+
+    #[test]
+    fn migrations_split_into_statements() {
+        let s = statements(MIGRATIONS[0].1);
+        assert_eq!(s.len(), 5);
+        assert!(s.iter().all(|x| x.starts_with("CREATE TABLE IF NOT EXISTS")));
+    }
+
+    #[test]
+    fn datetimes_clamp() {
+        assert_eq!(datetime(1_760_000_000_999), 1_760_000_000);
+        assert_eq!(datetime(-5), 0);
+        assert_eq!(datetime(i64::MAX), u32::MAX);
+    }
+}

@@ -1,0 +1,192 @@
+//! Support for tests that run against the real local stack (started by
+//! `make stack-up`): each [`TestEnv`] gets its own topic prefix, ClickHouse
+//! database and consumer group, so tests run side by side on one broker.
+//! Used by this crate's and the demo's integration tests.
+
+use std::collections::BTreeMap;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// The repository root (for config/ and schemas/).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A name no other test run on this machine uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{:x}{:x}{n}", nanos & 0xffff_ffff_ffff, std::process::id())
+}
+
+/// One isolated test environment on the shared local stack.
+pub struct TestEnv {
+    pub config: Config,
+}
+
+impl TestEnv {
+    /// Builds a config for the local stack (`CISP_TEST_KAFKA`,
+    /// `CISP_TEST_CLICKHOUSE` override the addresses). Panics with how to
+    /// start the stack when it is not reachable: a test that needs the
+    /// real broker must fail, not skip, without it.
+    pub fn new() -> TestEnv {
+        TestEnv::with(|_| {})
+    }
+
+    /// Like [`TestEnv::new`], with a hook to adjust the TOML before parsing.
+    pub fn with(adjust: impl FnOnce(&mut String)) -> TestEnv {
+        let kafka = std::env::var("CISP_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:19092".into());
+        let clickhouse = std::env::var("CISP_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+        for (what, addr) in [("broker", kafka.clone()), ("clickhouse", clickhouse.trim_start_matches("http://").to_owned())] {
+            let reachable = addr
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+            assert!(reachable, "the local {what} at {addr} is not reachable: run `make stack-up` (or `make test`)");
+        }
+        let prefix = unique("t");
+        let mut toml = format!(
+            r#"
+registry_path = "members.toml"
+metrics_addr = "127.0.0.1:0"
+log = "warn"
+[kafka]
+brokers = "{kafka}"
+topic_prefix = "{prefix}"
+group_id = "{prefix}-fusion"
+partitions = 2
+batch_max_wait_ms = 20
+[clickhouse]
+url = "{clickhouse}"
+database = "test_{prefix}"
+max_retries = 2
+retry_backoff_ms = 100
+[engine]
+id_salt = "test"
+"#
+        );
+        adjust(&mut toml);
+        let config = Config::from_parts(&toml, &BTreeMap::new(), &repo_root().join("config")).expect("test config");
+        TestEnv { config }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.config.kafka.topic_prefix
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.config.kafka.brokers);
+        c
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        self.client().set("enable.idempotence", "true").create().expect("producer")
+    }
+
+    /// Produces and waits for the broker's acknowledgement.
+    pub async fn produce(&self, producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+        producer
+            .send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|(e, _)| panic!("producing to {topic}: {e}"));
+    }
+
+    /// Every record of `topic` from the beginning to its current end.
+    pub fn read_all(&self, topic: &str) -> Vec<Vec<u8>> {
+        let consumer: BaseConsumer =
+            self.client().set("group.id", unique("reader")).set("enable.auto.commit", "false").create().expect("consumer");
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining = 0i64;
+        let mut ends = BTreeMap::new();
+        for p in md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())) {
+            let (lo, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
+            if hi > lo {
+                tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+                remaining += hi - lo;
+                ends.insert(p, hi);
+            }
+        }
+        let mut out = Vec::new();
+        if remaining == 0 {
+            return out;
+        }
+        consumer.assign(&tpl).expect("assign");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while remaining > 0 && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                if m.offset() < ends.get(&m.partition()).copied().unwrap_or(0) {
+                    remaining -= 1;
+                }
+                out.push(m.payload().unwrap_or_default().to_vec());
+            }
+        }
+        assert_eq!(remaining, 0, "could not read all of {topic}");
+        out
+    }
+
+    /// The offsets the fusion service's group has committed for `topic`.
+    pub fn committed(&self, topic: &str, partitions: i32) -> BTreeMap<i32, Offset> {
+        let consumer: BaseConsumer = self
+            .client()
+            .set("group.id", &self.config.kafka.group_id)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+        got.elements().iter().map(|e| (e.partition(), e.offset())).collect()
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(&self.config.clickhouse)
+    }
+
+    /// `SELECT count() …` helper.
+    pub async fn count(&self, sql: &str) -> u64 {
+        self.store().client().query(sql).fetch_one::<u64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Drops this test's ClickHouse database.
+    pub async fn drop_database(&self) {
+        let sql = format!("DROP DATABASE IF EXISTS {}", self.config.clickhouse.database);
+        let _ = clickhouse::Client::default().with_url(&self.config.clickhouse.url).query(&sql).execute().await;
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> TestEnv {
+        TestEnv::new()
+    }
+}
+
+/// Polls `check` until it is true or `timeout` passes; returns the last value.
+pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
