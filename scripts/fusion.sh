@@ -36,12 +36,8 @@ start() {
 }
 
 stop() {
-  if pid_alive "$PID"; then
-    log "fusion: stopping (pid $(cat "$PID")); it finishes its batch first"
-    kill -TERM "$(cat "$PID")" 2>/dev/null || true
-    wait_for "! kill -0 $(cat "$PID")" 60 || { log "fusion: did not stop in 60 s, killing"; kill -9 "$(cat "$PID")" 2>/dev/null || true; }
-  fi
-  rm -f "$PID"
+  # TERM lets the service finish and commit its current batch.
+  stop_pidfile fusion "$PID" 60
 }
 
 restart() { stop; start; }

@@ -35,12 +35,7 @@ start() {
 }
 
 stop() {
-  if pid_alive "$PID"; then
-    log "broker: stopping (pid $(cat "$PID"))"
-    kill "$(cat "$PID")" 2>/dev/null || true
-    wait_for "! kill -0 $(cat "$PID")" 15 || kill -9 "$(cat "$PID")" 2>/dev/null || true
-  fi
-  rm -f "$PID"
+  stop_pidfile broker "$PID" 15
 }
 
 status() {

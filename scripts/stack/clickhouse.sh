@@ -102,12 +102,7 @@ start() {
 }
 
 stop() {
-  if pid_alive "$PID"; then
-    log "clickhouse: stopping (pid $(cat "$PID"))"
-    kill "$(cat "$PID")" 2>/dev/null || true
-    wait_for "! kill -0 $(cat "$PID")" 30 || kill -9 "$(cat "$PID")" 2>/dev/null || true
-  fi
-  rm -f "$PID"
+  stop_pidfile clickhouse "$PID" 30
 }
 
 status() {

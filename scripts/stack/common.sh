@@ -41,3 +41,15 @@ wait_for() {
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+
+# Stop the process whose pid is in file $2 (named $1 in messages): TERM,
+# wait up to $3 seconds, then KILL. Removes the pid file.
+stop_pidfile() {
+  local name="$1" pidfile="$2" secs="${3:-30}"
+  if pid_alive "$pidfile"; then
+    log "$name: stopping (pid $(cat "$pidfile"))"
+    kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+    wait_for "! kill -0 $(cat "$pidfile")" "$secs" || { log "$name: still running after ${secs} s, killing"; kill -9 "$(cat "$pidfile")" 2>/dev/null || true; }
+  fi
+  rm -f "$pidfile"
+}

@@ -15,10 +15,8 @@ use cisp_fusion::{Config, Store, Topics};
 use cisp_model::{MemberId, Registry};
 use cisp_wire::records::{AlertRecord, SubmissionRecord};
 use cisp_wire::{Codec, DecodeLimits, RecordType};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -152,55 +150,19 @@ pub struct Received {
     pub raw: Vec<u8>,
 }
 
-/// Reads every alert topic from the beginning to its current end.
+/// Reads every member's alert topic from the beginning to its current end.
 pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<BTreeMap<String, Vec<Received>>> {
     let codec = Codec::new(DecodeLimits::default())?;
     let topics = Topics::new(&cfg.kafka.topic_prefix);
-    let consumer: BaseConsumer = client_config(cfg)
-        .set("group.id", "cisp-demo-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .context("creating consumer")?;
-    let mut out: BTreeMap<String, Vec<Received>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
     for m in registry.members() {
         let topic = topics.alerts(&m.id);
-        let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-        let partitions: Vec<i32> =
-            md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
-        let mut tpl = TopicPartitionList::new();
-        let mut remaining = 0i64;
-        let mut ends = BTreeMap::new();
-        for p in &partitions {
-            let (lo, hi) = consumer.fetch_watermarks(&topic, *p, Duration::from_secs(10))?;
-            if hi > lo {
-                tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
-                remaining += hi - lo;
-                ends.insert(*p, hi);
-            }
+        let mut list = Vec::new();
+        for raw in cisp_fusion::kafka::read_to_end(&cfg.kafka, &topic, Duration::from_secs(30))? {
+            let (record, _) = codec.decode::<AlertRecord>(RecordType::Alert, &raw)?;
+            list.push(Received { record, raw });
         }
-        let list = out.entry(m.id.to_string()).or_default();
-        if remaining == 0 {
-            continue;
-        }
-        consumer.assign(&tpl)?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while remaining > 0 && Instant::now() < deadline {
-            match consumer.poll(Duration::from_millis(500)) {
-                Some(Ok(msg)) => {
-                    if msg.offset() < ends.get(&msg.partition()).copied().unwrap_or(0) {
-                        remaining -= 1;
-                    }
-                    let raw = msg.payload().unwrap_or_default().to_vec();
-                    let (record, _) = codec.decode::<AlertRecord>(RecordType::Alert, &raw)?;
-                    list.push(Received { record, raw });
-                }
-                Some(Err(e)) => bail!("reading {topic}: {e}"),
-                None => {}
-            }
-        }
-        if remaining > 0 {
-            bail!("could not read {remaining} alerts from {topic}");
-        }
+        out.insert(m.id.to_string(), list);
     }
     Ok(out)
 }
@@ -329,4 +291,65 @@ pub async fn dead_letters(cfg: &Config) -> anyhow::Result<BTreeMap<String, u64>>
         .fetch_all::<CountRow>()
         .await?;
     Ok(rows.into_iter().map(|r| (r.label, r.n)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cisp_wire::records::RelatedSubmissionRecord;
+    use cisp_model::{AlertKind, Severity, SubmissionKind, Tlp};
+
+    fn alert(recipient: &str, related: &str, summary: &str) -> Received {
+        let record = AlertRecord {
+            alert_id: "a".into(),
+            recipient: recipient.into(),
+            created_at: 0,
+            trigger_published_at: 0,
+            kind: AlertKind::PeerSighting,
+            severity: Severity::Low,
+            tlp: Tlp::Green,
+            campaign_id: "c".into(),
+            your_submission_ids: vec![],
+            related: vec![RelatedSubmissionRecord {
+                submission_id: related.into(),
+                member_id: None,
+                member_name: None,
+                sector: None,
+                kind: SubmissionKind::Incident,
+                tlp: Tlp::Green,
+                title: "t".into(),
+                submitted_at: 0,
+            }],
+            shared_observables: vec![],
+            other_member_count: 1,
+            summary: summary.into(),
+        };
+        let raw = Codec::new(DecodeLimits::default()).unwrap().encode(RecordType::Alert, &record).unwrap();
+        Received { record, raw }
+    }
+
+    fn expect() -> Expect {
+        Expect {
+            told_about: [("a".to_owned(), ["X".to_owned()].into())].into(),
+            secrets: vec![Secret { text: "SECRET".into(), may_reach: ["b".to_owned()].into() }],
+            dead_letters: BTreeMap::new(),
+            campaign_submissions: 0,
+        }
+    }
+
+    #[test]
+    fn the_check_catches_leaks_and_missing_alerts() {
+        let ok: BTreeMap<String, Vec<Received>> = [("a".to_owned(), vec![alert("a", "X", "fine")])].into();
+        assert!(check(&expect(), &ok).is_empty());
+        let leak: BTreeMap<String, Vec<Received>> = [("a".to_owned(), vec![alert("a", "X", "has SECRET in it")])].into();
+        assert!(check(&expect(), &leak).iter().any(|p| p.starts_with("LEAK")));
+        let extra: BTreeMap<String, Vec<Received>> = [("a".to_owned(), vec![alert("a", "X", ""), alert("a", "Y", "")])].into();
+        assert_eq!(check(&expect(), &extra).len(), 1);
+        assert_eq!(check(&expect(), &BTreeMap::new()).len(), 1, "no alerts at all is a failure too");
+    }
+
+    #[test]
+    fn terminal_output_escapes_member_text() {
+        assert_eq!(safe("ok\u{1b}[31mred"), "ok\\u{1b}[31mred");
+    }
 }

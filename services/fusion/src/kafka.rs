@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
@@ -76,4 +78,49 @@ pub async fn ensure_topics(cfg: &KafkaConfig, specs: &[TopicSpec]) -> Result<(),
     }
     info!(created, total = specs.len(), "topics ensured");
     Ok(())
+}
+
+/// Reads `topic` from the beginning of every partition to its end as of
+/// the call (the high watermarks then), without joining a group. For tools
+/// and tests that inspect a topic (e.g. what a member has received).
+pub fn read_to_end(cfg: &KafkaConfig, topic: &str, timeout: Duration) -> Result<Vec<Vec<u8>>, FusionError> {
+    let consumer: BaseConsumer = base(cfg)
+        .set("group.id", "cisp-topic-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| FusionError::kafka("create reader", e))?;
+    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| FusionError::kafka("metadata", e))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = std::collections::BTreeMap::new();
+    let mut remaining = 0i64;
+    for p in md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())) {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p, timeout).map_err(|e| FusionError::kafka("watermarks", e))?;
+        if hi > lo {
+            tpl.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| FusionError::kafka("assign", e))?;
+            remaining += hi - lo;
+            ends.insert(p, hi);
+        }
+    }
+    let mut out = Vec::new();
+    if remaining == 0 {
+        return Ok(out);
+    }
+    consumer.assign(&tpl).map_err(|e| FusionError::kafka("assign", e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    while remaining > 0 {
+        if std::time::Instant::now() > deadline {
+            return Err(FusionError::Internal(format!("read {} records of {topic}, {remaining} missing", out.len())));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                if m.offset() < ends.get(&m.partition()).copied().unwrap_or(0) {
+                    remaining -= 1;
+                    out.push(m.payload().unwrap_or_default().to_vec());
+                }
+            }
+            Some(Err(e)) => return Err(FusionError::kafka("read", e)),
+            None => {}
+        }
+    }
+    Ok(out)
 }

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -106,36 +105,8 @@ id_salt = "test"
 
     /// Every record of `topic` from the beginning to its current end.
     pub fn read_all(&self, topic: &str) -> Vec<Vec<u8>> {
-        let consumer: BaseConsumer =
-            self.client().set("group.id", unique("reader")).set("enable.auto.commit", "false").create().expect("consumer");
-        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-        let mut tpl = TopicPartitionList::new();
-        let mut remaining = 0i64;
-        let mut ends = BTreeMap::new();
-        for p in md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())) {
-            let (lo, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
-            if hi > lo {
-                tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
-                remaining += hi - lo;
-                ends.insert(p, hi);
-            }
-        }
-        let mut out = Vec::new();
-        if remaining == 0 {
-            return out;
-        }
-        consumer.assign(&tpl).expect("assign");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while remaining > 0 && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                if m.offset() < ends.get(&m.partition()).copied().unwrap_or(0) {
-                    remaining -= 1;
-                }
-                out.push(m.payload().unwrap_or_default().to_vec());
-            }
-        }
-        assert_eq!(remaining, 0, "could not read all of {topic}");
-        out
+        crate::kafka::read_to_end(&self.config.kafka, topic, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
     }
 
     /// The offsets the fusion service's group has committed for `topic`.

@@ -1,0 +1,223 @@
+//! `cisp-load`: end-to-end benchmark of the fusion service on the real
+//! local broker and ClickHouse, in one run:
+//!
+//! 1. publish a synthetic backlog (fixed seed) to N members' topics;
+//! 2. drain it with a do-nothing librdkafka consumer: the raw consume rate;
+//! 3. drain it with the fusion service (decode, validate, correlate,
+//!    alerts acknowledged, ClickHouse written, offsets committed);
+//! 4. print both rates and their ratio, and check nothing was lost
+//!    (ClickHouse counts equal what was published).
+
+mod generator;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use cisp_fusion::testing::unique;
+use cisp_fusion::{shutdown_channel, Config, Store, Topics};
+use cisp_model::MemberId;
+use cisp_wire::{Codec, DecodeLimits, RecordType};
+use clap::Parser;
+use generator::{generate, Item, Params};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+#[derive(Parser)]
+#[command(name = "cisp-load", about = "End-to-end throughput of the fusion service versus the raw broker consume rate")]
+struct Cli {
+    #[arg(long, default_value = "config/fusion.toml")]
+    config: PathBuf,
+    /// Records to publish.
+    #[arg(long, default_value_t = 20_000)]
+    records: u64,
+    /// Member organisations publishing.
+    #[arg(long, default_value_t = 40)]
+    members: u64,
+    #[arg(long, default_value_t = 20)]
+    max_observables: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep the benchmark's ClickHouse database afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn registry_toml(members: &[String]) -> String {
+    let sectors = ["finance", "energy", "health", "government", "retail"];
+    let mut s = String::from("[[member]]\nid = \"fusion-cell\"\nname = \"Fusion Cell\"\nsector = \"government\"\nrole = \"fusion-cell\"\n");
+    for (i, m) in members.iter().enumerate() {
+        s.push_str(&format!(
+            "[[member]]\nid = \"{m}\"\nname = \"Load member {i}\"\nsector = \"{}\"\nrole = \"member\"\n",
+            sectors[i % sectors.len()]
+        ));
+    }
+    s
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let run = unique("load");
+    let members: Vec<String> = (0..cli.members).map(|i| format!("m{i:04}")).collect();
+    let dir = std::env::temp_dir().join(&run);
+    std::fs::create_dir_all(&dir)?;
+    let registry_path = dir.join("members.toml");
+    std::fs::write(&registry_path, registry_toml(&members))?;
+    let text = std::fs::read_to_string(&cli.config).with_context(|| format!("reading {}", cli.config.display()))?;
+    let env: BTreeMap<String, String> = [
+        ("CISP_TOPIC_PREFIX", run.clone()),
+        ("CISP_GROUP_ID", format!("{run}-fusion")),
+        ("CISP_CLICKHOUSE_DATABASE", format!("bench_{run}")),
+        ("CISP_REGISTRY", registry_path.display().to_string()),
+        ("CISP_METRICS_ADDR", "127.0.0.1:0".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_parts(&text, &env, cli.config.parent().unwrap_or(std::path::Path::new(".")))?;
+    cisp_fusion::setup(&config).await?;
+    let topics = Topics::new(&config.kafka.topic_prefix);
+
+    // 1. Publish.
+    let params = Params { members: members.clone(), max_observables: cli.max_observables, campaign_percent: 20, campaigns: 50, malformed_percent: 1 };
+    let items = generate(&params, cli.records, cli.seed);
+    let codec = Codec::new(DecodeLimits::default())?;
+    let mut payloads = Vec::with_capacity(items.len());
+    let (mut valid, mut malformed, mut observables) = (0u64, 0u64, 0u64);
+    for item in &items {
+        match item {
+            Item::Submission { member, record } => {
+                valid += 1;
+                observables += record.observables.len() as u64;
+                payloads.push((member.clone(), record.submission_id.clone(), codec.encode(RecordType::Submission, record)?));
+            }
+            Item::Malformed { member, bytes } => {
+                malformed += 1;
+                payloads.push((member.clone(), String::new(), bytes.clone()));
+            }
+        }
+    }
+    let bytes: usize = payloads.iter().map(|p| p.2.len()).sum();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(payloads.len());
+    for (member, key, payload) in &payloads {
+        let topic = topics.submissions(&MemberId::parse(member)?);
+        let f = producer.send_result(FutureRecord::to(&topic).key(key).payload(payload)).map_err(|(e, _)| e)?;
+        deliveries.push(f);
+    }
+    for d in deliveries {
+        d.await?.map_err(|(e, _)| e)?;
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    println!(
+        "published {} records ({valid} submissions with {observables} observables, {malformed} malformed), {:.1} MiB, in {publish_secs:.2} s ({:.0} records/s)",
+        payloads.len(),
+        bytes as f64 / 1_048_576.0,
+        payloads.len() as f64 / publish_secs
+    );
+
+    // 2. Raw consume rate of the same topics.
+    let subs: Vec<String> = members.iter().map(|m| topics.submissions(&MemberId::parse(m).unwrap())).collect();
+    let raw_rate = tokio::task::spawn_blocking({
+        let brokers = config.kafka.brokers.clone();
+        let subs = subs.clone();
+        let n = payloads.len() as u64;
+        move || raw_consume(&brokers, &subs, n)
+    })
+    .await??;
+    println!("raw librdkafka consumer (do nothing): {raw_rate:.0} records/s");
+
+    // 3. The fusion service draining the same backlog.
+    let (trigger, shutdown) = shutdown_channel();
+    let t0 = Instant::now();
+    let running = cisp_fusion::start(config.clone(), shutdown).await?;
+    let m = running.metrics.clone();
+    let n = payloads.len() as u64;
+    let mut first: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let done = m.records_committed.get();
+        if done > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if done >= n {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("fusion made {done} of {n} records durable within 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let end = Instant::now();
+    let total_secs = (end - t0).as_secs_f64();
+    let steady_secs = (end - first.unwrap_or(t0)).as_secs_f64().max(1e-3);
+    let fusion_rate = n as f64 / steady_secs;
+    let alerts = m.alerts.get();
+    let flush = m.batch_flush.get_sample_sum() / m.batch_flush.get_sample_count().max(1) as f64;
+    let ch = m.clickhouse_insert.get_sample_sum() / m.clickhouse_insert.get_sample_count().max(1) as f64;
+    let batches = m.batch_records.get_sample_count();
+    trigger.trigger();
+    running.join().await?;
+    println!(
+        "fusion service: {fusion_rate:.0} records/s ({:.0} observables/s) from first commit; {total_secs:.2} s including start-up; \
+         {batches} batches, mean flush {:.1} ms (ClickHouse {:.1} ms); {alerts} alerts",
+        fusion_rate * observables as f64 / n as f64,
+        flush * 1000.0,
+        ch * 1000.0
+    );
+    println!("ratio fusion / raw consume: {:.3}", fusion_rate / raw_rate);
+
+    // 4. Nothing lost.
+    let store = Store::new(&config.clickhouse);
+    let db = &config.clickhouse.database;
+    let subs_stored: u64 = store.client().query(&format!("SELECT count() FROM {db}.submissions FINAL")).fetch_one().await?;
+    let dead_stored: u64 = store.client().query(&format!("SELECT count() FROM {db}.dead_letters FINAL")).fetch_one().await?;
+    let obs_stored: u64 = store.client().query(&format!("SELECT count() FROM {db}.observations FINAL")).fetch_one().await?;
+    println!("ClickHouse: {subs_stored} submissions (published {valid}), {obs_stored} observations, {dead_stored} dead letters (published {malformed})");
+    if !cli.keep {
+        store.client().query(&format!("DROP DATABASE IF EXISTS {db}")).execute().await?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if subs_stored != valid || dead_stored != malformed {
+        bail!("records were lost: ClickHouse counts differ from what was published");
+    }
+    println!("nothing lost: every published record is in ClickHouse");
+    Ok(())
+}
+
+/// Consumes `n` records from `topics` with a fresh group and does nothing
+/// with them; returns records per second from the first record.
+fn raw_consume(brokers: &str, topics: &[String], n: u64) -> anyhow::Result<f64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("raw"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs)?;
+    let mut seen = 0u64;
+    let mut first: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while seen < n {
+        if Instant::now() > deadline {
+            bail!("raw consumer read {seen} of {n}");
+        }
+        if let Some(r) = consumer.poll(Duration::from_millis(100)) {
+            r?;
+            first.get_or_insert_with(Instant::now);
+            seen += 1;
+        }
+    }
+    let secs = first.map_or(1e-3, |f| f.elapsed().as_secs_f64().max(1e-3));
+    Ok(n as f64 / secs)
+}

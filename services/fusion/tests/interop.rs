@@ -1,0 +1,95 @@
+//! Interop with implementations no one here wrote: Python fastavro encodes
+//! a Submission from schemas/*.avsc and confluent-kafka publishes it; the
+//! service must accept it, link it, and send an alert that fastavro decodes
+//! with a single-object header fastavro computes the same way.
+
+use std::process::Command;
+use std::time::Duration;
+
+use cisp_fusion::testing::{repo_root, wait_until, TestEnv};
+use cisp_fusion::{shutdown_channel, Topics};
+use cisp_model::*;
+use cisp_wire::records::*;
+use cisp_wire::{Codec, DecodeLimits, RecordType};
+
+fn python() -> String {
+    if let Ok(p) = std::env::var("CISP_PYTHON") {
+        return p;
+    }
+    // Not run through `make test`: create the environment the same way.
+    let out = Command::new("bash").arg(repo_root().join("scripts/python-env.sh")).output().expect("bash runs");
+    assert!(out.status.success(), "scripts/python-env.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
+    let env = TestEnv::new();
+    let (trigger, shutdown) = shutdown_channel();
+    let running = cisp_fusion::start(env.config.clone(), shutdown).await.unwrap();
+    let t = Topics::new(env.prefix());
+    let codec = Codec::new(DecodeLimits::default()).unwrap();
+
+    let ours = SubmissionRecord {
+        submission_id: "RUST-1".into(),
+        member_id: "northbank".into(),
+        submitted_at: 1_763_546_400_000,
+        kind: SubmissionKind::Phishing,
+        tlp: Tlp::Green,
+        distribution: DistributionRecord { scope: Scope::Community, members: vec![], groups: vec![] },
+        attribution: Attribution::Attributed,
+        title: "Lure from the Rust side".into(),
+        description: None,
+        observables: vec![ObservableRecord::new(ObservableKind::Domain, "interop.example")],
+        ttps: vec![],
+        malware: vec![],
+        actor_claims: vec![],
+        targeted_sectors: vec![],
+        confidence: 50,
+    };
+    let p = env.producer();
+    env.produce(&p, &t.submissions(&MemberId::parse("northbank").unwrap()), "RUST-1", &codec.encode(RecordType::Submission, &ours).unwrap()).await;
+    let m = running.metrics.clone();
+    assert!(wait_until(Duration::from_secs(60), || m.records_committed.get() >= 1).await);
+
+    let brokers = env.config.kafka.brokers.clone();
+    let prefix = env.prefix().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(repo_root().join("tests/interop/fastavro_roundtrip.py"))
+            .args(["--brokers", &brokers, "--prefix", &prefix])
+            .arg("--schemas")
+            .arg(repo_root().join("schemas"))
+            .args(["--member", "gridco", "--submission-id", "PY-1", "--domain", "interop.example", "--timeout", "60"])
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "python side failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json from the python side");
+
+    // Both sides compute the same single-object fingerprints.
+    assert_eq!(v["submission_fingerprint"], hex(&codec.fingerprint(RecordType::Submission)));
+    assert_eq!(v["alert_fingerprint"], hex(&codec.fingerprint(RecordType::Alert)));
+    // fastavro decoded our alert, which points at our submission.
+    let alert = &v["alert"];
+    assert_eq!(alert["recipient"], "gridco");
+    assert_eq!(alert["kind"], "PEER_SIGHTING");
+    assert_eq!(alert["related"][0]["submission_id"], "RUST-1");
+    assert_eq!(alert["related"][0]["member_id"], "northbank");
+    assert_eq!(alert["shared_observables"][0]["value"], "interop.example");
+
+    // The fastavro-encoded, defanged, upper-cased domain was normalised.
+    let db = &env.config.clickhouse.database;
+    let n = env.count(&format!("SELECT count() FROM {db}.observations FINAL WHERE submission_id = 'PY-1' AND value = 'interop.example'")).await;
+    assert_eq!(n, 1);
+
+    trigger.trigger();
+    running.join().await.unwrap();
+    env.drop_database().await;
+}
