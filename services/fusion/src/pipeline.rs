@@ -2,7 +2,8 @@
 //!
 //! One thread owns the consumer and the engine and works in batches:
 //!
-//! 1. poll up to `batch_max_records` records or `batch_max_wait`;
+//! 1. poll up to `batch_max_records` records, lingering `batch_max_wait`
+//!    for each next one (at most one second per batch);
 //! 2. decode, validate and correlate each; bad ones become dead letters;
 //! 3. produce alerts, campaign updates and dead letters and wait until the
 //!    broker has acknowledged every one (idempotent producer, acks=all);
@@ -46,8 +47,15 @@ use crate::Shutdown;
 
 /// The dead-letter topic carries at most this much of a bad payload.
 const DEAD_LETTER_PAYLOAD_MAX: usize = 64 * 1024;
+/// Upper bound on the time spent filling one batch, so a steady stream
+/// still reaches the broker and ClickHouse at least this often.
+const BATCH_MAX_DURATION: Duration = Duration::from_secs(1);
 /// ClickHouse keeps a hex excerpt of this many bytes.
 const DEAD_LETTER_ROW_BYTES: usize = 4 * 1024;
+
+fn internal(e: cisp_wire::WireError) -> FusionError {
+    FusionError::Internal(format!("cannot encode an output record: {e}"))
+}
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
@@ -102,7 +110,7 @@ impl Pipeline {
         info!("pipeline started");
         while !shutdown.is_triggered() {
             let mut batch = Batch::default();
-            self.poll_batch(&mut batch);
+            self.poll_batch(&mut batch)?;
             if batch.records == 0 {
                 continue;
             }
@@ -112,10 +120,14 @@ impl Pipeline {
         Ok(())
     }
 
-    fn poll_batch(&mut self, batch: &mut Batch) {
+    /// Fills a batch: up to `batch_max_records`, waiting at most
+    /// `batch_max_wait` for each next record (a linger: an idle stream is
+    /// flushed quickly, a backlog fills whole batches), and never working on
+    /// one batch for more than [`BATCH_MAX_DURATION`].
+    fn poll_batch(&mut self, batch: &mut Batch) -> Result<(), FusionError> {
         // Wait briefly for the first record so shutdown is noticed quickly.
         let mut timeout = Duration::from_millis(200);
-        let mut deadline: Option<Instant> = None;
+        let mut started: Option<Instant> = None;
         while batch.records < self.kafka.batch_max_records {
             let polled = match self.consumer.poll(timeout) {
                 None => break,
@@ -130,16 +142,19 @@ impl Pipeline {
                     payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                 },
             };
-            self.handle(polled, batch);
-            let d = *deadline.get_or_insert_with(|| Instant::now() + self.kafka.batch_max_wait);
-            timeout = d.saturating_duration_since(Instant::now());
-            if timeout.is_zero() {
+            self.handle(polled, batch)?;
+            if started.get_or_insert_with(Instant::now).elapsed() >= BATCH_MAX_DURATION {
                 break;
             }
+            timeout = self.kafka.batch_max_wait;
         }
+        Ok(())
     }
 
-    fn handle(&mut self, m: Polled, batch: &mut Batch) {
+    /// Handles one record. Bad input is dead-lettered (not an error); an
+    /// error here is ours (an output that cannot be encoded) and stops the
+    /// pipeline before anything of the batch is committed.
+    fn handle(&mut self, m: Polled, batch: &mut Batch) -> Result<(), FusionError> {
         batch.records += 1;
         let key = (m.source.topic.clone(), m.source.partition);
         let off = batch.offsets.entry(key).or_insert(m.source.offset);
@@ -170,48 +185,43 @@ impl Pipeline {
             Outcome::Accepted(fx) => {
                 self.metrics.records.with_label_values(&["accepted"]).inc();
                 self.metrics.hot_observables.inc_by(u64::from(fx.hot_observables));
-                match convert::submission_facts(&sub, fx.seq, fx.campaign_id.as_str(), &self.registry, &m.source, now) {
-                    Ok(facts) => {
-                        batch.rows.submissions.push(facts.submission);
-                        batch.rows.observations.extend(facts.observations);
-                    }
-                    Err(e) => error!(error = %e, "cannot serialise a validated submission"),
-                }
+                let facts = convert::submission_facts(&sub, fx.seq, fx.campaign_id.as_str(), &self.registry, &m.source, now)
+                    .map_err(|e| FusionError::Internal(format!("cannot serialise a validated submission: {e}")))?;
+                batch.rows.submissions.push(facts.submission);
+                batch.rows.observations.extend(facts.observations);
                 for alert in &fx.alerts {
-                    self.queue_alert(batch, alert, &sub);
+                    self.queue_alert(batch, alert, &sub)?;
                 }
                 for view in &fx.campaigns {
-                    match self.codec.encode(RecordType::CampaignUpdate, &convert::campaign_record(view)) {
-                        Ok(payload) => batch.outgoing.push(Outgoing {
-                            topic: self.topics.campaigns(),
-                            key: view.id.to_string(),
-                            payload,
-                            kind: OutKind::Campaign,
-                        }),
-                        Err(e) => error!(error = %e, "cannot encode a campaign update"),
-                    }
+                    let payload = self.codec.encode(RecordType::CampaignUpdate, &convert::campaign_record(view)).map_err(internal)?;
+                    batch.outgoing.push(Outgoing { topic: self.topics.campaigns(), key: view.id.to_string(), payload, kind: OutKind::Campaign });
                     batch.rows.campaigns.push(convert::campaign_row(view));
                 }
             }
         }
+        Ok(())
     }
 
-    fn queue_alert(&self, batch: &mut Batch, alert: &Alert, trigger: &Submission) {
-        match self.codec.encode(RecordType::Alert, &convert::alert_record(alert)) {
-            Ok(payload) => {
-                batch.rows.alerts.push(convert::alert_row(alert, trigger, alert.trigger_published_at_ms));
-                batch.outgoing.push(Outgoing {
-                    topic: self.topics.alerts(&alert.recipient),
-                    key: alert.id.clone(),
-                    payload,
-                    kind: OutKind::Alert { row: batch.rows.alerts.len() - 1, trigger_published_ms: alert.trigger_published_at_ms },
-                });
-            }
-            Err(e) => error!(error = %e, "cannot encode an alert"),
-        }
+    fn queue_alert(&self, batch: &mut Batch, alert: &Alert, trigger: &Submission) -> Result<(), FusionError> {
+        let payload = self.codec.encode(RecordType::Alert, &convert::alert_record(alert)).map_err(internal)?;
+        batch.rows.alerts.push(convert::alert_row(alert, trigger, alert.trigger_published_at_ms));
+        batch.outgoing.push(Outgoing {
+            topic: self.topics.alerts(&alert.recipient),
+            key: alert.id.clone(),
+            payload,
+            kind: OutKind::Alert { row: batch.rows.alerts.len() - 1, trigger_published_ms: alert.trigger_published_at_ms },
+        });
+        Ok(())
     }
 
-    fn dead_letter(&self, batch: &mut Batch, m: &Polled, member: Option<&MemberId>, code: &'static str, reason: String) {
+    fn dead_letter(
+        &self,
+        batch: &mut Batch,
+        m: &Polled,
+        member: Option<&MemberId>,
+        code: &'static str,
+        reason: String,
+    ) -> Result<(), FusionError> {
         warn!(
             topic = %m.source.topic,
             partition = m.source.partition,
@@ -236,15 +246,13 @@ impl Pipeline {
             payload_size: i64::try_from(m.payload.len()).unwrap_or(i64::MAX),
             payload_truncated: cut < m.payload.len(),
         };
-        match self.codec.encode(RecordType::DeadLetter, &record) {
-            Ok(payload) => batch.outgoing.push(Outgoing {
-                topic: self.topics.dead_letter(),
-                key: format!("{}:{}:{}", m.source.topic, m.source.partition, m.source.offset),
-                payload,
-                kind: OutKind::DeadLetter,
-            }),
-            Err(e) => error!(error = %e, "cannot encode a dead letter"),
-        }
+        let payload = self.codec.encode(RecordType::DeadLetter, &record).map_err(internal)?;
+        batch.outgoing.push(Outgoing {
+            topic: self.topics.dead_letter(),
+            key: format!("{}:{}:{}", m.source.topic, m.source.partition, m.source.offset),
+            payload,
+            kind: OutKind::DeadLetter,
+        });
         let hex: String = m.payload[..m.payload.len().min(DEAD_LETTER_ROW_BYTES)].iter().map(|b| format!("{b:02x}")).collect();
         batch.rows.dead_letters.push(DeadLetterRow {
             received_at: datetime(now),
@@ -257,6 +265,7 @@ impl Pipeline {
             payload_size: m.payload.len() as u64,
             payload_hex: hex,
         });
+        Ok(())
     }
 
     /// Makes a batch durable, then commits its offsets.
