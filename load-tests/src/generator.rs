@@ -41,20 +41,41 @@ pub struct Params {
 }
 
 pub enum Item {
-    Submission { member: String, record: SubmissionRecord },
-    Malformed { member: String, bytes: Vec<u8> },
+    Submission {
+        member: String,
+        record: Box<SubmissionRecord>,
+    },
+    Malformed {
+        member: String,
+        bytes: Vec<u8>,
+    },
 }
 
 fn observable(rng: &mut Rng, unique: u64) -> ObservableRecord {
     match rng.below(6) {
         0 => ObservableRecord::new(
             ObservableKind::Ipv4,
-            format!("{}.{}.{}.{}", 11 + unique % 200, (unique >> 8) % 256, (unique >> 16) % 256, 1 + (unique >> 24) % 254),
+            format!(
+                "{}.{}.{}.{}",
+                11 + unique % 200,
+                (unique >> 8) % 256,
+                (unique >> 16) % 256,
+                1 + (unique >> 24) % 254
+            ),
         ),
-        1 => ObservableRecord::new(ObservableKind::Domain, format!("host{unique}.load-{}.example", unique % 97)),
-        2 => ObservableRecord::new(ObservableKind::Url, format!("hxxp://site{unique}[.]example/p/{}", unique % 13)),
+        1 => ObservableRecord::new(
+            ObservableKind::Domain,
+            format!("host{unique}.load-{}.example", unique % 97),
+        ),
+        2 => ObservableRecord::new(
+            ObservableKind::Url,
+            format!("hxxp://site{unique}[.]example/p/{}", unique % 13),
+        ),
         3 => ObservableRecord::new(ObservableKind::Sha256, format!("{unique:064x}")),
-        4 => ObservableRecord::new(ObservableKind::Email, format!("user{unique}@mail{}.example", unique % 31)),
+        4 => ObservableRecord::new(
+            ObservableKind::Email,
+            format!("user{unique}@mail{}.example", unique % 31),
+        ),
         _ => ObservableRecord::new(ObservableKind::Md5, format!("{unique:032x}")),
     }
 }
@@ -66,7 +87,10 @@ pub fn generate(p: &Params, n: u64, seed: u64) -> Vec<Item> {
     for i in 0..n {
         let member = p.members[rng.below(p.members.len() as u64) as usize].clone();
         if rng.chance(p.malformed_percent) {
-            out.push(Item::Malformed { member, bytes: format!("garbage record {i}").into_bytes() });
+            out.push(Item::Malformed {
+                member,
+                bytes: format!("garbage record {i}").into_bytes(),
+            });
             continue;
         }
         let count = 1 + rng.below(p.max_observables);
@@ -74,27 +98,54 @@ pub fn generate(p: &Params, n: u64, seed: u64) -> Vec<Item> {
         if rng.chance(p.campaign_percent) {
             // Two indicators of one planted campaign.
             let c = rng.below(p.campaigns);
-            observables.push(ObservableRecord::new(ObservableKind::Domain, format!("campaign{c}.bad.example")));
-            observables.push(ObservableRecord::new(ObservableKind::Sha256, format!("{:064x}", 0xC0FFEE_0000 + c)));
+            observables.push(ObservableRecord::new(
+                ObservableKind::Domain,
+                format!("campaign{c}.bad.example"),
+            ));
+            observables.push(ObservableRecord::new(
+                ObservableKind::Sha256,
+                format!("{:064x}", 0x00C0_FFEE_0000 + c),
+            ));
         }
         if rng.chance(5) {
             // Shared-hosting noise: a handful of values many reports carry.
-            observables.push(ObservableRecord::new(ObservableKind::Ipv4, format!("203.0.113.{}", 1 + rng.below(8))));
+            observables.push(ObservableRecord::new(
+                ObservableKind::Ipv4,
+                format!("203.0.113.{}", 1 + rng.below(8)),
+            ));
         }
         while (observables.len() as u64) < count {
-            let unique = seed.wrapping_mul(1_000_003).wrapping_add(i * 64 + observables.len() as u64);
+            let unique = seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(i * 64 + observables.len() as u64);
             observables.push(observable(&mut rng, unique));
         }
-        let scope = if rng.chance(80) { Scope::Community } else { Scope::Sector };
+        let scope = if rng.chance(80) {
+            Scope::Community
+        } else {
+            Scope::Sector
+        };
         let record = SubmissionRecord {
             submission_id: format!("load-{seed}-{i}"),
             member_id: member.clone(),
             submitted_at: 1_763_546_400_000 + i as i64 * 1000,
             kind: kinds[rng.below(kinds.len() as u64) as usize],
             // AMBER may not go to the community (DESIGN §5).
-            tlp: if scope == Scope::Community { Tlp::Green } else { Tlp::Amber },
-            distribution: DistributionRecord { scope, members: vec![], groups: vec![] },
-            attribution: if rng.chance(90) { Attribution::Attributed } else { Attribution::Anonymous },
+            tlp: if scope == Scope::Community {
+                Tlp::Green
+            } else {
+                Tlp::Amber
+            },
+            distribution: DistributionRecord {
+                scope,
+                members: vec![],
+                groups: vec![],
+            },
+            attribution: if rng.chance(90) {
+                Attribution::Attributed
+            } else {
+                Attribution::Anonymous
+            },
             title: format!("synthetic report {i}"),
             description: None,
             observables,
@@ -104,7 +155,10 @@ pub fn generate(p: &Params, n: u64, seed: u64) -> Vec<Item> {
             targeted_sectors: vec![],
             confidence: rng.below(101) as i32,
         };
-        out.push(Item::Submission { member, record });
+        out.push(Item::Submission {
+            member,
+            record: Box::new(record),
+        });
     }
     out
 }

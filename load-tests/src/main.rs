@@ -26,7 +26,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
 #[derive(Parser)]
-#[command(name = "cisp-load", about = "End-to-end throughput of the fusion service versus the raw broker consume rate")]
+#[command(
+    name = "cisp-load",
+    about = "End-to-end throughput of the fusion service versus the raw broker consume rate"
+)]
 struct Cli {
     #[arg(long, default_value = "config/fusion.toml")]
     config: PathBuf,
@@ -66,7 +69,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let registry_path = dir.join("members.toml");
     std::fs::write(&registry_path, registry_toml(&members))?;
-    let text = std::fs::read_to_string(&cli.config).with_context(|| format!("reading {}", cli.config.display()))?;
+    let text = std::fs::read_to_string(&cli.config)
+        .with_context(|| format!("reading {}", cli.config.display()))?;
     let env: BTreeMap<String, String> = [
         ("CISP_TOPIC_PREFIX", run.clone()),
         ("CISP_GROUP_ID", format!("{run}-fusion")),
@@ -77,12 +81,22 @@ async fn main() -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let config = Config::from_parts(&text, &env, cli.config.parent().unwrap_or(std::path::Path::new(".")))?;
+    let config = Config::from_parts(
+        &text,
+        &env,
+        cli.config.parent().unwrap_or(std::path::Path::new(".")),
+    )?;
     cisp_fusion::setup(&config).await?;
     let topics = Topics::new(&config.kafka.topic_prefix);
 
     // 1. Publish.
-    let params = Params { members: members.clone(), max_observables: cli.max_observables, campaign_percent: 20, campaigns: 50, malformed_percent: 1 };
+    let params = Params {
+        members: members.clone(),
+        max_observables: cli.max_observables,
+        campaign_percent: 20,
+        campaigns: 50,
+        malformed_percent: 1,
+    };
     let items = generate(&params, cli.records, cli.seed);
     let codec = Codec::new(DecodeLimits::default())?;
     let mut payloads = Vec::with_capacity(items.len());
@@ -92,7 +106,11 @@ async fn main() -> anyhow::Result<()> {
             Item::Submission { member, record } => {
                 valid += 1;
                 observables += record.observables.len() as u64;
-                payloads.push((member.clone(), record.submission_id.clone(), codec.encode(RecordType::Submission, record)?));
+                payloads.push((
+                    member.clone(),
+                    record.submission_id.clone(),
+                    codec.encode(RecordType::Submission, record)?,
+                ));
             }
             Item::Malformed { member, bytes } => {
                 malformed += 1;
@@ -111,7 +129,9 @@ async fn main() -> anyhow::Result<()> {
     let mut deliveries = Vec::with_capacity(payloads.len());
     for (member, key, payload) in &payloads {
         let topic = topics.submissions(&MemberId::parse(member)?);
-        let f = producer.send_result(FutureRecord::to(&topic).key(key).payload(payload)).map_err(|(e, _)| e)?;
+        let f = producer
+            .send_result(FutureRecord::to(&topic).key(key).payload(payload))
+            .map_err(|(e, _)| e)?;
         deliveries.push(f);
     }
     for d in deliveries {
@@ -126,7 +146,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Raw consume rate of the same topics.
-    let subs: Vec<String> = members.iter().map(|m| topics.submissions(&MemberId::parse(m).unwrap())).collect();
+    let subs: Vec<String> = members
+        .iter()
+        .map(|m| MemberId::parse(m).map(|m| topics.submissions(&m)))
+        .collect::<Result<_, _>>()?;
     let raw_rate = tokio::task::spawn_blocking({
         let brokers = config.kafka.brokers.clone();
         let subs = subs.clone();
@@ -146,7 +169,10 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let done = m.records_committed.get();
-        let handled: u64 = ["accepted", "duplicate", "dead_letter"].iter().map(|o| m.records.with_label_values(&[o]).get()).sum();
+        let handled: u64 = ["accepted", "duplicate", "dead_letter"]
+            .iter()
+            .map(|o| m.records.with_label_values(&[o]).get())
+            .sum();
         if handled > 0 && first.is_none() {
             first = Some(Instant::now());
         }
@@ -164,7 +190,8 @@ async fn main() -> anyhow::Result<()> {
     let fusion_rate = n as f64 / steady_secs;
     let alerts = m.alerts.get();
     let flush = m.batch_flush.get_sample_sum() / m.batch_flush.get_sample_count().max(1) as f64;
-    let ch = m.clickhouse_insert.get_sample_sum() / m.clickhouse_insert.get_sample_count().max(1) as f64;
+    let ch =
+        m.clickhouse_insert.get_sample_sum() / m.clickhouse_insert.get_sample_count().max(1) as f64;
     let batches = m.batch_records.get_sample_count();
     trigger.trigger();
     running.join().await?;
@@ -180,12 +207,28 @@ async fn main() -> anyhow::Result<()> {
     // 4. Nothing lost.
     let store = Store::new(&config.clickhouse);
     let db = &config.clickhouse.database;
-    let subs_stored: u64 = store.client().query(&format!("SELECT count() FROM {db}.submissions FINAL")).fetch_one().await?;
-    let dead_stored: u64 = store.client().query(&format!("SELECT count() FROM {db}.dead_letters FINAL")).fetch_one().await?;
-    let obs_stored: u64 = store.client().query(&format!("SELECT count() FROM {db}.observations FINAL")).fetch_one().await?;
+    let subs_stored: u64 = store
+        .client()
+        .query(&format!("SELECT count() FROM {db}.submissions FINAL"))
+        .fetch_one()
+        .await?;
+    let dead_stored: u64 = store
+        .client()
+        .query(&format!("SELECT count() FROM {db}.dead_letters FINAL"))
+        .fetch_one()
+        .await?;
+    let obs_stored: u64 = store
+        .client()
+        .query(&format!("SELECT count() FROM {db}.observations FINAL"))
+        .fetch_one()
+        .await?;
     println!("ClickHouse: {subs_stored} submissions (published {valid}), {obs_stored} observations, {dead_stored} dead letters (published {malformed})");
     if !cli.keep {
-        store.client().query(&format!("DROP DATABASE IF EXISTS {db}")).execute().await?;
+        store
+            .client()
+            .query(&format!("DROP DATABASE IF EXISTS {db}"))
+            .execute()
+            .await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     if subs_stored != valid || dead_stored != malformed {

@@ -54,14 +54,26 @@ pub(crate) struct AlertLimits {
 }
 
 /// Describes `meta` to `recipient`, hiding an anonymous submitter.
-pub(crate) fn related_view(meta: &SubMeta, recipient: &MemberId, registry: &Registry) -> RelatedSubmission {
+pub(crate) fn related_view(
+    meta: &SubMeta,
+    recipient: &MemberId,
+    registry: &Registry,
+) -> RelatedSubmission {
     let named = meta.attribution == Attribution::Attributed || registry.is_fusion_cell(recipient);
     let member = registry.member(&meta.key.member);
     RelatedSubmission {
         id: meta.key.id.clone(),
         member: named.then(|| meta.key.member.clone()),
-        member_name: if named { member.map(|m| m.name.clone()) } else { None },
-        sector: if named { member.map(|m| m.sector.clone()) } else { None },
+        member_name: if named {
+            member.map(|m| m.name.clone())
+        } else {
+            None
+        },
+        sector: if named {
+            member.map(|m| m.sector.clone())
+        } else {
+            None
+        },
         kind: meta.kind,
         tlp: meta.tlp,
         title: meta.title.clone(),
@@ -82,7 +94,13 @@ pub(crate) struct PeerSighting<'a> {
 }
 
 impl PeerSighting<'_> {
-    pub(crate) fn build(self, registry: &Registry, limits: &AlertLimits, now_ms: i64, published_ms: i64) -> Alert {
+    pub(crate) fn build(
+        self,
+        registry: &Registry,
+        limits: &AlertLimits,
+        now_ms: i64,
+        published_ms: i64,
+    ) -> Alert {
         let mut tlp = self.trigger.tlp;
         for m in self.own.iter().chain(&self.others) {
             tlp = tlp.max(m.tlp);
@@ -92,22 +110,32 @@ impl PeerSighting<'_> {
         let mut named: BTreeSet<&MemberId> = BTreeSet::new();
         let mut anonymous = 0u32;
         for m in &self.others {
-            if m.attribution == Attribution::Anonymous && !registry.is_fusion_cell(&self.recipient) {
+            if m.attribution == Attribution::Anonymous && !registry.is_fusion_cell(&self.recipient)
+            {
                 anonymous += 1;
             } else {
                 named.insert(&m.key.member);
             }
         }
-        let other_member_count = u32::try_from(named.len()).unwrap_or(u32::MAX).saturating_add(anonymous);
-        let severe_kind = self.others.iter().any(|m| matches!(m.kind, SubmissionKind::Incident | SubmissionKind::Malware));
+        let other_member_count = u32::try_from(named.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(anonymous);
+        let severe_kind = self
+            .others
+            .iter()
+            .any(|m| matches!(m.kind, SubmissionKind::Incident | SubmissionKind::Malware));
         let severity = match other_member_count {
             0 | 1 if !severe_kind => Severity::Low,
             0 | 1 => Severity::Medium,
             2 => Severity::Medium,
             _ => Severity::High,
         };
-        let mut provenance: Vec<SubmissionKey> =
-            self.own.iter().chain(&self.others).map(|m| m.key.clone()).collect();
+        let mut provenance: Vec<SubmissionKey> = self
+            .own
+            .iter()
+            .chain(&self.others)
+            .map(|m| m.key.clone())
+            .collect();
         provenance.sort();
         provenance.dedup();
         let shared_total = self.shared.len();
@@ -121,15 +149,27 @@ impl PeerSighting<'_> {
             shared_total,
             if shared_total == 1 { "" } else { "s" },
             examples.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() },
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
             self.campaign,
         );
-        let mut related: Vec<RelatedSubmission> =
-            self.others.iter().map(|m| related_view(m, &self.recipient, registry)).collect();
+        let mut related: Vec<RelatedSubmission> = self
+            .others
+            .iter()
+            .map(|m| related_view(m, &self.recipient, registry))
+            .collect();
         related.truncate(limits.max_related);
         let id = format!(
             "A-{:016x}",
-            stable_hash(&["peer", self.recipient.as_str(), self.trigger.key.member.as_str(), self.trigger.key.id.as_str()])
+            stable_hash(&[
+                "peer",
+                self.recipient.as_str(),
+                self.trigger.key.member.as_str(),
+                self.trigger.key.id.as_str()
+            ])
         );
         let mut your: BTreeMap<&SubmissionId, ()> = BTreeMap::new();
         for m in &self.own {

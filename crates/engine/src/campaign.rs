@@ -57,7 +57,12 @@ impl CampaignState {
         self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
     }
 
-    pub(crate) fn view(&self, version: u64, merged_into: Option<CampaignId>, now_ms: i64) -> CampaignView {
+    pub(crate) fn view(
+        &self,
+        version: u64,
+        merged_into: Option<CampaignId>,
+        now_ms: i64,
+    ) -> CampaignView {
         CampaignView {
             id: self.id.clone(),
             version,

@@ -1,7 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use cisp_model::{Attribution, Distribution, Observable, Registry, SectorId, Submission, SubmissionKind, Tlp};
+use cisp_model::{
+    Attribution, Distribution, Observable, Registry, SectorId, Submission, SubmissionKind, Tlp,
+};
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 use petgraph::Direction;
 
@@ -46,7 +48,9 @@ pub struct Ingest {
 #[derive(Debug)]
 pub enum Outcome {
     /// The same (member, submission id) was processed before: nothing changes.
-    Duplicate { campaign_id: CampaignId },
+    Duplicate {
+        campaign_id: CampaignId,
+    },
     Accepted(Effects),
 }
 
@@ -91,7 +95,9 @@ pub(crate) struct SubMeta {
 enum Node {
     Submission(u32),
     /// An observable and how many submissions contain it.
-    Observable { submissions: u32 },
+    Observable {
+        submissions: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +122,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(registry: Arc<Registry>, config: EngineConfig) -> Engine {
-        let limits = AlertLimits { max_related: config.max_related_per_alert, max_shared: config.max_shared_per_alert };
+        let limits = AlertLimits {
+            max_related: config.max_related_per_alert,
+            max_shared: config.max_shared_per_alert,
+        };
         Engine {
             registry,
             config,
@@ -155,7 +164,10 @@ impl Engine {
     /// Processes one validated submission. Deterministic: the same sequence
     /// of calls gives the same outcomes, ids included.
     pub fn process(&mut self, sub: &Submission, ingest: Ingest) -> Outcome {
-        let key = SubmissionKey { member: sub.member.clone(), id: sub.id.clone() };
+        let key = SubmissionKey {
+            member: sub.member.clone(),
+            id: sub.id.clone(),
+        };
         if let Some(&si) = self.by_key.get(&key) {
             let root = self.uf.find(si);
             let campaign_id = self.campaigns[&root].id.clone();
@@ -190,24 +202,38 @@ impl Engine {
                     n
                 }
             };
-            let Node::Observable { submissions } = self.graph[on] else { continue };
+            let Node::Observable { submissions } = self.graph[on] else {
+                continue;
+            };
             if submissions >= self.config.hot_observable_limit {
                 hot += 1;
             } else {
                 for n in self.graph.neighbors_directed(on, Direction::Incoming) {
                     if let Node::Submission(j) = self.graph[n] {
-                        matches.entry(j).or_default().insert(sighted.observable.clone());
+                        matches
+                            .entry(j)
+                            .or_default()
+                            .insert(sighted.observable.clone());
                     }
                 }
             }
             self.graph.add_edge(node, on, Edge::Contains);
-            self.graph[on] = Node::Observable { submissions: submissions.saturating_add(1) };
+            self.graph[on] = Node::Observable {
+                submissions: submissions.saturating_add(1),
+            };
             obs_nodes.push(on);
         }
 
-        let (campaign_id, campaigns) = self.join_campaign(si, seq, &matches, &obs_nodes, ingest.now_ms);
+        let (campaign_id, campaigns) =
+            self.join_campaign(si, seq, &matches, &obs_nodes, ingest.now_ms);
         let alerts = self.peer_alerts(si, &matches, &campaign_id, ingest);
-        Outcome::Accepted(Effects { seq, campaign_id, alerts, campaigns, hot_observables: hot })
+        Outcome::Accepted(Effects {
+            seq,
+            campaign_id,
+            alerts,
+            campaigns,
+            hot_observables: hot,
+        })
     }
 
     /// Puts submission `si` into a campaign: a new one, the one its matches
@@ -224,17 +250,24 @@ impl Engine {
         roots.sort_unstable();
         roots.dedup();
         let mut views = Vec::new();
-        let (mut root, mut state) = match roots.iter().min_by_key(|r| self.campaigns[r].founded_seq) {
+        let (mut root, mut state) = match roots.iter().min_by_key(|r| self.campaigns[r].founded_seq)
+        {
             None => {
                 let salt_seq = seq.to_string();
                 let id = CampaignId::from_hash(stable_hash(&[&self.config.id_salt, &salt_seq]));
                 (si, CampaignState::new(id, seq))
             }
             Some(&survivor) => {
-                let mut state = self.campaigns.remove(&survivor).expect("every root has a campaign");
+                let mut state = self
+                    .campaigns
+                    .remove(&survivor)
+                    .expect("every root has a campaign");
                 let mut root = survivor;
                 for &r in roots.iter().filter(|&&r| r != survivor) {
-                    let absorbed = self.campaigns.remove(&r).expect("every root has a campaign");
+                    let absorbed = self
+                        .campaigns
+                        .remove(&r)
+                        .expect("every root has a campaign");
                     views.push(absorbed.view(seq, Some(state.id.clone()), now_ms));
                     state.absorb(absorbed);
                     root = self.uf.union_roots(root, r);
@@ -244,7 +277,13 @@ impl Engine {
         };
         root = self.uf.union_roots(root, si);
         let meta = &self.subs[si as usize];
-        state.add_submission(&meta.key.member, meta.sector.as_ref(), meta.tlp, meta.submitted_at_ms, obs_nodes);
+        state.add_submission(
+            &meta.key.member,
+            meta.sector.as_ref(),
+            meta.tlp,
+            meta.submitted_at_ms,
+            obs_nodes,
+        );
         views.push(state.view(seq, None, now_ms));
         let id = state.id.clone();
         self.campaigns.insert(root, state);
@@ -264,14 +303,20 @@ impl Engine {
         let submitter = &new.key.member;
         let mut for_submitter = Vec::new();
         let mut shared_for_submitter = BTreeSet::new();
-        let mut for_earlier: BTreeMap<&cisp_model::MemberId, (Vec<&SubMeta>, BTreeSet<Observable>)> = BTreeMap::new();
+        let mut for_earlier: BTreeMap<
+            &cisp_model::MemberId,
+            (Vec<&SubMeta>, BTreeSet<Observable>),
+        > = BTreeMap::new();
         for (&j, shared) in matches {
             let earlier = &self.subs[j as usize];
             let owner = &earlier.key.member;
             if owner == submitter {
                 continue; // a member's own reports matching each other tell it nothing
             }
-            if self.registry.may_see(submitter, owner, &earlier.distribution) {
+            if self
+                .registry
+                .may_see(submitter, owner, &earlier.distribution)
+            {
                 for_submitter.push(earlier);
                 shared_for_submitter.extend(shared.iter().cloned());
             }
@@ -292,7 +337,12 @@ impl Engine {
                     shared: shared_for_submitter,
                     campaign: campaign.clone(),
                 }
-                .build(&self.registry, &self.limits, ingest.now_ms, ingest.published_at_ms),
+                .build(
+                    &self.registry,
+                    &self.limits,
+                    ingest.now_ms,
+                    ingest.published_at_ms,
+                ),
             );
         }
         for (owner, (own, shared)) in for_earlier {
@@ -305,7 +355,12 @@ impl Engine {
                     shared,
                     campaign: campaign.clone(),
                 }
-                .build(&self.registry, &self.limits, ingest.now_ms, ingest.published_at_ms),
+                .build(
+                    &self.registry,
+                    &self.limits,
+                    ingest.now_ms,
+                    ingest.published_at_ms,
+                ),
             );
         }
         alerts

@@ -5,17 +5,33 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ModelError {
     #[error("invalid {what} {value:?}: {why}")]
-    InvalidId { what: &'static str, value: String, why: &'static str },
+    InvalidId {
+        what: &'static str,
+        value: String,
+        why: &'static str,
+    },
     #[error("invalid {kind} observable {value:?}: {why}")]
-    InvalidObservable { kind: &'static str, value: String, why: &'static str },
+    InvalidObservable {
+        kind: &'static str,
+        value: String,
+        why: &'static str,
+    },
     #[error("unknown observable type {0:?}")]
     UnknownObservableKind(String),
     #[error("unknown {what} {value:?}")]
     UnknownSymbol { what: &'static str, value: String },
     #[error("field {field} is too long: {len} > {max}")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("field {field} has too many items: {len} > {max}")]
-    TooMany { field: &'static str, len: usize, max: usize },
+    TooMany {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("field {field} is required")]
     Missing { field: &'static str },
     #[error("field {field} is out of range: {value}")]
@@ -25,9 +41,15 @@ pub enum ModelError {
     #[error("member {0:?} is not in the registry")]
     UnknownMember(String),
     #[error("tlp {tlp} does not allow distribution {scope}")]
-    TlpDistribution { tlp: &'static str, scope: &'static str },
+    TlpDistribution {
+        tlp: &'static str,
+        scope: &'static str,
+    },
     #[error("distribution {scope} needs at least one {what}")]
-    EmptyDistribution { scope: &'static str, what: &'static str },
+    EmptyDistribution {
+        scope: &'static str,
+        what: &'static str,
+    },
     #[error("distribution names unknown {what} {value:?}")]
     UnknownAudience { what: &'static str, value: String },
     #[error("invalid registry: {0}")]

@@ -10,14 +10,21 @@ use crate::error::{excerpt, ModelError};
 
 /// `[a-z0-9][a-z0-9-]{0,63}`: safe in a Kafka topic name and a file name.
 fn check_slug(what: &'static str, value: &str) -> Result<(), ModelError> {
-    let err = |why| ModelError::InvalidId { what, value: excerpt(value), why };
+    let err = |why| ModelError::InvalidId {
+        what,
+        value: excerpt(value),
+        why,
+    };
     if value.is_empty() {
         return Err(err("empty"));
     }
     if value.len() > 64 {
         return Err(err("longer than 64 characters"));
     }
-    if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err(err("only a-z, 0-9 and '-' are allowed"));
     }
     if value.starts_with('-') || value.ends_with('-') {
@@ -89,7 +96,11 @@ impl SubmissionId {
     pub const MAX_LEN: usize = 128;
 
     pub fn parse(value: &str) -> Result<Self, ModelError> {
-        let err = |why| ModelError::InvalidId { what: "submission id", value: excerpt(value), why };
+        let err = |why| ModelError::InvalidId {
+            what: "submission id",
+            value: excerpt(value),
+            why,
+        };
         if value.is_empty() {
             return Err(err("empty"));
         }
@@ -132,13 +143,24 @@ impl fmt::Debug for SubmissionId {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
     fn member_ids_are_slugs() {
         assert!(MemberId::parse("acme-bank").is_ok());
         assert!(MemberId::parse("acme2").is_ok());
-        for bad in ["", "Acme", "acme bank", "-acme", "acme-", "acme.bank", "a/b", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Acme",
+            "acme bank",
+            "-acme",
+            "acme-",
+            "acme.bank",
+            "a/b",
+            &"a".repeat(65),
+        ] {
             assert!(MemberId::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -20,13 +20,13 @@
 //! value and maps to a short, bounded [`ModelError::reason_code`] used as a
 //! metric label and dead-letter reason.
 
+mod alert;
 mod error;
 mod ids;
 mod observable;
 mod registry;
 mod sharing;
 mod submission;
-mod alert;
 
 pub use alert::{AlertKind, Severity};
 pub use error::ModelError;

@@ -116,7 +116,10 @@ impl TryFrom<RawObservable> for Observable {
 }
 impl From<Observable> for RawObservable {
     fn from(o: Observable) -> RawObservable {
-        RawObservable { kind: o.kind, value: o.value.into() }
+        RawObservable {
+            kind: o.kind,
+            value: o.value.into(),
+        }
     }
 }
 
@@ -162,7 +165,10 @@ impl Observable {
             ObservableKind::Asn => normalise_asn(raw).map_err(err)?,
             ObservableKind::Cve => normalise_cve(raw).map_err(err)?,
         };
-        Ok(Observable { kind, value: value.into_boxed_str() })
+        Ok(Observable {
+            kind,
+            value: value.into_boxed_str(),
+        })
     }
 
     pub fn kind(&self) -> ObservableKind {
@@ -213,13 +219,20 @@ fn refang(raw: &str) -> String {
 }
 
 fn normalise_ipv4(s: &str) -> Result<String, &'static str> {
-    Ipv4Addr::from_str(s).map(|ip| ip.to_string()).map_err(|_| "not a dotted-quad IPv4 address")
+    Ipv4Addr::from_str(s)
+        .map(|ip| ip.to_string())
+        .map_err(|_| "not a dotted-quad IPv4 address")
 }
 
 fn normalise_ipv6(s: &str) -> Result<String, &'static str> {
-    let s = s.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(s);
+    let s = s
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(s);
     // std's Display is RFC 5952: lower case, longest zero run compressed.
-    Ipv6Addr::from_str(s).map(|ip| ip.to_string()).map_err(|_| "not an IPv6 address")
+    Ipv6Addr::from_str(s)
+        .map(|ip| ip.to_string())
+        .map_err(|_| "not an IPv6 address")
 }
 
 fn normalise_cidr(s: &str) -> Result<String, &'static str> {
@@ -227,21 +240,34 @@ fn normalise_cidr(s: &str) -> Result<String, &'static str> {
     if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
         return Err("prefix length is not a number");
     }
-    let prefix: u32 = prefix.parse().map_err(|_| "prefix length is not a number")?;
+    let prefix: u32 = prefix
+        .parse()
+        .map_err(|_| "prefix length is not a number")?;
     match IpAddr::from_str(addr).map_err(|_| "not an IP network")? {
         IpAddr::V4(ip) => {
             if prefix > 32 {
                 return Err("IPv4 prefix longer than 32");
             }
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
             Ok(format!("{}/{prefix}", Ipv4Addr::from(u32::from(ip) & mask)))
         }
         IpAddr::V6(ip) => {
             if prefix > 128 {
                 return Err("IPv6 prefix longer than 128");
             }
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
-            Ok(format!("{}/{prefix}", Ipv6Addr::from(u128::from(ip) & mask)))
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
+            Ok(format!(
+                "{}/{prefix}",
+                Ipv6Addr::from(u128::from(ip) & mask)
+            ))
         }
     }
 }
@@ -254,7 +280,8 @@ pub(crate) fn normalise_domain(s: &str) -> Result<String, &'static str> {
     if s.contains(|c: char| c.is_whitespace() || c == '/' || c == '@' || c == ':') {
         return Err("not a bare domain name");
     }
-    let ascii = idna::domain_to_ascii(s).map_err(|_| "not a valid internationalised domain name")?;
+    let ascii =
+        idna::domain_to_ascii(s).map_err(|_| "not a valid internationalised domain name")?;
     if ascii.len() > 253 {
         return Err("longer than 253 characters");
     }
@@ -266,14 +293,20 @@ pub(crate) fn normalise_domain(s: &str) -> Result<String, &'static str> {
         if label.is_empty() || label.len() > 63 {
             return Err("a label is empty or longer than 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
             return Err("a label has a character outside a-z, 0-9, '-', '_'");
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err("a label starts or ends with '-'");
         }
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err("numeric top-level label (an IP address?)");
     }
     Ok(ascii)
@@ -287,7 +320,11 @@ fn normalise_url(s: &str) -> Result<String, &'static str> {
         return Err("contains spaces or control characters");
     }
     // Indicators are often written without a scheme ("evil.example/x").
-    let with_scheme = if s.contains("://") { s.to_owned() } else { format!("http://{s}") };
+    let with_scheme = if s.contains("://") {
+        s.to_owned()
+    } else {
+        format!("http://{s}")
+    };
     let mut url = url::Url::parse(&with_scheme).map_err(|_| "not a valid URL")?;
     if !matches!(url.scheme(), "http" | "https" | "ftp") {
         return Err("scheme is not http, https or ftp");
@@ -311,7 +348,10 @@ fn normalise_email(s: &str) -> Result<String, &'static str> {
         return Err("local part is empty or longer than 64 characters");
     }
     const SPECIALS: &[u8] = b".!#$%&'*+/=?^_`{|}~-";
-    if !local.bytes().all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b)) {
+    if !local
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b))
+    {
         return Err("local part has a character outside the RFC 5322 atom set");
     }
     let domain = normalise_domain(domain)?;
@@ -343,14 +383,18 @@ fn normalise_ssdeep(s: &str) -> Result<String, &'static str> {
         return Err("longer than 160 characters");
     }
     let mut parts = s.split(':');
-    let (Some(block), Some(h1), Some(h2), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(block), Some(h1), Some(h2), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err("not blocksize:hash:hash");
     };
     if block.is_empty() || block.len() > 10 || !block.bytes().all(|b| b.is_ascii_digit()) {
         return Err("block size is not a number");
     }
-    let b64 = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    let b64 = |p: &str| {
+        p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    };
     if h1.is_empty() || !b64(h1) || !b64(h2) {
         return Err("hash parts are not base64");
     }
@@ -393,7 +437,9 @@ fn normalise_asn(s: &str) -> Result<String, &'static str> {
     if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("not AS followed by a number");
     }
-    let n: u32 = digits.parse().map_err(|_| "AS number larger than 32 bits")?;
+    let n: u32 = digits
+        .parse()
+        .map_err(|_| "AS number larger than 32 bits")?;
     if n == 0 {
         return Err("AS0 is reserved");
     }
@@ -413,20 +459,34 @@ fn normalise_cve(s: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use proptest::prelude::*;
 
     fn norm(kind: ObservableKind, raw: &str) -> String {
-        Observable::parse(kind, raw).unwrap_or_else(|e| panic!("{raw:?}: {e}")).value().to_owned()
+        Observable::parse(kind, raw)
+            .unwrap_or_else(|e| panic!("{raw:?}: {e}"))
+            .value()
+            .to_owned()
     }
 
     #[test]
     fn refangs_and_canonicalises_urls() {
         use ObservableKind::Url;
-        assert_eq!(norm(Url, "hxxp://Evil[.]Example/a/../b#frag"), "http://evil.example/b");
-        assert_eq!(norm(Url, "hXXps[://]evil[.]example:443/x"), "https://evil.example/x");
+        assert_eq!(
+            norm(Url, "hxxp://Evil[.]Example/a/../b#frag"),
+            "http://evil.example/b"
+        );
+        assert_eq!(
+            norm(Url, "hXXps[://]evil[.]example:443/x"),
+            "https://evil.example/x"
+        );
         assert_eq!(norm(Url, "evil.example/login"), "http://evil.example/login");
-        assert_eq!(norm(Url, "http://bücher.example/"), "http://xn--bcher-kva.example/");
+        assert_eq!(
+            norm(Url, "http://bücher.example/"),
+            "http://xn--bcher-kva.example/"
+        );
         assert!(Observable::parse(Url, "javascript:alert(1)").is_err());
         assert!(Observable::parse(Url, "http://").is_err());
         assert!(Observable::parse(Url, "http://a b/").is_err());
@@ -437,7 +497,15 @@ mod tests {
         use ObservableKind::Domain;
         assert_eq!(norm(Domain, "EVIL[.]Example."), "evil.example");
         assert_eq!(norm(Domain, "bücher.example"), "xn--bcher-kva.example");
-        for bad in ["localhost", "1.2.3.4", "a..b", "-a.example", "a b.example", "x.example/path", ""] {
+        for bad in [
+            "localhost",
+            "1.2.3.4",
+            "a..b",
+            "-a.example",
+            "a b.example",
+            "x.example/path",
+            "",
+        ] {
             assert!(Observable::parse(Domain, bad).is_err(), "{bad:?}");
         }
     }
@@ -446,9 +514,15 @@ mod tests {
     fn ips_and_networks_print_canonically() {
         use ObservableKind::*;
         assert_eq!(norm(Ipv4, "198[.]51[.]100[.]7"), "198.51.100.7");
-        assert!(Observable::parse(Ipv4, "010.1.1.1").is_err(), "octal-looking octets are ambiguous");
+        assert!(
+            Observable::parse(Ipv4, "010.1.1.1").is_err(),
+            "octal-looking octets are ambiguous"
+        );
         assert!(Observable::parse(Ipv4, "256.1.1.1").is_err());
-        assert_eq!(norm(Ipv6, "2001:0DB8:0000:0000:0000:0000:0000:0001"), "2001:db8::1");
+        assert_eq!(
+            norm(Ipv6, "2001:0DB8:0000:0000:0000:0000:0000:0001"),
+            "2001:db8::1"
+        );
         assert_eq!(norm(Ipv6, "[2001:db8::1]"), "2001:db8::1");
         assert_eq!(norm(Cidr, "198.51.100.77/24"), "198.51.100.0/24");
         assert_eq!(norm(Cidr, "2001:db8::1/32"), "2001:db8::/32");
@@ -459,10 +533,19 @@ mod tests {
     #[test]
     fn emails_hashes_and_the_rest() {
         use ObservableKind::*;
-        assert_eq!(norm(Email, "Billing[@]Evil[.]Example"), "billing@evil.example");
-        assert_eq!(norm(Email, "<ceo@bücher.example>"), "ceo@xn--bcher-kva.example");
+        assert_eq!(
+            norm(Email, "Billing[@]Evil[.]Example"),
+            "billing@evil.example"
+        );
+        assert_eq!(
+            norm(Email, "<ceo@bücher.example>"),
+            "ceo@xn--bcher-kva.example"
+        );
         assert!(Observable::parse(Email, "no-at-sign").is_err());
-        assert_eq!(norm(Md5, "D41D8CD98F00B204E9800998ECF8427E"), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            norm(Md5, "D41D8CD98F00B204E9800998ECF8427E"),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         assert!(Observable::parse(Sha1, "abc").is_err());
         assert!(Observable::parse(Sha256, &"g".repeat(64)).is_err());
         assert_eq!(norm(Asn, "as64500"), "AS64500");
@@ -470,7 +553,10 @@ mod tests {
         assert!(Observable::parse(Asn, "AS0").is_err());
         assert_eq!(norm(Cve, "cve-2024-3094"), "CVE-2024-3094");
         assert!(Observable::parse(Cve, "CVE-24-1").is_err());
-        assert_eq!(norm(Ssdeep, "3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C"), "3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C");
+        assert_eq!(
+            norm(Ssdeep, "3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C"),
+            "3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C"
+        );
         let tlsh = "8e01b2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2";
         assert_eq!(norm(Tlsh, tlsh), format!("T1{}", tlsh.to_ascii_uppercase()));
         assert_eq!(norm(Filename, " invoice.pdf.exe "), "invoice.pdf.exe");

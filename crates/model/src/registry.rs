@@ -55,7 +55,10 @@ impl Registry {
 
     pub fn new(members: Vec<Member>) -> Result<Registry, ModelError> {
         if members.len() > Self::MAX_MEMBERS {
-            return Err(ModelError::Registry(format!("more than {} members", Self::MAX_MEMBERS)));
+            return Err(ModelError::Registry(format!(
+                "more than {} members",
+                Self::MAX_MEMBERS
+            )));
         }
         let mut map = BTreeMap::new();
         for m in members {
@@ -67,11 +70,16 @@ impl Registry {
                 )));
             }
             if let Some(prev) = map.insert(m.id.clone(), m) {
-                return Err(ModelError::Registry(format!("member {} is listed twice", prev.id)));
+                return Err(ModelError::Registry(format!(
+                    "member {} is listed twice",
+                    prev.id
+                )));
             }
         }
         if !map.values().any(|m| m.role == Role::FusionCell) {
-            return Err(ModelError::Registry("no member has role fusion-cell".into()));
+            return Err(ModelError::Registry(
+                "no member has role fusion-cell".into(),
+            ));
         }
         Ok(Registry { members: map })
     }
@@ -107,21 +115,33 @@ impl Registry {
         match dist {
             Distribution::NamedMembers { members } => {
                 if members.is_empty() {
-                    return Err(ModelError::EmptyDistribution { scope: "named-members", what: "member" });
+                    return Err(ModelError::EmptyDistribution {
+                        scope: "named-members",
+                        what: "member",
+                    });
                 }
                 for m in members {
                     if self.member(m).is_none() {
-                        return Err(ModelError::UnknownAudience { what: "member", value: m.to_string() });
+                        return Err(ModelError::UnknownAudience {
+                            what: "member",
+                            value: m.to_string(),
+                        });
                     }
                 }
             }
             Distribution::SharingGroups { groups } => {
                 if groups.is_empty() {
-                    return Err(ModelError::EmptyDistribution { scope: "sharing-groups", what: "group" });
+                    return Err(ModelError::EmptyDistribution {
+                        scope: "sharing-groups",
+                        what: "group",
+                    });
                 }
                 for g in groups {
                     if !self.members.values().any(|m| m.groups.contains(g)) {
-                        return Err(ModelError::UnknownAudience { what: "group", value: g.to_string() });
+                        return Err(ModelError::UnknownAudience {
+                            what: "group",
+                            value: g.to_string(),
+                        });
                     }
                 }
             }
@@ -135,7 +155,9 @@ impl Registry {
     /// Audience = Fusion Cell ∪ submitter ∪ distribution. An unregistered
     /// reader sees nothing.
     pub fn may_see(&self, reader: &MemberId, submitter: &MemberId, dist: &Distribution) -> bool {
-        let Some(r) = self.member(reader) else { return false };
+        let Some(r) = self.member(reader) else {
+            return false;
+        };
         if r.role == Role::FusionCell || reader == submitter {
             return true;
         }
@@ -151,6 +173,8 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const TOML: &str = r#"
@@ -198,11 +222,15 @@ role = "member"
         assert!(reg.may_see(&b, &a, &sector));
         assert!(!reg.may_see(&grid, &a, &sector));
 
-        let groups = Distribution::SharingGroups { groups: [GroupId::parse("fin-isac").unwrap()].into() };
+        let groups = Distribution::SharingGroups {
+            groups: [GroupId::parse("fin-isac").unwrap()].into(),
+        };
         assert!(reg.may_see(&grid, &a, &groups));
         assert!(!reg.may_see(&b, &a, &groups));
 
-        let named = Distribution::NamedMembers { members: [b.clone()].into() };
+        let named = Distribution::NamedMembers {
+            members: [b.clone()].into(),
+        };
         assert!(reg.may_see(&b, &a, &named));
         assert!(!reg.may_see(&grid, &a, &named));
 
@@ -213,21 +241,33 @@ role = "member"
     #[test]
     fn registry_rejects_duplicates_unknown_fields_and_no_fusion_cell() {
         let dup = format!("{TOML}\n[[member]]\nid = \"grid\"\nname = \"x\"\nsector = \"energy\"\nrole = \"member\"\n");
-        assert!(Registry::from_toml_str(&dup).unwrap_err().to_string().contains("twice"));
+        assert!(Registry::from_toml_str(&dup)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         let unknown = "[[member]]\nid = \"a\"\nname = \"A\"\nsector = \"s\"\nrole = \"fusion-cell\"\ncolour = \"red\"\n";
         assert!(Registry::from_toml_str(unknown).is_err());
         let none = "[[member]]\nid = \"a\"\nname = \"A\"\nsector = \"s\"\nrole = \"member\"\n";
-        assert!(Registry::from_toml_str(none).unwrap_err().to_string().contains("fusion-cell"));
+        assert!(Registry::from_toml_str(none)
+            .unwrap_err()
+            .to_string()
+            .contains("fusion-cell"));
     }
 
     #[test]
     fn distribution_must_name_known_audiences() {
         let reg = Registry::from_toml_str(TOML).unwrap();
-        let bad = Distribution::NamedMembers { members: [id("nobody")].into() };
+        let bad = Distribution::NamedMembers {
+            members: [id("nobody")].into(),
+        };
         assert!(reg.check_distribution(&bad).is_err());
-        let empty = Distribution::SharingGroups { groups: BTreeSet::new() };
+        let empty = Distribution::SharingGroups {
+            groups: BTreeSet::new(),
+        };
         assert!(reg.check_distribution(&empty).is_err());
-        let unknown_group = Distribution::SharingGroups { groups: [GroupId::parse("nope").unwrap()].into() };
+        let unknown_group = Distribution::SharingGroups {
+            groups: [GroupId::parse("nope").unwrap()].into(),
+        };
         assert!(reg.check_distribution(&unknown_group).is_err());
     }
 }

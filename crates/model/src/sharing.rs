@@ -27,7 +27,13 @@ pub enum Tlp {
 }
 
 impl Tlp {
-    pub const ALL: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
+    pub const ALL: [Tlp; 5] = [
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
 
     /// Parses the forms TLP arrives in: our Avro symbols (`AMBER_STRICT`),
     /// TLP 2.0 labels (`TLP:AMBER+STRICT`, `amber+strict`) and TLP 1.0's
@@ -35,14 +41,20 @@ impl Tlp {
     /// that must accept them maps them to [`Tlp::Red`] deliberately.
     pub fn parse(value: &str) -> Result<Tlp, ModelError> {
         let v = value.trim();
-        let v = v.strip_prefix("TLP:").or_else(|| v.strip_prefix("tlp:")).unwrap_or(v);
+        let v = v
+            .strip_prefix("TLP:")
+            .or_else(|| v.strip_prefix("tlp:"))
+            .unwrap_or(v);
         match v.to_ascii_uppercase().as_str() {
             "CLEAR" | "WHITE" => Ok(Tlp::Clear),
             "GREEN" => Ok(Tlp::Green),
             "AMBER" => Ok(Tlp::Amber),
             "AMBER_STRICT" | "AMBER+STRICT" => Ok(Tlp::AmberStrict),
             "RED" => Ok(Tlp::Red),
-            _ => Err(ModelError::UnknownSymbol { what: "tlp", value: excerpt(value) }),
+            _ => Err(ModelError::UnknownSymbol {
+                what: "tlp",
+                value: excerpt(value),
+            }),
         }
     }
 
@@ -76,7 +88,10 @@ impl Tlp {
         match self {
             Tlp::Red => matches!(scope, Scope::FusionCellOnly | Scope::NamedMembers),
             Tlp::AmberStrict => {
-                matches!(scope, Scope::FusionCellOnly | Scope::NamedMembers | Scope::SharingGroups)
+                matches!(
+                    scope,
+                    Scope::FusionCellOnly | Scope::NamedMembers | Scope::SharingGroups
+                )
             }
             Tlp::Amber => scope != Scope::Community,
             Tlp::Green | Tlp::Clear => true,
@@ -113,7 +128,10 @@ impl Scope {
             "SHARING_GROUPS" => Ok(Scope::SharingGroups),
             "SECTOR" => Ok(Scope::Sector),
             "COMMUNITY" => Ok(Scope::Community),
-            _ => Err(ModelError::UnknownSymbol { what: "distribution scope", value: excerpt(value) }),
+            _ => Err(ModelError::UnknownSymbol {
+                what: "distribution scope",
+                value: excerpt(value),
+            }),
         }
     }
     pub fn name(self) -> &'static str {
@@ -139,8 +157,12 @@ impl fmt::Display for Scope {
 #[serde(tag = "scope", rename_all = "kebab-case")]
 pub enum Distribution {
     FusionCellOnly,
-    NamedMembers { members: BTreeSet<MemberId> },
-    SharingGroups { groups: BTreeSet<GroupId> },
+    NamedMembers {
+        members: BTreeSet<MemberId>,
+    },
+    SharingGroups {
+        groups: BTreeSet<GroupId>,
+    },
     /// Members of the submitter's own sector.
     Sector,
     Community,
@@ -169,6 +191,8 @@ pub enum Attribution {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -184,7 +208,10 @@ mod tests {
     fn tlp_is_ordered_by_restriction() {
         assert!(Tlp::Red > Tlp::AmberStrict && Tlp::AmberStrict > Tlp::Amber);
         assert!(Tlp::Amber > Tlp::Green && Tlp::Green > Tlp::Clear);
-        assert_eq!([Tlp::Green, Tlp::Red, Tlp::Clear].into_iter().max(), Some(Tlp::Red));
+        assert_eq!(
+            [Tlp::Green, Tlp::Red, Tlp::Clear].into_iter().max(),
+            Some(Tlp::Red)
+        );
     }
 
     #[test]

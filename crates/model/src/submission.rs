@@ -54,7 +54,10 @@ impl SubmissionKind {
         SubmissionKind::ALL
             .into_iter()
             .find(|k| k.name() == lower)
-            .ok_or_else(|| ModelError::UnknownSymbol { what: "submission kind", value: excerpt(value) })
+            .ok_or_else(|| ModelError::UnknownSymbol {
+                what: "submission kind",
+                value: excerpt(value),
+            })
     }
 }
 
@@ -99,7 +102,10 @@ impl ObservableRole {
         ObservableRole::ALL
             .into_iter()
             .find(|r| r.name() == lower)
-            .ok_or_else(|| ModelError::UnknownSymbol { what: "observable role", value: excerpt(value) })
+            .ok_or_else(|| ModelError::UnknownSymbol {
+                what: "observable role",
+                value: excerpt(value),
+            })
     }
 }
 
@@ -215,19 +221,30 @@ fn check_confidence(field: &'static str, c: i32) -> Result<u8, ModelError> {
     u8::try_from(c)
         .ok()
         .filter(|c| *c <= 100)
-        .ok_or(ModelError::OutOfRange { field, value: i64::from(c) })
+        .ok_or(ModelError::OutOfRange {
+            field,
+            value: i64::from(c),
+        })
 }
 
 fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), ModelError> {
     if value.len() > max {
-        return Err(ModelError::TooLong { field, len: value.len(), max });
+        return Err(ModelError::TooLong {
+            field,
+            len: value.len(),
+            max,
+        });
     }
     Ok(())
 }
 
 fn check_count<T>(field: &'static str, list: &[T], max: usize) -> Result<(), ModelError> {
     if list.len() > max {
-        return Err(ModelError::TooMany { field, len: list.len(), max });
+        return Err(ModelError::TooMany {
+            field,
+            len: list.len(),
+            max,
+        });
     }
     Ok(())
 }
@@ -240,7 +257,11 @@ fn check_line(field: &'static str, value: &str, max: usize) -> Result<String, Mo
         return Err(ModelError::Missing { field });
     }
     if v.chars().any(char::is_control) {
-        return Err(ModelError::InvalidId { what: field, value: excerpt(v), why: "contains control characters" });
+        return Err(ModelError::InvalidId {
+            what: field,
+            value: excerpt(v),
+            why: "contains control characters",
+        });
     }
     Ok(v.to_owned())
 }
@@ -249,14 +270,19 @@ fn check_line(field: &'static str, value: &str, max: usize) -> Result<String, Mo
 fn check_ttp(value: &str) -> Result<String, ModelError> {
     let v = value.trim().to_ascii_uppercase();
     let b = v.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let ok = b.first() == Some(&b'T')
         && digits(1..5)
         && (b.len() == 5 || (b.len() == 9 && b[5] == b'.' && digits(6..9)));
     if ok {
         Ok(v)
     } else {
-        Err(ModelError::InvalidId { what: "ATT&CK technique id", value: excerpt(value), why: "not Tnnnn or Tnnnn.nnn" })
+        Err(ModelError::InvalidId {
+            what: "ATT&CK technique id",
+            value: excerpt(value),
+            why: "not Tnnnn or Tnnnn.nnn",
+        })
     }
 }
 
@@ -290,16 +316,27 @@ impl SubmissionDraft {
         let distribution = match scope {
             Scope::FusionCellOnly => Distribution::FusionCellOnly,
             Scope::NamedMembers => Distribution::NamedMembers {
-                members: self.distribution_members.iter().map(|m| MemberId::parse(m)).collect::<Result<_, _>>()?,
+                members: self
+                    .distribution_members
+                    .iter()
+                    .map(|m| MemberId::parse(m))
+                    .collect::<Result<_, _>>()?,
             },
             Scope::SharingGroups => Distribution::SharingGroups {
-                groups: self.distribution_groups.iter().map(|g| GroupId::parse(g)).collect::<Result<_, _>>()?,
+                groups: self
+                    .distribution_groups
+                    .iter()
+                    .map(|g| GroupId::parse(g))
+                    .collect::<Result<_, _>>()?,
             },
             Scope::Sector => Distribution::Sector,
             Scope::Community => Distribution::Community,
         };
         if !tlp.allows(scope) {
-            return Err(ModelError::TlpDistribution { tlp: tlp.label(), scope: scope.name() });
+            return Err(ModelError::TlpDistribution {
+                tlp: tlp.label(),
+                scope: scope.name(),
+            });
         }
         registry.check_distribution(&distribution)?;
 
@@ -307,7 +344,9 @@ impl SubmissionDraft {
         let description = match self.description {
             Some(d) => {
                 check_len("description", &d, limits.max_description_len)?;
-                if d.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+                if d.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+                {
                     return Err(ModelError::InvalidId {
                         what: "description",
                         value: excerpt(&d),
@@ -326,31 +365,60 @@ impl SubmissionDraft {
             let kind = ObservableKind::parse(&o.kind)?;
             let observable = Observable::parse(kind, &o.value)?;
             let role = o.role.as_deref().map(ObservableRole::parse).transpose()?;
-            let first_seen_ms = o.first_seen_ms.map(|t| check_time("observable.first_seen", t)).transpose()?;
-            let last_seen_ms = o.last_seen_ms.map(|t| check_time("observable.last_seen", t)).transpose()?;
-            let confidence = o.confidence.map(|c| check_confidence("observable.confidence", c)).transpose()?;
+            let first_seen_ms = o
+                .first_seen_ms
+                .map(|t| check_time("observable.first_seen", t))
+                .transpose()?;
+            let last_seen_ms = o
+                .last_seen_ms
+                .map(|t| check_time("observable.last_seen", t))
+                .transpose()?;
+            let confidence = o
+                .confidence
+                .map(|c| check_confidence("observable.confidence", c))
+                .transpose()?;
             // The same indicator twice in one report is one sighting.
             if seen.insert(observable.clone()) {
-                observables.push(SightedObservable { observable, role, first_seen_ms, last_seen_ms, confidence });
+                observables.push(SightedObservable {
+                    observable,
+                    role,
+                    first_seen_ms,
+                    last_seen_ms,
+                    confidence,
+                });
             }
         }
 
         check_count("ttps", &self.ttps, limits.max_ttps)?;
-        let mut ttps = self.ttps.iter().map(|t| check_ttp(t)).collect::<Result<Vec<_>, _>>()?;
+        let mut ttps = self
+            .ttps
+            .iter()
+            .map(|t| check_ttp(t))
+            .collect::<Result<Vec<_>, _>>()?;
         ttps.sort();
         ttps.dedup();
         check_count("malware", &self.malware, limits.max_malware)?;
-        let malware =
-            self.malware.iter().map(|m| check_line("malware", m, limits.max_name_len)).collect::<Result<_, _>>()?;
+        let malware = self
+            .malware
+            .iter()
+            .map(|m| check_line("malware", m, limits.max_name_len))
+            .collect::<Result<_, _>>()?;
         check_count("actor_claims", &self.actor_claims, limits.max_actor_claims)?;
         let actor_claims = self
             .actor_claims
             .iter()
             .map(|a| check_line("actor_claims", a, limits.max_name_len))
             .collect::<Result<_, _>>()?;
-        check_count("targeted_sectors", &self.targeted_sectors, limits.max_targeted_sectors)?;
-        let targeted_sectors =
-            self.targeted_sectors.iter().map(|s| SectorId::parse(s)).collect::<Result<_, _>>()?;
+        check_count(
+            "targeted_sectors",
+            &self.targeted_sectors,
+            limits.max_targeted_sectors,
+        )?;
+        let targeted_sectors = self
+            .targeted_sectors
+            .iter()
+            .map(|s| SectorId::parse(s))
+            .collect::<Result<_, _>>()?;
         let confidence = check_confidence("confidence", self.confidence)?;
 
         Ok(Submission {
@@ -360,7 +428,11 @@ impl SubmissionDraft {
             kind,
             tlp,
             distribution,
-            attribution: if self.anonymous { Attribution::Anonymous } else { Attribution::Attributed },
+            attribution: if self.anonymous {
+                Attribution::Anonymous
+            } else {
+                Attribution::Attributed
+            },
             title,
             description,
             observables,
@@ -375,6 +447,8 @@ impl SubmissionDraft {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn registry() -> Registry {
@@ -406,8 +480,16 @@ role = "member"
             scope: "COMMUNITY".into(),
             title: "Invoice lure".into(),
             observables: vec![
-                ObservableDraft { kind: "URL".into(), value: "hxxp://evil[.]example/x".into(), ..Default::default() },
-                ObservableDraft { kind: "url".into(), value: "http://EVIL.example/x".into(), ..Default::default() },
+                ObservableDraft {
+                    kind: "URL".into(),
+                    value: "hxxp://evil[.]example/x".into(),
+                    ..Default::default()
+                },
+                ObservableDraft {
+                    kind: "url".into(),
+                    value: "http://EVIL.example/x".into(),
+                    ..Default::default()
+                },
             ],
             ttps: vec!["t1566.001".into(), "T1566.001".into()],
             confidence: 80,
@@ -421,8 +503,14 @@ role = "member"
 
     #[test]
     fn a_good_draft_validates_and_dedups() {
-        let s = draft().validate(&bank_a(), &registry(), &Limits::default()).unwrap();
-        assert_eq!(s.observables.len(), 1, "two spellings of one URL are one observable");
+        let s = draft()
+            .validate(&bank_a(), &registry(), &Limits::default())
+            .unwrap();
+        assert_eq!(
+            s.observables.len(),
+            1,
+            "two spellings of one URL are one observable"
+        );
         assert_eq!(s.observables[0].observable.value(), "http://evil.example/x");
         assert_eq!(s.ttps, vec!["T1566.001"]);
         assert_eq!(s.attribution, Attribution::Attributed);
@@ -432,33 +520,67 @@ role = "member"
     fn spoofed_member_is_classified_as_spoofing() {
         let mut d = draft();
         d.member_id = "grid".into();
-        assert_eq!(d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err().reason_code(), "member_spoofing");
+        assert_eq!(
+            d.validate(&bank_a(), &registry(), &Limits::default())
+                .unwrap_err()
+                .reason_code(),
+            "member_spoofing"
+        );
     }
 
     #[test]
     fn red_to_community_is_rejected() {
         let mut d = draft();
         d.tlp = "RED".into();
-        let err = d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err();
+        let err = d
+            .validate(&bank_a(), &registry(), &Limits::default())
+            .unwrap_err();
         assert_eq!(err.reason_code(), "tlp_distribution");
         assert!(err.to_string().contains("TLP:RED"), "{err}");
     }
 
     #[test]
     fn limits_are_enforced() {
-        let limits = Limits { max_observables: 1, ..Limits::default() };
+        let limits = Limits {
+            max_observables: 1,
+            ..Limits::default()
+        };
         let mut d = draft();
-        d.observables.push(ObservableDraft { kind: "domain".into(), value: "x.example".into(), ..Default::default() });
-        assert_eq!(d.validate(&bank_a(), &registry(), &limits).unwrap_err().reason_code(), "too_many");
+        d.observables.push(ObservableDraft {
+            kind: "domain".into(),
+            value: "x.example".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            d.validate(&bank_a(), &registry(), &limits)
+                .unwrap_err()
+                .reason_code(),
+            "too_many"
+        );
         let mut d = draft();
         d.title = "x".repeat(10_000);
-        assert_eq!(d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err().reason_code(), "too_long");
+        assert_eq!(
+            d.validate(&bank_a(), &registry(), &Limits::default())
+                .unwrap_err()
+                .reason_code(),
+            "too_long"
+        );
         let mut d = draft();
         d.confidence = 101;
-        assert_eq!(d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err().reason_code(), "out_of_range");
+        assert_eq!(
+            d.validate(&bank_a(), &registry(), &Limits::default())
+                .unwrap_err()
+                .reason_code(),
+            "out_of_range"
+        );
         let mut d = draft();
         d.submitted_at_ms = 1_760_000_000; // seconds, not milliseconds
-        assert_eq!(d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err().reason_code(), "out_of_range");
+        assert_eq!(
+            d.validate(&bank_a(), &registry(), &Limits::default())
+                .unwrap_err()
+                .reason_code(),
+            "out_of_range"
+        );
     }
 
     #[test]
@@ -466,11 +588,15 @@ role = "member"
         let mut d = draft();
         d.observables[0].value = "999.1.1.1".into();
         d.observables[0].kind = "ipv4".into();
-        let err = d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err();
+        let err = d
+            .validate(&bank_a(), &registry(), &Limits::default())
+            .unwrap_err();
         assert!(err.to_string().contains("999.1.1.1"), "{err}");
         let mut d = draft();
         d.ttps = vec!["T15".into()];
-        assert!(d.validate(&bank_a(), &registry(), &Limits::default()).is_err());
+        assert!(d
+            .validate(&bank_a(), &registry(), &Limits::default())
+            .is_err());
     }
 
     #[test]
@@ -478,15 +604,27 @@ role = "member"
         let mut d = draft();
         d.scope = "SHARING_GROUPS".into();
         d.distribution_groups = vec!["nobody-isac".into()];
-        assert_eq!(d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err().reason_code(), "unknown_audience");
+        assert_eq!(
+            d.validate(&bank_a(), &registry(), &Limits::default())
+                .unwrap_err()
+                .reason_code(),
+            "unknown_audience"
+        );
         let mut d = draft();
         d.scope = "NAMED_MEMBERS".into();
-        assert_eq!(d.validate(&bank_a(), &registry(), &Limits::default()).unwrap_err().reason_code(), "empty_distribution");
+        assert_eq!(
+            d.validate(&bank_a(), &registry(), &Limits::default())
+                .unwrap_err()
+                .reason_code(),
+            "empty_distribution"
+        );
     }
 
     #[test]
     fn submission_json_round_trips() {
-        let s = draft().validate(&bank_a(), &registry(), &Limits::default()).unwrap();
+        let s = draft()
+            .validate(&bank_a(), &registry(), &Limits::default())
+            .unwrap();
         let json = serde_json::to_string(&s).unwrap();
         let back: Submission = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);

@@ -54,7 +54,9 @@ pub struct Codec {
 
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Codec").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("Codec")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,10 +71,23 @@ impl Codec {
         for rt in RecordType::ALL {
             let schema = schemas.schema(rt);
             fingerprints.push(crc64_avro(schemas.canonical_form(rt).as_bytes()));
-            readers.push(GenericDatumReader::builder(schema).build().map_err(|e| WireError::Schema(short(&e)))?);
-            writers.push(GenericDatumWriter::builder(schema).build().map_err(|e| WireError::Schema(short(&e)))?);
+            readers.push(
+                GenericDatumReader::builder(schema)
+                    .build()
+                    .map_err(|e| WireError::Schema(short(&e)))?,
+            );
+            writers.push(
+                GenericDatumWriter::builder(schema)
+                    .build()
+                    .map_err(|e| WireError::Schema(short(&e)))?,
+            );
         }
-        Ok(Codec { limits, fingerprints, readers, writers })
+        Ok(Codec {
+            limits,
+            fingerprints,
+            readers,
+            writers,
+        })
     }
 
     pub fn limits(&self) -> &DecodeLimits {
@@ -95,58 +110,93 @@ impl Codec {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
         out.extend_from_slice(&self.fingerprints[rt as usize]);
-        self.writers[rt as usize].write_ser(&mut out, record).map_err(|e| WireError::Encode(short(&e)))?;
+        self.writers[rt as usize]
+            .write_ser(&mut out, record)
+            .map_err(|e| WireError::Encode(short(&e)))?;
         Ok(out)
     }
 
     /// Encodes a record with Confluent framing, as a registry user would.
-    pub fn encode_confluent<T: Serialize>(&self, rt: RecordType, schema_id: u32, record: &T) -> Result<Vec<u8>, WireError> {
+    pub fn encode_confluent<T: Serialize>(
+        &self,
+        rt: RecordType,
+        schema_id: u32,
+        record: &T,
+    ) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::with_capacity(256);
         out.push(0);
         out.extend_from_slice(&schema_id.to_be_bytes());
-        self.writers[rt as usize].write_ser(&mut out, record).map_err(|e| WireError::Encode(short(&e)))?;
+        self.writers[rt as usize]
+            .write_ser(&mut out, record)
+            .map_err(|e| WireError::Encode(short(&e)))?;
         Ok(out)
     }
 
     /// Decodes a framed record of type `rt`. Never panics; refuses
     /// oversized input before decoding, unknown fingerprints, and bytes left
     /// over after the record.
-    pub fn decode<T: DeserializeOwned>(&self, rt: RecordType, bytes: &[u8]) -> Result<(T, Framing), WireError> {
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        rt: RecordType,
+        bytes: &[u8],
+    ) -> Result<(T, Framing), WireError> {
         if bytes.len() > self.limits.max_message_bytes {
-            return Err(WireError::TooLarge { size: bytes.len(), max: self.limits.max_message_bytes });
+            return Err(WireError::TooLarge {
+                size: bytes.len(),
+                max: self.limits.max_message_bytes,
+            });
         }
         let (framing, body) = match bytes {
             [0xC3, 0x01, rest @ ..] => {
                 if bytes.len() < SINGLE_OBJECT_HEADER {
-                    return Err(WireError::BadFraming("single-object header shorter than 10 bytes"));
+                    return Err(WireError::BadFraming(
+                        "single-object header shorter than 10 bytes",
+                    ));
                 }
                 let fp = &rest[..8];
                 if fp != self.fingerprints[rt as usize] {
                     return Err(WireError::UnknownSchema(
                         format!("fingerprint {}", hex(fp)),
-                        format!("{} {}", rt.full_name(), hex(&self.fingerprints[rt as usize])),
+                        format!(
+                            "{} {}",
+                            rt.full_name(),
+                            hex(&self.fingerprints[rt as usize])
+                        ),
                     ));
                 }
                 (Framing::SingleObject, &rest[8..])
             }
             [0x00, ..] => {
                 if bytes.len() < CONFLUENT_HEADER {
-                    return Err(WireError::BadFraming("confluent header shorter than 5 bytes"));
+                    return Err(WireError::BadFraming(
+                        "confluent header shorter than 5 bytes",
+                    ));
                 }
                 let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-                if !self.limits.confluent_schema_ids.is_empty() && !self.limits.confluent_schema_ids.contains(&id) {
+                if !self.limits.confluent_schema_ids.is_empty()
+                    && !self.limits.confluent_schema_ids.contains(&id)
+                {
                     return Err(WireError::UnknownSchema(
                         format!("confluent schema id {id}"),
                         format!("one of {:?}", self.limits.confluent_schema_ids),
                     ));
                 }
-                (Framing::Confluent { schema_id: id }, &bytes[CONFLUENT_HEADER..])
+                (
+                    Framing::Confluent { schema_id: id },
+                    &bytes[CONFLUENT_HEADER..],
+                )
             }
             [] => return Err(WireError::BadFraming("empty payload")),
-            _ => return Err(WireError::BadFraming("neither single-object (C3 01) nor confluent (00) framing")),
+            _ => {
+                return Err(WireError::BadFraming(
+                    "neither single-object (C3 01) nor confluent (00) framing",
+                ))
+            }
         };
         let mut cursor = body;
-        let record = self.readers[rt as usize].read_deser::<T>(&mut cursor).map_err(|e| WireError::Decode(short(&e)))?;
+        let record = self.readers[rt as usize]
+            .read_deser::<T>(&mut cursor)
+            .map_err(|e| WireError::Decode(short(&e)))?;
         if !cursor.is_empty() {
             return Err(WireError::TrailingBytes(cursor.len()));
         }
@@ -160,6 +210,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use crate::records::*;
     use cisp_model::*;
@@ -176,7 +228,11 @@ mod tests {
             submitted_at: 1_760_000_000_000,
             kind: SubmissionKind::Phishing,
             tlp: Tlp::AmberStrict,
-            distribution: DistributionRecord { scope: Scope::SharingGroups, members: vec![], groups: vec!["fin-isac".into()] },
+            distribution: DistributionRecord {
+                scope: Scope::SharingGroups,
+                members: vec![],
+                groups: vec!["fin-isac".into()],
+            },
             attribution: Attribution::Anonymous,
             title: "Invoice lure — ünïcode".into(),
             description: Some("details".into()),
@@ -204,12 +260,14 @@ mod tests {
         let bytes = c.encode(RecordType::Submission, &rec).unwrap();
         assert_eq!(&bytes[..2], &[0xC3, 0x01]);
         assert_eq!(&bytes[2..10], &c.fingerprint(RecordType::Submission));
-        let (back, framing): (SubmissionRecord, _) = c.decode(RecordType::Submission, &bytes).unwrap();
+        let (back, framing): (SubmissionRecord, _) =
+            c.decode(RecordType::Submission, &bytes).unwrap();
         assert_eq!(back, rec);
         assert_eq!(framing, Framing::SingleObject);
 
         let conf = c.encode_confluent(RecordType::Submission, 7, &rec).unwrap();
-        let (back, framing): (SubmissionRecord, _) = c.decode(RecordType::Submission, &conf).unwrap();
+        let (back, framing): (SubmissionRecord, _) =
+            c.decode(RecordType::Submission, &conf).unwrap();
         assert_eq!(back, rec);
         assert_eq!(framing, Framing::Confluent { schema_id: 7 });
     }
@@ -237,12 +295,18 @@ mod tests {
                 title: "t".into(),
                 submitted_at: 3,
             }],
-            shared_observables: vec![ObservableRecord::new(ObservableKind::Domain, "evil.example")],
+            shared_observables: vec![ObservableRecord::new(
+                ObservableKind::Domain,
+                "evil.example",
+            )],
             other_member_count: 1,
             summary: "s".into(),
         };
         let b = c.encode(RecordType::Alert, &alert).unwrap();
-        assert_eq!(c.decode::<AlertRecord>(RecordType::Alert, &b).unwrap().0, alert);
+        assert_eq!(
+            c.decode::<AlertRecord>(RecordType::Alert, &b).unwrap().0,
+            alert
+        );
 
         let dl = DeadLetterRecord {
             received_at: 1,
@@ -257,7 +321,12 @@ mod tests {
             payload_truncated: false,
         };
         let b = c.encode(RecordType::DeadLetter, &dl).unwrap();
-        assert_eq!(c.decode::<DeadLetterRecord>(RecordType::DeadLetter, &b).unwrap().0, dl);
+        assert_eq!(
+            c.decode::<DeadLetterRecord>(RecordType::DeadLetter, &b)
+                .unwrap()
+                .0,
+            dl
+        );
 
         let cu = CampaignUpdateRecord {
             campaign_id: "c".into(),
@@ -274,14 +343,23 @@ mod tests {
             updated_at: 3,
         };
         let b = c.encode(RecordType::CampaignUpdate, &cu).unwrap();
-        assert_eq!(c.decode::<CampaignUpdateRecord>(RecordType::CampaignUpdate, &b).unwrap().0, cu);
+        assert_eq!(
+            c.decode::<CampaignUpdateRecord>(RecordType::CampaignUpdate, &b)
+                .unwrap()
+                .0,
+            cu
+        );
     }
 
     #[test]
     fn framing_errors_are_classified() {
         let c = codec();
         let good = c.encode(RecordType::Submission, &sample()).unwrap();
-        let code = |b: &[u8]| c.decode::<SubmissionRecord>(RecordType::Submission, b).unwrap_err().reason_code();
+        let code = |b: &[u8]| {
+            c.decode::<SubmissionRecord>(RecordType::Submission, b)
+                .unwrap_err()
+                .reason_code()
+        };
         assert_eq!(code(b""), "bad_framing");
         assert_eq!(code(b"{\"json\": true}"), "bad_framing");
         assert_eq!(code(&[0xC3, 0x01, 1, 2]), "bad_framing");
@@ -303,12 +381,19 @@ mod tests {
         let mut b = vec![0xC3, 0x01];
         b.extend_from_slice(&c.fingerprint(RecordType::Submission));
         b.extend_from_slice(&[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
-        assert_eq!(c.decode::<SubmissionRecord>(RecordType::Submission, &b).unwrap_err().reason_code(), "avro_decode");
+        assert_eq!(
+            c.decode::<SubmissionRecord>(RecordType::Submission, &b)
+                .unwrap_err()
+                .reason_code(),
+            "avro_decode"
+        );
         // An array of observables claiming 2^40 elements.
         let mut b = c.encode(RecordType::Submission, &sample()).unwrap();
         b.truncate(10);
         b.extend_from_slice(&[0x02, b'x', 0x02, b'y', 0x80, 0x80, 0x80, 0x80, 0x08]);
-        assert!(c.decode::<SubmissionRecord>(RecordType::Submission, &b).is_err());
+        assert!(c
+            .decode::<SubmissionRecord>(RecordType::Submission, &b)
+            .is_err());
     }
 
     proptest! {

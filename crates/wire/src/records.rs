@@ -26,7 +26,14 @@ pub struct ObservableRecord {
 
 impl ObservableRecord {
     pub fn new(kind: ObservableKind, value: impl Into<String>) -> ObservableRecord {
-        ObservableRecord { kind, value: value.into(), role: None, first_seen: None, last_seen: None, confidence: None }
+        ObservableRecord {
+            kind,
+            value: value.into(),
+            role: None,
+            first_seen: None,
+            last_seen: None,
+            confidence: None,
+        }
     }
 }
 
@@ -182,7 +189,10 @@ impl<'de> Deserialize<'de> for Bytes {
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
                 Ok(Bytes(v))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Bytes, A::Error> {
                 let mut out = Vec::new();
                 while let Some(b) = seq.next_element::<u8>()? {
                     out.push(b);

@@ -46,11 +46,23 @@ impl RecordType {
 /// The `.avsc` files, in `RecordType::ALL` order, as (file name, JSON).
 pub fn schema_files() -> [(&'static str, &'static str); 5] {
     [
-        ("Observable.avsc", include_str!("../../../schemas/Observable.avsc")),
-        ("Submission.avsc", include_str!("../../../schemas/Submission.avsc")),
+        (
+            "Observable.avsc",
+            include_str!("../../../schemas/Observable.avsc"),
+        ),
+        (
+            "Submission.avsc",
+            include_str!("../../../schemas/Submission.avsc"),
+        ),
         ("Alert.avsc", include_str!("../../../schemas/Alert.avsc")),
-        ("CampaignUpdate.avsc", include_str!("../../../schemas/CampaignUpdate.avsc")),
-        ("DeadLetter.avsc", include_str!("../../../schemas/DeadLetter.avsc")),
+        (
+            "CampaignUpdate.avsc",
+            include_str!("../../../schemas/CampaignUpdate.avsc"),
+        ),
+        (
+            "DeadLetter.avsc",
+            include_str!("../../../schemas/DeadLetter.avsc"),
+        ),
     ]
 }
 
@@ -73,16 +85,22 @@ impl Schemas {
         let mut roots = Vec::with_capacity(files.len());
         let mut library = HashMap::new();
         for (file, text) in files {
-            let json: Json = serde_json::from_str(text).map_err(|e| WireError::Schema(format!("{file}: {e}")))?;
+            let json: Json = serde_json::from_str(text)
+                .map_err(|e| WireError::Schema(format!("{file}: {e}")))?;
             collect_named(&json, "", &mut library);
             roots.push(json);
         }
         let mut standalone = Vec::with_capacity(roots.len());
         for (i, rt) in RecordType::ALL.into_iter().enumerate() {
             let composed = inline_refs(&roots[i], "", &library, &mut HashSet::new())?;
-            let schema = Schema::parse(&composed).map_err(|e| WireError::Schema(format!("{}: {}", files[i].0, short(&e))))?;
+            let schema = Schema::parse(&composed)
+                .map_err(|e| WireError::Schema(format!("{}: {}", files[i].0, short(&e))))?;
             if schema.name().map(|n| n.fullname(None)) != Some(rt.full_name().to_owned()) {
-                return Err(WireError::Schema(format!("{} is not {}", files[i].0, rt.full_name())));
+                return Err(WireError::Schema(format!(
+                    "{} is not {}",
+                    files[i].0,
+                    rt.full_name()
+                )));
             }
             standalone.push(schema);
         }
@@ -135,7 +153,9 @@ pub(crate) fn crc64_avro(data: &[u8]) -> [u8; 8] {
     fp.to_le_bytes()
 }
 
-const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+const PRIMITIVES: [&str; 8] = [
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+];
 
 fn full_name(name: &str, ns: &str) -> String {
     if name.contains('.') || ns.is_empty() {
@@ -151,7 +171,10 @@ fn namespace_of(obj: &serde_json::Map<String, Json>, enclosing: &str) -> String 
     if let Some((ns, _)) = name.rsplit_once('.') {
         return ns.to_owned();
     }
-    obj.get("namespace").and_then(Json::as_str).unwrap_or(enclosing).to_owned()
+    obj.get("namespace")
+        .and_then(Json::as_str)
+        .unwrap_or(enclosing)
+        .to_owned()
 }
 
 /// Finds every named type (record, enum, fixed) defined anywhere in a file.
@@ -159,7 +182,9 @@ fn collect_named(json: &Json, ns: &str, out: &mut HashMap<String, (Json, String)
     match json {
         Json::Object(obj) => {
             let mut inner_ns = ns.to_owned();
-            if let (Some(Json::String(t)), Some(Json::String(name))) = (obj.get("type"), obj.get("name")) {
+            if let (Some(Json::String(t)), Some(Json::String(name))) =
+                (obj.get("type"), obj.get("name"))
+            {
                 if matches!(t.as_str(), "record" | "enum" | "fixed") {
                     inner_ns = namespace_of(obj, ns);
                     out.insert(full_name(name, &inner_ns), (json.clone(), ns.to_owned()));
@@ -187,19 +212,26 @@ fn inline_refs(
 ) -> Result<Json, WireError> {
     Ok(match json {
         Json::String(name) if !PRIMITIVES.contains(&name.as_str()) => {
-            let full = if name.contains('.') { name.clone() } else { full_name(name, ns) };
+            let full = if name.contains('.') {
+                name.clone()
+            } else {
+                full_name(name, ns)
+            };
             if defined.contains(&full) {
                 Json::String(full)
             } else {
-                let (def, def_ns) =
-                    library.get(&full).ok_or_else(|| WireError::Schema(format!("unknown type {full}")))?;
+                let (def, def_ns) = library
+                    .get(&full)
+                    .ok_or_else(|| WireError::Schema(format!("unknown type {full}")))?;
                 inline_refs(def, def_ns, library, defined)?
             }
         }
         Json::Object(obj) => {
             let mut inner_ns = ns.to_owned();
             let mut out = obj.clone();
-            if let (Some(Json::String(t)), Some(Json::String(name))) = (obj.get("type"), obj.get("name")) {
+            if let (Some(Json::String(t)), Some(Json::String(name))) =
+                (obj.get("type"), obj.get("name"))
+            {
                 if matches!(t.as_str(), "record" | "enum" | "fixed") {
                     inner_ns = namespace_of(obj, ns);
                     defined.insert(full_name(name, &inner_ns));
@@ -210,7 +242,11 @@ fn inline_refs(
             }
             for key in ["type", "items", "values"] {
                 if let Some(v) = obj.get(key) {
-                    if !(key == "type" && v.as_str().is_some_and(|t| matches!(t, "record" | "enum" | "fixed" | "array" | "map"))) {
+                    if !(key == "type"
+                        && v.as_str().is_some_and(|t| {
+                            matches!(t, "record" | "enum" | "fixed" | "array" | "map")
+                        }))
+                    {
                         out.insert(key.into(), inline_refs(v, &inner_ns, library, defined)?);
                     }
                 }
@@ -224,15 +260,20 @@ fn inline_refs(
             }
             Json::Object(out)
         }
-        Json::Array(items) => {
-            Json::Array(items.iter().map(|v| inline_refs(v, ns, library, defined)).collect::<Result<_, _>>()?)
-        }
+        Json::Array(items) => Json::Array(
+            items
+                .iter()
+                .map(|v| inline_refs(v, ns, library, defined))
+                .collect::<Result<_, _>>()?,
+        ),
         other => other.clone(),
     })
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -244,17 +285,29 @@ mod tests {
             assert!(pcf.contains(rt.full_name()), "{pcf}");
         }
         let alert = s.canonical_form(RecordType::Alert);
-        assert!(alert.contains("AMBER_STRICT"), "Tlp is inlined into Alert: {alert}");
-        assert!(alert.contains("\"name\":\"cisp.v1.Observable\""), "Observable is inlined: {alert}");
+        assert!(
+            alert.contains("AMBER_STRICT"),
+            "Tlp is inlined into Alert: {alert}"
+        );
+        assert!(
+            alert.contains("\"name\":\"cisp.v1.Observable\""),
+            "Observable is inlined: {alert}"
+        );
     }
 
     #[test]
     fn our_crc64_agrees_with_apache_avro_where_its_form_is_right() {
         use apache_avro::rabin::Rabin;
-        for text in [r#""int""#, r#"{"type":"record","name":"r","fields":[{"name":"a","type":"string"}]}"#] {
+        for text in [
+            r#""int""#,
+            r#"{"type":"record","name":"r","fields":[{"name":"a","type":"string"}]}"#,
+        ] {
             let schema = Schema::parse_str(text).unwrap();
             let theirs = schema.fingerprint::<Rabin>().bytes;
-            assert_eq!(crc64_avro(schema.canonical_form().as_bytes()).to_vec(), theirs);
+            assert_eq!(
+                crc64_avro(schema.canonical_form().as_bytes()).to_vec(),
+                theirs
+            );
         }
     }
 

@@ -72,7 +72,8 @@ pub struct Secret {
 
 impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("invalid scenario {}", path.display()))
     }
 }
@@ -91,8 +92,11 @@ fn client_config(cfg: &Config) -> ClientConfig {
 pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize> {
     let codec = Codec::new(DecodeLimits::default())?;
     let topics = Topics::new(&cfg.kafka.topic_prefix);
-    let producer: FutureProducer =
-        client_config(cfg).set("enable.idempotence", "true").set("acks", "all").create().context("creating producer")?;
+    let producer: FutureProducer = client_config(cfg)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .context("creating producer")?;
     let mut deliveries = Vec::new();
     for r in &scenario.records {
         let member = MemberId::parse(&r.topic_member)?;
@@ -105,7 +109,11 @@ pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize>
             _ => bail!("a scenario record needs exactly one of record or raw_text"),
         };
         let topic = topics.submissions(&member);
-        let key = r.record.as_ref().map(|x| x.submission_id.clone()).unwrap_or_default();
+        let key = r
+            .record
+            .as_ref()
+            .map(|x| x.submission_id.clone())
+            .unwrap_or_default();
         let f = producer
             .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
             .map_err(|(e, _)| e)
@@ -114,7 +122,10 @@ pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize>
     }
     let n = deliveries.len();
     for (topic, f) in deliveries {
-        f.await.context("producer dropped")?.map_err(|(e, _)| e).with_context(|| format!("delivery to {topic}"))?;
+        f.await
+            .context("producer dropped")?
+            .map_err(|(e, _)| e)
+            .with_context(|| format!("delivery to {topic}"))?;
     }
     Ok(n)
 }
@@ -125,12 +136,21 @@ pub fn records_committed(metrics_addr: SocketAddr) -> anyhow::Result<u64> {
     let text = cisp_fusion::http::get(metrics_addr, "/metrics")?;
     Ok(text
         .lines()
-        .find_map(|l| l.strip_prefix("cisp_fusion_records_committed_total ")?.trim().parse::<f64>().ok())
+        .find_map(|l| {
+            l.strip_prefix("cisp_fusion_records_committed_total ")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .unwrap_or(0.0) as u64)
 }
 
 /// Waits until the service has made `target` records durable in total.
-pub fn wait_committed(metrics_addr: SocketAddr, target: u64, timeout: Duration) -> anyhow::Result<()> {
+pub fn wait_committed(
+    metrics_addr: SocketAddr,
+    target: u64,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let n = records_committed(metrics_addr)?;
@@ -151,7 +171,10 @@ pub struct Received {
 }
 
 /// Reads every member's alert topic from the beginning to its current end.
-pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<BTreeMap<String, Vec<Received>>> {
+pub fn collect_alerts(
+    cfg: &Config,
+    registry: &Registry,
+) -> anyhow::Result<BTreeMap<String, Vec<Received>>> {
     let codec = Codec::new(DecodeLimits::default())?;
     let topics = Topics::new(&cfg.kafka.topic_prefix);
     let mut out = BTreeMap::new();
@@ -179,7 +202,9 @@ pub fn check(expect: &Expect, received: &BTreeMap<String, Vec<Received>>) -> Vec
             .flat_map(|r| r.record.related.iter().map(|x| x.submission_id.clone()))
             .collect();
         if &got != want {
-            problems.push(format!("{member} was told about {got:?}, expected {want:?}"));
+            problems.push(format!(
+                "{member} was told about {got:?}, expected {want:?}"
+            ));
         }
     }
     for s in &expect.secrets {
@@ -202,15 +227,32 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// Member-supplied text, made safe for a terminal: control and
 /// non-printing characters are escaped.
 pub fn safe(s: &str) -> String {
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// Prints what each member received.
 pub fn render_alerts(registry: &Registry, received: &BTreeMap<String, Vec<Received>>) -> String {
     let mut out = String::new();
     for m in registry.members() {
-        let alerts = received.get(m.id.as_str()).map(Vec::as_slice).unwrap_or_default();
-        out.push_str(&format!("\n{} ({}, {}) — {} alert(s)\n", m.id, safe(&m.name), m.sector, alerts.len()));
+        let alerts = received
+            .get(m.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n{} ({}, {}) — {} alert(s)\n",
+            m.id,
+            safe(&m.name),
+            m.sector,
+            alerts.len()
+        ));
         for a in alerts {
             let r = &a.record;
             out.push_str(&format!(
@@ -220,10 +262,15 @@ pub fn render_alerts(registry: &Registry, received: &BTreeMap<String, Vec<Receiv
                 r.kind.name().replace('_', " "),
                 safe(&r.summary)
             ));
-            out.push_str(&format!("      about your: {}\n", r.your_submission_ids.join(", ")));
+            out.push_str(&format!(
+                "      about your: {}\n",
+                r.your_submission_ids.join(", ")
+            ));
             for rel in &r.related {
                 let who = match (&rel.member_id, &rel.member_name, &rel.sector) {
-                    (Some(id), Some(name), Some(sector)) => format!("{id} ({}, {sector})", safe(name)),
+                    (Some(id), Some(name), Some(sector)) => {
+                        format!("{id} ({}, {sector})", safe(name))
+                    }
                     _ => "an anonymous member".to_owned(),
                 };
                 out.push_str(&format!(
@@ -249,7 +296,8 @@ struct CountRow {
 pub async fn clickhouse_summary(cfg: &Config) -> anyhow::Result<String> {
     let store = Store::new(&cfg.clickhouse);
     let c = store.client();
-    let q = |sql: &'static str| async move { c.query(sql).fetch_all::<CountRow>().await.context(sql) };
+    let q =
+        |sql: &'static str| async move { c.query(sql).fetch_all::<CountRow>().await.context(sql) };
     let mut out = format!("\nClickHouse database `{}`:\n", cfg.clickhouse.database);
     let sections: [(&str, &'static str); 5] = [
         ("submissions by kind", "SELECT kind AS label, count() AS n FROM submissions FINAL GROUP BY kind ORDER BY kind"),
@@ -260,8 +308,18 @@ pub async fn clickhouse_summary(cfg: &Config) -> anyhow::Result<String> {
     ];
     for (title, sql) in sections {
         let rows = q(sql).await?;
-        let items: Vec<String> = rows.iter().map(|r| format!("{} {}", safe(&r.label), r.n)).collect();
-        out.push_str(&format!("  {title:<24} {}\n", if items.is_empty() { "-".into() } else { items.join(", ") }));
+        let items: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {}", safe(&r.label), r.n))
+            .collect();
+        out.push_str(&format!(
+            "  {title:<24} {}\n",
+            if items.is_empty() {
+                "-".into()
+            } else {
+                items.join(", ")
+            }
+        ));
     }
     let campaigns = q("SELECT concat(campaign_id, ': ', toString(submission_count), ' submissions from ', toString(member_count), ' members (', arrayStringConcat(sectors, ', '), '), ', tlp) AS label, toUInt64(submission_count) AS n FROM campaigns FINAL WHERE merged_into = '' AND submission_count > 1 ORDER BY submission_count DESC LIMIT 5").await?;
     out.push_str("  multi-submission campaigns:\n");
@@ -295,9 +353,11 @@ pub async fn dead_letters(cfg: &Config) -> anyhow::Result<BTreeMap<String, u64>>
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
-    use cisp_wire::records::RelatedSubmissionRecord;
     use cisp_model::{AlertKind, Severity, SubmissionKind, Tlp};
+    use cisp_wire::records::RelatedSubmissionRecord;
 
     fn alert(recipient: &str, related: &str, summary: &str) -> Received {
         let record = AlertRecord {
@@ -324,14 +384,20 @@ mod tests {
             other_member_count: 1,
             summary: summary.into(),
         };
-        let raw = Codec::new(DecodeLimits::default()).unwrap().encode(RecordType::Alert, &record).unwrap();
+        let raw = Codec::new(DecodeLimits::default())
+            .unwrap()
+            .encode(RecordType::Alert, &record)
+            .unwrap();
         Received { record, raw }
     }
 
     fn expect() -> Expect {
         Expect {
             told_about: [("a".to_owned(), ["X".to_owned()].into())].into(),
-            secrets: vec![Secret { text: "SECRET".into(), may_reach: ["b".to_owned()].into() }],
+            secrets: vec![Secret {
+                text: "SECRET".into(),
+                may_reach: ["b".to_owned()].into(),
+            }],
             dead_letters: BTreeMap::new(),
             campaign_submissions: 0,
         }
@@ -339,13 +405,25 @@ mod tests {
 
     #[test]
     fn the_check_catches_leaks_and_missing_alerts() {
-        let ok: BTreeMap<String, Vec<Received>> = [("a".to_owned(), vec![alert("a", "X", "fine")])].into();
+        let ok: BTreeMap<String, Vec<Received>> =
+            [("a".to_owned(), vec![alert("a", "X", "fine")])].into();
         assert!(check(&expect(), &ok).is_empty());
-        let leak: BTreeMap<String, Vec<Received>> = [("a".to_owned(), vec![alert("a", "X", "has SECRET in it")])].into();
-        assert!(check(&expect(), &leak).iter().any(|p| p.starts_with("LEAK")));
-        let extra: BTreeMap<String, Vec<Received>> = [("a".to_owned(), vec![alert("a", "X", ""), alert("a", "Y", "")])].into();
+        let leak: BTreeMap<String, Vec<Received>> =
+            [("a".to_owned(), vec![alert("a", "X", "has SECRET in it")])].into();
+        assert!(check(&expect(), &leak)
+            .iter()
+            .any(|p| p.starts_with("LEAK")));
+        let extra: BTreeMap<String, Vec<Received>> = [(
+            "a".to_owned(),
+            vec![alert("a", "X", ""), alert("a", "Y", "")],
+        )]
+        .into();
         assert_eq!(check(&expect(), &extra).len(), 1);
-        assert_eq!(check(&expect(), &BTreeMap::new()).len(), 1, "no alerts at all is a failure too");
+        assert_eq!(
+            check(&expect(), &BTreeMap::new()).len(),
+            1,
+            "no alerts at all is a failure too"
+        );
     }
 
     #[test]

@@ -5,13 +5,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cisp_demo::{check, clickhouse_summary, collect_alerts, publish, records_committed, render_alerts, wait_committed, Scenario};
+use cisp_demo::{
+    check, clickhouse_summary, collect_alerts, publish, records_committed, render_alerts,
+    wait_committed, Scenario,
+};
 use cisp_fusion::Config;
 use cisp_model::Registry;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cisp-demo", about = "Publish the demo scenario and show what each member received")]
+#[command(
+    name = "cisp-demo",
+    about = "Publish the demo scenario and show what each member received"
+)]
 struct Cli {
     #[arg(long, env = "CISP_CONFIG", default_value = "config/fusion.toml")]
     config: PathBuf,
@@ -51,9 +57,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Run => {
             println!("Scenario: {}\n{}\n", scenario.name, scenario.about);
-            let before = records_committed(metrics).context("is the fusion service running? (make run starts it)")?;
+            let before = records_committed(metrics)
+                .context("is the fusion service running? (make run starts it)")?;
             let n = publish(&cfg, &scenario).await?;
-            println!("published {n} records to the members' topics; waiting for the fusion service…");
+            println!(
+                "published {n} records to the members' topics; waiting for the fusion service…"
+            );
             wait_committed(metrics, before + n as u64, Duration::from_secs(60))?;
             let ok = show(&cfg, &registry, &scenario).await?;
             if !ok {

@@ -3,44 +3,87 @@
 //! may see them, the fusion-cell-only and anonymous details reach nobody
 //! else, bad records are dead-lettered, and ClickHouse holds one campaign.
 
+#![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
+
 use std::time::Duration;
 
-use cisp_demo::{check, collect_alerts, dead_letters, largest_campaign, publish, render_alerts, Scenario};
-use cisp_fusion::testing::{repo_root, wait_until, TestEnv};
+use cisp_demo::{
+    check, collect_alerts, dead_letters, largest_campaign, publish, render_alerts, Scenario,
+};
 use cisp_fusion::shutdown_channel;
+use cisp_fusion::testing::{repo_root, wait_until, TestEnv};
 use cisp_model::Registry;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_scenario_keeps_its_promises() {
     let env = TestEnv::new();
     let (trigger, shutdown) = shutdown_channel();
-    let running = cisp_fusion::start(env.config.clone(), shutdown).await.expect("service starts");
+    let running = cisp_fusion::start(env.config.clone(), shutdown)
+        .await
+        .expect("service starts");
     let scenario = Scenario::load(&repo_root().join("demo/scenario.json")).unwrap();
     let n = publish(&env.config, &scenario).await.unwrap() as u64;
     let m = running.metrics.clone();
-    assert!(wait_until(Duration::from_secs(60), || m.records_committed.get() >= n).await, "scenario processed");
+    assert!(
+        wait_until(Duration::from_secs(60), || m.records_committed.get() >= n).await,
+        "scenario processed"
+    );
 
     let registry = Registry::load(&env.config.registry_path).unwrap();
     let cfg = env.config.clone();
     let reg = registry.clone();
-    let received = tokio::task::spawn_blocking(move || collect_alerts(&cfg, &reg)).await.unwrap().unwrap();
+    let received = tokio::task::spawn_blocking(move || collect_alerts(&cfg, &reg))
+        .await
+        .unwrap()
+        .unwrap();
     let problems = check(&scenario.expect, &received);
-    assert!(problems.is_empty(), "{problems:#?}\n{}", render_alerts(&registry, &received));
-    assert!(received.values().map(Vec::len).sum::<usize>() >= 5, "the campaign produced alerts");
+    assert!(
+        problems.is_empty(),
+        "{problems:#?}\n{}",
+        render_alerts(&registry, &received)
+    );
+    assert!(
+        received.values().map(Vec::len).sum::<usize>() >= 5,
+        "the campaign produced alerts"
+    );
 
-    assert_eq!(dead_letters(&env.config).await.unwrap(), scenario.expect.dead_letters);
-    assert_eq!(largest_campaign(&env.config).await.unwrap(), scenario.expect.campaign_submissions);
+    assert_eq!(
+        dead_letters(&env.config).await.unwrap(),
+        scenario.expect.dead_letters
+    );
+    assert_eq!(
+        largest_campaign(&env.config).await.unwrap(),
+        scenario.expect.campaign_submissions
+    );
 
     // Publishing the same scenario again changes nothing but dead letters
     // (malformed records have new offsets, so they are new dead letters).
     let alerts_before: usize = received.values().map(Vec::len).sum();
     let n2 = publish(&env.config, &scenario).await.unwrap() as u64;
-    assert!(wait_until(Duration::from_secs(60), || m.records_committed.get() >= n + n2).await);
-    assert_eq!(running.metrics.records.with_label_values(&["duplicate"]).get(), 7);
+    assert!(
+        wait_until(Duration::from_secs(60), || m.records_committed.get()
+            >= n + n2)
+        .await
+    );
+    assert_eq!(
+        running
+            .metrics
+            .records
+            .with_label_values(&["duplicate"])
+            .get(),
+        7
+    );
     let cfg = env.config.clone();
     let reg = registry.clone();
-    let again = tokio::task::spawn_blocking(move || collect_alerts(&cfg, &reg)).await.unwrap().unwrap();
-    assert_eq!(again.values().map(Vec::len).sum::<usize>(), alerts_before, "redelivery sends no new alerts");
+    let again = tokio::task::spawn_blocking(move || collect_alerts(&cfg, &reg))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.values().map(Vec::len).sum::<usize>(),
+        alerts_before,
+        "redelivery sends no new alerts"
+    );
 
     trigger.trigger();
     running.join().await.unwrap();

@@ -163,7 +163,14 @@ impl fmt::Debug for ClickHouseConfig {
             .field("url", &self.url)
             .field("database", &self.database)
             .field("user", &self.user)
-            .field("password", &if self.password.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("max_retries", &self.max_retries)
             .finish()
     }
@@ -190,7 +197,10 @@ impl fmt::Debug for Config {
             .field("kafka", &self.kafka)
             .field("clickhouse", &self.clickhouse)
             .field("limits", &self.limits)
-            .field("engine.hot_observable_limit", &self.engine.hot_observable_limit)
+            .field(
+                "engine.hot_observable_limit",
+                &self.engine.hot_observable_limit,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -214,14 +224,23 @@ impl Config {
     /// Reads `path`, applies `CISP_*` environment overrides, validates.
     /// Relative paths in the file are relative to the file's folder.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-        let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("CISP_")).collect();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CISP_"))
+            .collect();
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_parts(&text, &env, base).with_context(|| format!("invalid config {}", path.display()))
+        Config::from_parts(&text, &env, base)
+            .with_context(|| format!("invalid config {}", path.display()))
     }
 
-    pub fn from_parts(text: &str, env: &BTreeMap<String, String>, base: &Path) -> anyhow::Result<Config> {
-        let mut raw: RawConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    pub fn from_parts(
+        text: &str,
+        env: &BTreeMap<String, String>,
+        base: &Path,
+    ) -> anyhow::Result<Config> {
+        let mut raw: RawConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         for (var, _) in ENV_OVERRIDES {
             let Some(v) = env.get(*var) else { continue };
             let v = v.clone();
@@ -240,10 +259,15 @@ impl Config {
                 _ => {}
             }
         }
-        let registry_path =
-            if raw.registry_path.is_absolute() { raw.registry_path } else { base.join(raw.registry_path) };
-        let metrics_addr: SocketAddr =
-            raw.metrics_addr.parse().with_context(|| format!("metrics_addr {:?} is not host:port", raw.metrics_addr))?;
+        let registry_path = if raw.registry_path.is_absolute() {
+            raw.registry_path
+        } else {
+            base.join(raw.registry_path)
+        };
+        let metrics_addr: SocketAddr = raw
+            .metrics_addr
+            .parse()
+            .with_context(|| format!("metrics_addr {:?} is not host:port", raw.metrics_addr))?;
         let k = raw.kafka;
         if k.brokers.trim().is_empty() {
             bail!("kafka.brokers is empty");
@@ -259,7 +283,13 @@ impl Config {
             bail!("kafka.max_message_bytes must be 1 KiB to 64 MiB");
         }
         for key in k.client.keys() {
-            if matches!(key.as_str(), "enable.auto.commit" | "enable.auto.offset.store" | "group.id" | "bootstrap.servers") {
+            if matches!(
+                key.as_str(),
+                "enable.auto.commit"
+                    | "enable.auto.offset.store"
+                    | "group.id"
+                    | "bootstrap.servers"
+            ) {
                 bail!("kafka.client.{key} is set by the service itself");
             }
         }
@@ -270,7 +300,9 @@ impl Config {
         check_identifier("clickhouse.database", &c.database)?;
         // Retries must finish well inside max.poll.interval.ms, or the broker
         // would rebalance the partitions away while we wait (see pipeline.rs).
-        let worst_retry_ms: u64 = (0..c.max_retries).map(|i| c.retry_backoff_ms.saturating_mul(1 << i.min(6))).sum();
+        let worst_retry_ms: u64 = (0..c.max_retries)
+            .map(|i| c.retry_backoff_ms.saturating_mul(1 << i.min(6)))
+            .sum();
         if worst_retry_ms >= k.max_poll_interval_ms / 2 {
             bail!(
                 "clickhouse retries can take {worst_retry_ms} ms, more than half of kafka.max_poll_interval_ms ({})",
@@ -318,7 +350,12 @@ impl Config {
 }
 
 fn check_topic_prefix(p: &str) -> anyhow::Result<()> {
-    if p.is_empty() || p.len() > 100 || !p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+    if p.is_empty()
+        || p.len() > 100
+        || !p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
         bail!("kafka.topic_prefix {p:?} must be 1 to 100 characters of [A-Za-z0-9._-]");
     }
     Ok(())
@@ -337,6 +374,8 @@ fn check_identifier(what: &str, v: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const FILE: &str = r#"
@@ -362,7 +401,10 @@ password = "hunter2"
     fn unknown_keys_and_bad_values_are_refused() {
         let typo = FILE.replace("brokers", "brokres");
         assert!(Config::from_parts(&typo, &BTreeMap::new(), Path::new(".")).is_err());
-        let env = BTreeMap::from([("CISP_CLICKHOUSE_DATABASE".to_owned(), "x; DROP TABLE y".to_owned())]);
+        let env = BTreeMap::from([(
+            "CISP_CLICKHOUSE_DATABASE".to_owned(),
+            "x; DROP TABLE y".to_owned(),
+        )]);
         assert!(Config::from_parts(FILE, &env, Path::new(".")).is_err());
     }
 

@@ -2,7 +2,9 @@
 
 use cisp_engine::{Alert, CampaignView};
 use cisp_model::{Attribution, Observable, Registry, Submission};
-use cisp_wire::records::{AlertRecord, CampaignUpdateRecord, ObservableRecord, RelatedSubmissionRecord};
+use cisp_wire::records::{
+    AlertRecord, CampaignUpdateRecord, ObservableRecord, RelatedSubmissionRecord,
+};
 
 use crate::store::{datetime, AlertRow, CampaignRow, ObservationRow, SubmissionRow};
 
@@ -86,7 +88,11 @@ pub fn campaign_row(v: &CampaignView) -> CampaignRow {
     CampaignRow {
         campaign_id: v.id.to_string(),
         version: v.version,
-        merged_into: v.merged_into.as_ref().map(ToString::to_string).unwrap_or_default(),
+        merged_into: v
+            .merged_into
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         submission_count: v.submission_count,
         member_count: v.member_count,
         observable_count: v.observable_count,
@@ -120,7 +126,10 @@ pub fn submission_facts(
     src: &Source,
     now_ms: i64,
 ) -> Result<SubmissionFacts, serde_json::Error> {
-    let sector = registry.member(&s.member).map(|m| m.sector.to_string()).unwrap_or_default();
+    let sector = registry
+        .member(&s.member)
+        .map(|m| m.sector.to_string())
+        .unwrap_or_default();
     let anonymous = u8::from(s.attribution == Attribution::Anonymous);
     let observations = s
         .observables
@@ -167,5 +176,8 @@ pub fn submission_facts(
         source_offset: src.offset,
         body: serde_json::to_string(s)?,
     };
-    Ok(SubmissionFacts { submission, observations })
+    Ok(SubmissionFacts {
+        submission,
+        observations,
+    })
 }

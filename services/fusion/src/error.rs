@@ -27,9 +27,15 @@ pub enum FusionError {
 
 impl FusionError {
     pub fn clickhouse(what: &'static str, source: clickhouse::error::Error) -> FusionError {
-        FusionError::ClickHouse { what, source: Box::new(source) }
+        FusionError::ClickHouse {
+            what,
+            source: Box::new(source),
+        }
     }
     pub fn kafka(what: &'static str, source: rdkafka::error::KafkaError) -> FusionError {
-        FusionError::Kafka { what, source: Box::new(source) }
+        FusionError::Kafka {
+            what,
+            source: Box::new(source),
+        }
     }
 }

@@ -6,10 +6,10 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
+use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::config::KafkaConfig;
@@ -18,7 +18,8 @@ use crate::topics::TopicSpec;
 
 fn base(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers).set("client.id", "cisp-fusion");
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("client.id", "cisp-fusion");
     for (k, v) in &cfg.client {
         c.set(k, v);
     }
@@ -33,7 +34,10 @@ pub fn consumer(cfg: &KafkaConfig) -> Result<BaseConsumer, FusionError> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("max.poll.interval.ms", cfg.max_poll_interval.as_millis().to_string())
+        .set(
+            "max.poll.interval.ms",
+            cfg.max_poll_interval.as_millis().to_string(),
+        )
         .set("session.timeout.ms", "30000")
         .create()
         .map_err(|e| FusionError::kafka("create consumer", e))
@@ -54,17 +58,25 @@ pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer, FusionError> {
 
 /// Creates missing topics; existing ones are left as they are.
 pub async fn ensure_topics(cfg: &KafkaConfig, specs: &[TopicSpec]) -> Result<(), FusionError> {
-    let admin: AdminClient<DefaultClientContext> =
-        base(cfg).create().map_err(|e| FusionError::kafka("create admin client", e))?;
+    let admin: AdminClient<DefaultClientContext> = base(cfg)
+        .create()
+        .map_err(|e| FusionError::kafka("create admin client", e))?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let new: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|s| {
             let t = NewTopic::new(&s.name, cfg.partitions, TopicReplication::Fixed(1));
-            if s.compacted { t.set("cleanup.policy", "compact") } else { t }
+            if s.compacted {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t
+            }
         })
         .collect();
-    let results = admin.create_topics(&new, &opts).await.map_err(|e| FusionError::kafka("create topics", e))?;
+    let results = admin
+        .create_topics(&new, &opts)
+        .await
+        .map_err(|e| FusionError::kafka("create topics", e))?;
     let mut created = 0;
     for r in results {
         match r {
@@ -72,7 +84,9 @@ pub async fn ensure_topics(cfg: &KafkaConfig, specs: &[TopicSpec]) -> Result<(),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
                 warn!(topic = %name, error = %code, "topic creation failed");
-                return Err(FusionError::Internal(format!("cannot create topic {name}: {code}")));
+                return Err(FusionError::Internal(format!(
+                    "cannot create topic {name}: {code}"
+                )));
             }
         }
     }
@@ -83,20 +97,33 @@ pub async fn ensure_topics(cfg: &KafkaConfig, specs: &[TopicSpec]) -> Result<(),
 /// Reads `topic` from the beginning of every partition to its end as of
 /// the call (the high watermarks then), without joining a group. For tools
 /// and tests that inspect a topic (e.g. what a member has received).
-pub fn read_to_end(cfg: &KafkaConfig, topic: &str, timeout: Duration) -> Result<Vec<Vec<u8>>, FusionError> {
+pub fn read_to_end(
+    cfg: &KafkaConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Vec<u8>>, FusionError> {
     let consumer: BaseConsumer = base(cfg)
         .set("group.id", "cisp-topic-reader")
         .set("enable.auto.commit", "false")
         .create()
         .map_err(|e| FusionError::kafka("create reader", e))?;
-    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| FusionError::kafka("metadata", e))?;
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| FusionError::kafka("metadata", e))?;
     let mut tpl = TopicPartitionList::new();
     let mut ends = std::collections::BTreeMap::new();
     let mut remaining = 0i64;
-    for p in md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())) {
-        let (lo, hi) = consumer.fetch_watermarks(topic, p, timeout).map_err(|e| FusionError::kafka("watermarks", e))?;
+    for p in md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+    {
+        let (lo, hi) = consumer
+            .fetch_watermarks(topic, p, timeout)
+            .map_err(|e| FusionError::kafka("watermarks", e))?;
         if hi > lo {
-            tpl.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| FusionError::kafka("assign", e))?;
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .map_err(|e| FusionError::kafka("assign", e))?;
             remaining += hi - lo;
             ends.insert(p, hi);
         }
@@ -105,19 +132,23 @@ pub fn read_to_end(cfg: &KafkaConfig, topic: &str, timeout: Duration) -> Result<
     if remaining == 0 {
         return Ok(out);
     }
-    consumer.assign(&tpl).map_err(|e| FusionError::kafka("assign", e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| FusionError::kafka("assign", e))?;
     let deadline = std::time::Instant::now() + timeout;
     while remaining > 0 {
         if std::time::Instant::now() > deadline {
-            return Err(FusionError::Internal(format!("read {} records of {topic}, {remaining} missing", out.len())));
+            return Err(FusionError::Internal(format!(
+                "read {} records of {topic}, {remaining} missing",
+                out.len()
+            )));
         }
         match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                if m.offset() < ends.get(&m.partition()).copied().unwrap_or(0) {
-                    remaining -= 1;
-                    out.push(m.payload().unwrap_or_default().to_vec());
-                }
+            Some(Ok(m)) if m.offset() < ends.get(&m.partition()).copied().unwrap_or(0) => {
+                remaining -= 1;
+                out.push(m.payload().unwrap_or_default().to_vec());
             }
+            Some(Ok(_)) => {}
             Some(Err(e)) => return Err(FusionError::kafka("read", e)),
             None => {}
         }

@@ -87,25 +87,48 @@ impl Running {
 /// Creates the ClickHouse tables and the topics (idempotent).
 pub async fn setup(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let registry = Arc::new(Registry::load(&config.registry_path)?);
-    Store::new(&config.clickhouse).migrate().await.context("migrating ClickHouse")?;
+    Store::new(&config.clickhouse)
+        .migrate()
+        .await
+        .context("migrating ClickHouse")?;
     if config.kafka.create_topics {
         let specs = Topics::new(&config.kafka.topic_prefix).all(&registry);
-        kafka::ensure_topics(&config.kafka, &specs).await.context("creating topics")?;
+        kafka::ensure_topics(&config.kafka, &specs)
+            .await
+            .context("creating topics")?;
     }
     Ok(registry)
 }
 
 /// Rebuilds the engine from the submissions stored in ClickHouse.
-async fn rebuild_engine(config: &Config, registry: &Arc<Registry>, store: &Store) -> anyhow::Result<(Engine, usize)> {
+async fn rebuild_engine(
+    config: &Config,
+    registry: &Arc<Registry>,
+    store: &Store,
+) -> anyhow::Result<(Engine, usize)> {
     let started = Instant::now();
-    let bodies = store.load_submission_bodies().await.context("loading submissions for replay")?;
+    let bodies = store
+        .load_submission_bodies()
+        .await
+        .context("loading submissions for replay")?;
     let mut engine = Engine::new(registry.clone(), config.engine.clone());
     for (i, body) in bodies.iter().enumerate() {
-        let sub: Submission = serde_json::from_str(body)
-            .with_context(|| format!("stored submission #{i} does not parse; the submissions table is corrupt"))?;
-        engine.process(&sub, Ingest { published_at_ms: 0, now_ms: 0 });
+        let sub: Submission = serde_json::from_str(body).with_context(|| {
+            format!("stored submission #{i} does not parse; the submissions table is corrupt")
+        })?;
+        engine.process(
+            &sub,
+            Ingest {
+                published_at_ms: 0,
+                now_ms: 0,
+            },
+        );
     }
-    info!(submissions = bodies.len(), elapsed_ms = started.elapsed().as_millis() as u64, "engine rebuilt from ClickHouse");
+    info!(
+        submissions = bodies.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "engine rebuilt from ClickHouse"
+    );
     Ok((engine, bodies.len()))
 }
 
@@ -115,14 +138,21 @@ async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipe
     let registry = setup(config).await?;
     let store = Store::new(&config.clickhouse);
     let (engine, replayed) = rebuild_engine(config, &registry, &store).await?;
-    metrics.replayed_submissions.set(i64::try_from(replayed).unwrap_or(i64::MAX));
+    metrics
+        .replayed_submissions
+        .set(i64::try_from(replayed).unwrap_or(i64::MAX));
     metrics.set_engine(engine.stats());
 
     let topics = Topics::new(&config.kafka.topic_prefix);
     let consumer = kafka::consumer(&config.kafka)?;
-    let subscriptions: Vec<String> = registry.members().map(|m| topics.submissions(&m.id)).collect();
+    let subscriptions: Vec<String> = registry
+        .members()
+        .map(|m| topics.submissions(&m.id))
+        .collect();
     let subs: Vec<&str> = subscriptions.iter().map(String::as_str).collect();
-    consumer.subscribe(&subs).context("subscribing to member topics")?;
+    consumer
+        .subscribe(&subs)
+        .context("subscribing to member topics")?;
     let codec = Codec::new(DecodeLimits {
         max_message_bytes: config.kafka.max_message_bytes,
         confluent_schema_ids: config.kafka.confluent_schema_ids.clone(),
@@ -151,10 +181,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     // after a fatal error the process must exit (and be restarted), not
     // linger serving metrics.
     let (stop_http, http_stop) = shutdown_channel();
-    let (metrics_addr, http_task) =
-        http::serve(config.metrics_addr, metrics.clone(), ready.clone(), http_stop.wait())
-            .await
-            .with_context(|| format!("binding the metrics endpoint {}", config.metrics_addr))?;
+    let (metrics_addr, http_task) = http::serve(
+        config.metrics_addr,
+        metrics.clone(),
+        ready.clone(),
+        http_stop.wait(),
+    )
+    .await
+    .with_context(|| format!("binding the metrics endpoint {}", config.metrics_addr))?;
     info!(%metrics_addr, "serving /metrics and /health");
 
     let pipeline = match prepare(&config, &metrics).await {
@@ -178,7 +212,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         let _ = http_task.await;
         r?
     });
-    Ok(Running { metrics_addr, metrics, handle })
+    Ok(Running {
+        metrics_addr,
+        metrics,
+        handle,
+    })
 }
 
 /// Starts the service and runs it until `shutdown` fires.

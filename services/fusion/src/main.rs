@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
 use cisp_fusion::{shutdown_channel, Config, Topics};
 use cisp_model::Registry;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cisp-fusion", version, about = "CiSP fusion service: correlate member submissions, alert, store")]
+#[command(
+    name = "cisp-fusion",
+    version,
+    about = "CiSP fusion service: correlate member submissions, alert, store"
+)]
 struct Cli {
     /// Configuration file (TOML); CISP_* environment variables override it.
     #[arg(long, env = "CISP_CONFIG", default_value = "config/fusion.toml")]
@@ -38,9 +42,15 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("invalid log filter {:?}", config.log))?;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_target(false)).with(filter).init();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .with(filter)
+        .init();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => rt.block_on(async {
             let (trigger, shutdown) = shutdown_channel();
@@ -74,13 +84,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -3,7 +3,8 @@
 //! from fixed sets (never a member id or an indicator).
 
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
 };
 
 pub struct Metrics {
@@ -35,7 +36,9 @@ impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let secs = |name: &str, help: &str, start: f64| -> Result<Histogram, prometheus::Error> {
-            Histogram::with_opts(HistogramOpts::new(name, help).buckets(exponential_buckets(start, 2.0, 16)?))
+            Histogram::with_opts(
+                HistogramOpts::new(name, help).buckets(exponential_buckets(start, 2.0, 16)?),
+            )
         };
         let m = Metrics {
             records: IntCounterVec::new(
@@ -94,14 +97,18 @@ impl Metrics {
         m.registry.register(Box::new(m.batch_records.clone()))?;
         m.registry.register(Box::new(m.batch_flush.clone()))?;
         m.registry.register(Box::new(m.clickhouse_insert.clone()))?;
-        m.registry.register(Box::new(m.clickhouse_retries.clone()))?;
+        m.registry
+            .register(Box::new(m.clickhouse_retries.clone()))?;
         m.registry.register(Box::new(m.kafka_errors.clone()))?;
         m.registry.register(Box::new(m.graph_nodes.clone()))?;
         m.registry.register(Box::new(m.graph_edges.clone()))?;
-        m.registry.register(Box::new(m.indexed_submissions.clone()))?;
-        m.registry.register(Box::new(m.indexed_observables.clone()))?;
+        m.registry
+            .register(Box::new(m.indexed_submissions.clone()))?;
+        m.registry
+            .register(Box::new(m.indexed_observables.clone()))?;
         m.registry.register(Box::new(m.campaigns.clone()))?;
-        m.registry.register(Box::new(m.replayed_submissions.clone()))?;
+        m.registry
+            .register(Box::new(m.replayed_submissions.clone()))?;
         // Pre-create the outcome series so dashboards see zeros, not gaps.
         for o in ["accepted", "duplicate", "dead_letter"] {
             m.records.with_label_values(&[o]);

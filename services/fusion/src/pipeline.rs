@@ -58,7 +58,10 @@ fn internal(e: cisp_wire::WireError) -> FusionError {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 struct Polled {
@@ -68,7 +71,10 @@ struct Polled {
 }
 
 enum OutKind {
-    Alert { row: usize, trigger_published_ms: i64 },
+    Alert {
+        row: usize,
+        trigger_published_ms: i64,
+    },
     Campaign,
     DeadLetter,
 }
@@ -137,7 +143,11 @@ impl Pipeline {
                     break;
                 }
                 Some(Ok(m)) => Polled {
-                    source: Source { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset() },
+                    source: Source {
+                        topic: m.topic().to_owned(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    },
                     timestamp_ms: m.timestamp().to_millis(),
                     payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                 },
@@ -162,39 +172,80 @@ impl Pipeline {
         let now = now_ms();
 
         let Some(member) = self.topics.member_of(&m.source.topic) else {
-            return self.dead_letter(batch, &m, None, "unknown_topic", "topic is not a member submission topic".into());
+            return self.dead_letter(
+                batch,
+                &m,
+                None,
+                "unknown_topic",
+                "topic is not a member submission topic".into(),
+            );
         };
         if self.registry.member(&member).is_none() {
-            return self.dead_letter(batch, &m, Some(&member), "unknown_member", format!("member {member} is not in the registry"));
+            return self.dead_letter(
+                batch,
+                &m,
+                Some(&member),
+                "unknown_member",
+                format!("member {member} is not in the registry"),
+            );
         }
         let record: SubmissionRecord = match self.codec.decode(RecordType::Submission, &m.payload) {
             Ok((r, _framing)) => r,
-            Err(e) => return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string()),
+            Err(e) => {
+                return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string())
+            }
         };
         let draft: SubmissionDraft = record.into();
         let sub = match draft.validate(&member, &self.registry, &self.limits) {
             Ok(s) => s,
-            Err(e) => return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string()),
+            Err(e) => {
+                return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string())
+            }
         };
         let published = m.timestamp_ms.unwrap_or(now);
-        match self.engine.process(&sub, Ingest { published_at_ms: published, now_ms: now }) {
+        match self.engine.process(
+            &sub,
+            Ingest {
+                published_at_ms: published,
+                now_ms: now,
+            },
+        ) {
             Outcome::Duplicate { campaign_id } => {
                 debug!(member = %member, submission = %sub.id, campaign = %campaign_id, "duplicate submission ignored");
                 self.metrics.records.with_label_values(&["duplicate"]).inc();
             }
             Outcome::Accepted(fx) => {
                 self.metrics.records.with_label_values(&["accepted"]).inc();
-                self.metrics.hot_observables.inc_by(u64::from(fx.hot_observables));
-                let facts = convert::submission_facts(&sub, fx.seq, fx.campaign_id.as_str(), &self.registry, &m.source, now)
-                    .map_err(|e| FusionError::Internal(format!("cannot serialise a validated submission: {e}")))?;
+                self.metrics
+                    .hot_observables
+                    .inc_by(u64::from(fx.hot_observables));
+                let facts = convert::submission_facts(
+                    &sub,
+                    fx.seq,
+                    fx.campaign_id.as_str(),
+                    &self.registry,
+                    &m.source,
+                    now,
+                )
+                .map_err(|e| {
+                    FusionError::Internal(format!("cannot serialise a validated submission: {e}"))
+                })?;
                 batch.rows.submissions.push(facts.submission);
                 batch.rows.observations.extend(facts.observations);
                 for alert in &fx.alerts {
                     self.queue_alert(batch, alert, &sub)?;
                 }
                 for view in &fx.campaigns {
-                    let payload = self.codec.encode(RecordType::CampaignUpdate, &convert::campaign_record(view)).map_err(internal)?;
-                    batch.outgoing.push(Outgoing { topic: self.topics.campaigns(), key: view.id.to_string(), payload, kind: OutKind::Campaign });
+                    let payload = self
+                        .codec
+                        .encode(RecordType::CampaignUpdate, &convert::campaign_record(view))
+                        .map_err(internal)?;
+                    batch.outgoing.push(Outgoing {
+                        topic: self.topics.campaigns(),
+                        key: view.id.to_string(),
+                        payload,
+                        kind: OutKind::Campaign,
+                    });
                     batch.rows.campaigns.push(convert::campaign_row(view));
                 }
             }
@@ -202,14 +253,29 @@ impl Pipeline {
         Ok(())
     }
 
-    fn queue_alert(&self, batch: &mut Batch, alert: &Alert, trigger: &Submission) -> Result<(), FusionError> {
-        let payload = self.codec.encode(RecordType::Alert, &convert::alert_record(alert)).map_err(internal)?;
-        batch.rows.alerts.push(convert::alert_row(alert, trigger, alert.trigger_published_at_ms));
+    fn queue_alert(
+        &self,
+        batch: &mut Batch,
+        alert: &Alert,
+        trigger: &Submission,
+    ) -> Result<(), FusionError> {
+        let payload = self
+            .codec
+            .encode(RecordType::Alert, &convert::alert_record(alert))
+            .map_err(internal)?;
+        batch.rows.alerts.push(convert::alert_row(
+            alert,
+            trigger,
+            alert.trigger_published_at_ms,
+        ));
         batch.outgoing.push(Outgoing {
             topic: self.topics.alerts(&alert.recipient),
             key: alert.id.clone(),
             payload,
-            kind: OutKind::Alert { row: batch.rows.alerts.len() - 1, trigger_published_ms: alert.trigger_published_at_ms },
+            kind: OutKind::Alert {
+                row: batch.rows.alerts.len() - 1,
+                trigger_published_ms: alert.trigger_published_at_ms,
+            },
         });
         Ok(())
     }
@@ -222,6 +288,11 @@ impl Pipeline {
         code: &'static str,
         reason: String,
     ) -> Result<(), FusionError> {
+        // Reasons quote input; keep log lines and the audit single-line.
+        let reason: String = reason
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect();
         warn!(
             topic = %m.source.topic,
             partition = m.source.partition,
@@ -230,7 +301,10 @@ impl Pipeline {
             %reason,
             "record dead-lettered"
         );
-        self.metrics.records.with_label_values(&["dead_letter"]).inc();
+        self.metrics
+            .records
+            .with_label_values(&["dead_letter"])
+            .inc();
         self.metrics.dead_letters.with_label_values(&[code]).inc();
         let now = now_ms();
         let cut = m.payload.len().min(DEAD_LETTER_PAYLOAD_MAX);
@@ -246,14 +320,23 @@ impl Pipeline {
             payload_size: i64::try_from(m.payload.len()).unwrap_or(i64::MAX),
             payload_truncated: cut < m.payload.len(),
         };
-        let payload = self.codec.encode(RecordType::DeadLetter, &record).map_err(internal)?;
+        let payload = self
+            .codec
+            .encode(RecordType::DeadLetter, &record)
+            .map_err(internal)?;
         batch.outgoing.push(Outgoing {
             topic: self.topics.dead_letter(),
-            key: format!("{}:{}:{}", m.source.topic, m.source.partition, m.source.offset),
+            key: format!(
+                "{}:{}:{}",
+                m.source.topic, m.source.partition, m.source.offset
+            ),
             payload,
             kind: OutKind::DeadLetter,
         });
-        let hex: String = m.payload[..m.payload.len().min(DEAD_LETTER_ROW_BYTES)].iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = m.payload[..m.payload.len().min(DEAD_LETTER_ROW_BYTES)]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         batch.rows.dead_letters.push(DeadLetterRow {
             received_at: datetime(now),
             source_topic: m.source.topic.clone(),
@@ -307,10 +390,15 @@ impl Pipeline {
                 Err(_) => return Err(FusionError::Internal("producer dropped a delivery".into())),
             }
             match o.kind {
-                OutKind::Alert { row, trigger_published_ms } => {
+                OutKind::Alert {
+                    row,
+                    trigger_published_ms,
+                } => {
                     alerts += 1;
                     let latency_ms = (acked - trigger_published_ms).max(0);
-                    self.metrics.publish_to_alert.observe(latency_ms as f64 / 1000.0);
+                    self.metrics
+                        .publish_to_alert
+                        .observe(latency_ms as f64 / 1000.0);
                     batch.rows.alerts[row].publish_to_alert_ms = latency_ms;
                 }
                 OutKind::Campaign => campaigns += 1,
@@ -321,7 +409,8 @@ impl Pipeline {
         self.metrics.campaign_updates.inc_by(campaigns);
 
         if !batch.rows.is_empty() {
-            self.rt.block_on(self.store.write(&batch.rows, &self.metrics))?;
+            self.rt
+                .block_on(self.store.write(&batch.rows, &self.metrics))?;
         }
 
         let mut tpl = TopicPartitionList::new();
@@ -337,9 +426,14 @@ impl Pipeline {
         }
         self.metrics.records_committed.inc_by(batch.records as u64);
         self.metrics.batch_records.observe(batch.records as f64);
-        self.metrics.batch_flush.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .batch_flush
+            .observe(started.elapsed().as_secs_f64());
         self.metrics.set_engine(self.engine.stats());
-        debug!(records = batch.records, alerts, campaigns, "batch durable and committed");
+        debug!(
+            records = batch.records,
+            alerts, campaigns, "batch durable and committed"
+        );
         Ok(())
     }
 }

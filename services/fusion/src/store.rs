@@ -15,7 +15,10 @@ use crate::config::ClickHouseConfig;
 use crate::error::FusionError;
 use crate::metrics::Metrics;
 
-const MIGRATIONS: &[(&str, &str)] = &[("001_tables.sql", include_str!("../../../schemas/clickhouse/001_tables.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "001_tables.sql",
+    include_str!("../../../schemas/clickhouse/001_tables.sql"),
+)];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub struct SubmissionRow {
@@ -199,11 +202,17 @@ struct BodyRow {
 
 impl Store {
     pub fn new(config: &ClickHouseConfig) -> Store {
-        Store { client: Self::base_client(config).with_database(&config.database), config: config.clone() }
+        Store {
+            client: Self::base_client(config).with_database(&config.database),
+            config: config.clone(),
+        }
     }
 
     fn base_client(config: &ClickHouseConfig) -> Client {
-        let mut c = Client::default().with_url(&config.url).with_user(&config.user).with_validation(false);
+        let mut c = Client::default()
+            .with_url(&config.url)
+            .with_user(&config.user)
+            .with_validation(false);
         if !config.password.is_empty() {
             c = c.with_password(&config.password);
         }
@@ -224,7 +233,11 @@ impl Store {
             .map_err(|e| FusionError::clickhouse("create database", e))?;
         for (file, sql) in MIGRATIONS {
             for stmt in statements(sql) {
-                self.client.query(&stmt).execute().await.map_err(|e| FusionError::clickhouse(file, e))?;
+                self.client
+                    .query(&stmt)
+                    .execute()
+                    .await
+                    .map_err(|e| FusionError::clickhouse(file, e))?;
             }
         }
         Ok(())
@@ -238,7 +251,11 @@ impl Store {
             .fetch::<BodyRow>()
             .map_err(|e| FusionError::clickhouse("replay query", e))?;
         let mut out = Vec::new();
-        while let Some(row) = cursor.next().await.map_err(|e| FusionError::clickhouse("replay fetch", e))? {
+        while let Some(row) = cursor
+            .next()
+            .await
+            .map_err(|e| FusionError::clickhouse("replay fetch", e))?
+        {
             out.push(row.body);
         }
         Ok(out)
@@ -253,7 +270,9 @@ impl Store {
             let started = Instant::now();
             match self.write_once(rows).await {
                 Ok(()) => {
-                    metrics.clickhouse_insert.observe(started.elapsed().as_secs_f64());
+                    metrics
+                        .clickhouse_insert
+                        .observe(started.elapsed().as_secs_f64());
                     return Ok(());
                 }
                 Err((table, e)) => {
@@ -270,7 +289,10 @@ impl Store {
         }
     }
 
-    async fn write_once(&self, rows: &Rows) -> Result<(), (&'static str, clickhouse::error::Error)> {
+    async fn write_once(
+        &self,
+        rows: &Rows,
+    ) -> Result<(), (&'static str, clickhouse::error::Error)> {
         self.insert("dead_letters", &rows.dead_letters).await?;
         self.insert("observations", &rows.observations).await?;
         self.insert("alerts", &rows.alerts).await?;
@@ -279,14 +301,22 @@ impl Store {
         Ok(())
     }
 
-    async fn insert<T>(&self, table: &'static str, rows: &[T]) -> Result<(), (&'static str, clickhouse::error::Error)>
+    async fn insert<T>(
+        &self,
+        table: &'static str,
+        rows: &[T],
+    ) -> Result<(), (&'static str, clickhouse::error::Error)>
     where
         T: clickhouse::RowOwned + clickhouse::RowWrite,
     {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut insert = self.client.insert::<T>(table).await.map_err(|e| (table, e))?;
+        let mut insert = self
+            .client
+            .insert::<T>(table)
+            .await
+            .map_err(|e| (table, e))?;
         for r in rows {
             insert.write(r).await.map_err(|e| (table, e))?;
         }
@@ -319,24 +349,43 @@ fn statements(sql: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
     fn server_errors_are_classified_by_code() {
         let e = |m: &str| clickhouse::error::Error::BadResponse(m.to_owned());
-        assert_eq!(classify(&e("Code: 252. DB::Exception: Too many parts (300)")), Disposition::Retry);
-        assert_eq!(classify(&e("Code: 62. DB::Exception: Syntax error")), Disposition::Fatal);
-        assert_eq!(classify(&e("Code: 60. DB::Exception: Table cisp.x doesn't exist")), Disposition::Fatal);
+        assert_eq!(
+            classify(&e("Code: 252. DB::Exception: Too many parts (300)")),
+            Disposition::Retry
+        );
+        assert_eq!(
+            classify(&e("Code: 62. DB::Exception: Syntax error")),
+            Disposition::Fatal
+        );
+        assert_eq!(
+            classify(&e("Code: 60. DB::Exception: Table cisp.x doesn't exist")),
+            Disposition::Fatal
+        );
         assert_eq!(classify(&e("502 Bad Gateway")), Disposition::Retry);
-        assert_eq!(classify(&clickhouse::error::Error::TimedOut), Disposition::Retry);
-        assert_eq!(classify(&clickhouse::error::Error::NotEnoughData), Disposition::Fatal);
+        assert_eq!(
+            classify(&clickhouse::error::Error::TimedOut),
+            Disposition::Retry
+        );
+        assert_eq!(
+            classify(&clickhouse::error::Error::NotEnoughData),
+            Disposition::Fatal
+        );
     }
 
     #[test]
     fn migrations_split_into_statements() {
         let s = statements(MIGRATIONS[0].1);
         assert_eq!(s.len(), 5);
-        assert!(s.iter().all(|x| x.starts_with("CREATE TABLE IF NOT EXISTS")));
+        assert!(s
+            .iter()
+            .all(|x| x.starts_with("CREATE TABLE IF NOT EXISTS")));
     }
 
     #[test]

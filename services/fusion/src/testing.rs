@@ -24,9 +24,16 @@ pub fn repo_root() -> PathBuf {
 /// A name no other test run on this machine uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{:x}{:x}{n}", nanos & 0xffff_ffff_ffff, std::process::id())
+    format!(
+        "{prefix}{:x}{:x}{n}",
+        nanos & 0xffff_ffff_ffff,
+        std::process::id()
+    )
 }
 
 /// One isolated test environment on the shared local stack.
@@ -46,14 +53,24 @@ impl TestEnv {
     /// Like [`TestEnv::new`], with a hook to adjust the TOML before parsing.
     pub fn with(adjust: impl FnOnce(&mut String)) -> TestEnv {
         let kafka = std::env::var("CISP_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:19092".into());
-        let clickhouse = std::env::var("CISP_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
-        for (what, addr) in [("broker", kafka.clone()), ("clickhouse", clickhouse.trim_start_matches("http://").to_owned())] {
+        let clickhouse = std::env::var("CISP_TEST_CLICKHOUSE")
+            .unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+        for (what, addr) in [
+            ("broker", kafka.clone()),
+            (
+                "clickhouse",
+                clickhouse.trim_start_matches("http://").to_owned(),
+            ),
+        ] {
             let reachable = addr
                 .to_socket_addrs()
                 .ok()
                 .and_then(|mut a| a.next())
                 .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-            assert!(reachable, "the local {what} at {addr} is not reachable: run `make stack-up` (or `make test`)");
+            assert!(
+                reachable,
+                "the local {what} at {addr} is not reachable: run `make stack-up` (or `make test`)"
+            );
         }
         let prefix = unique("t");
         let mut toml = format!(
@@ -77,7 +94,8 @@ id_salt = "test"
 "#
         );
         adjust(&mut toml);
-        let config = Config::from_parts(&toml, &BTreeMap::new(), &repo_root().join("config")).expect("test config");
+        let config = Config::from_parts(&toml, &BTreeMap::new(), &repo_root().join("config"))
+            .expect("test config");
         TestEnv { config }
     }
 
@@ -92,13 +110,19 @@ id_salt = "test"
     }
 
     pub fn producer(&self) -> FutureProducer {
-        self.client().set("enable.idempotence", "true").create().expect("producer")
+        self.client()
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("producer")
     }
 
     /// Produces and waits for the broker's acknowledgement.
     pub async fn produce(&self, producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
         producer
-            .send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(30))
+            .send(
+                FutureRecord::to(topic).key(key).payload(payload),
+                Duration::from_secs(30),
+            )
             .await
             .unwrap_or_else(|(e, _)| panic!("producing to {topic}: {e}"));
     }
@@ -121,8 +145,13 @@ id_salt = "test"
         for p in 0..partitions {
             tpl.add_partition(topic, p);
         }
-        let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
-        got.elements().iter().map(|e| (e.partition(), e.offset())).collect()
+        let got = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed offsets");
+        got.elements()
+            .iter()
+            .map(|e| (e.partition(), e.offset()))
+            .collect()
     }
 
     pub fn store(&self) -> Store {
@@ -131,13 +160,25 @@ id_salt = "test"
 
     /// `SELECT count() …` helper.
     pub async fn count(&self, sql: &str) -> u64 {
-        self.store().client().query(sql).fetch_one::<u64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.store()
+            .client()
+            .query(sql)
+            .fetch_one::<u64>()
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Drops this test's ClickHouse database.
     pub async fn drop_database(&self) {
-        let sql = format!("DROP DATABASE IF EXISTS {}", self.config.clickhouse.database);
-        let _ = clickhouse::Client::default().with_url(&self.config.clickhouse.url).query(&sql).execute().await;
+        let sql = format!(
+            "DROP DATABASE IF EXISTS {}",
+            self.config.clickhouse.database
+        );
+        let _ = clickhouse::Client::default()
+            .with_url(&self.config.clickhouse.url)
+            .query(&sql)
+            .execute()
+            .await;
     }
 }
 
@@ -160,4 +201,3 @@ pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> b
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-

@@ -17,7 +17,9 @@ pub struct TopicSpec {
 
 impl Topics {
     pub fn new(prefix: &str) -> Topics {
-        Topics { prefix: prefix.to_owned() }
+        Topics {
+            prefix: prefix.to_owned(),
+        }
     }
 
     pub fn submissions(&self, member: &MemberId) -> String {
@@ -38,19 +40,33 @@ impl Topics {
 
     /// The member whose submission topic this is, if it is one.
     pub fn member_of(&self, topic: &str) -> Option<MemberId> {
-        let rest = topic.strip_prefix(&self.prefix)?.strip_prefix(".submissions.")?;
+        let rest = topic
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(".submissions.")?;
         MemberId::parse(rest).ok()
     }
 
     /// Every topic the service reads or writes for this registry.
     pub fn all(&self, registry: &Registry) -> Vec<TopicSpec> {
         let mut out = vec![
-            TopicSpec { name: self.dead_letter(), compacted: false },
-            TopicSpec { name: self.campaigns(), compacted: true },
+            TopicSpec {
+                name: self.dead_letter(),
+                compacted: false,
+            },
+            TopicSpec {
+                name: self.campaigns(),
+                compacted: true,
+            },
         ];
         for m in registry.members() {
-            out.push(TopicSpec { name: self.submissions(&m.id), compacted: false });
-            out.push(TopicSpec { name: self.alerts(&m.id), compacted: false });
+            out.push(TopicSpec {
+                name: self.submissions(&m.id),
+                compacted: false,
+            });
+            out.push(TopicSpec {
+                name: self.alerts(&m.id),
+                compacted: false,
+            });
         }
         out
     }
@@ -58,12 +74,17 @@ impl Topics {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
     fn identity_comes_from_the_topic_suffix() {
         let t = Topics::new("cisp");
-        assert_eq!(t.member_of("cisp.submissions.acme-bank").unwrap().as_str(), "acme-bank");
+        assert_eq!(
+            t.member_of("cisp.submissions.acme-bank").unwrap().as_str(),
+            "acme-bank"
+        );
         assert!(t.member_of("cisp.alerts.acme-bank").is_none());
         assert!(t.member_of("other.submissions.acme-bank").is_none());
         assert!(t.member_of("cisp.submissions.Not_A_Member").is_none());

@@ -3,6 +3,8 @@
 //! service must accept it, link it, and send an alert that fastavro decodes
 //! with a single-object header fastavro computes the same way.
 
+#![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -17,8 +19,15 @@ fn python() -> String {
         return p;
     }
     // Not run through `make test`: create the environment the same way.
-    let out = Command::new("bash").arg(repo_root().join("scripts/python-env.sh")).output().expect("bash runs");
-    assert!(out.status.success(), "scripts/python-env.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/python-env.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "scripts/python-env.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -30,7 +39,9 @@ fn hex(b: &[u8]) -> String {
 async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
     let env = TestEnv::new();
     let (trigger, shutdown) = shutdown_channel();
-    let running = cisp_fusion::start(env.config.clone(), shutdown).await.unwrap();
+    let running = cisp_fusion::start(env.config.clone(), shutdown)
+        .await
+        .unwrap();
     let t = Topics::new(env.prefix());
     let codec = Codec::new(DecodeLimits::default()).unwrap();
 
@@ -40,11 +51,18 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
         submitted_at: 1_763_546_400_000,
         kind: SubmissionKind::Phishing,
         tlp: Tlp::Green,
-        distribution: DistributionRecord { scope: Scope::Community, members: vec![], groups: vec![] },
+        distribution: DistributionRecord {
+            scope: Scope::Community,
+            members: vec![],
+            groups: vec![],
+        },
         attribution: Attribution::Attributed,
         title: "Lure from the Rust side".into(),
         description: None,
-        observables: vec![ObservableRecord::new(ObservableKind::Domain, "interop.example")],
+        observables: vec![ObservableRecord::new(
+            ObservableKind::Domain,
+            "interop.example",
+        )],
         ttps: vec![],
         malware: vec![],
         actor_claims: vec![],
@@ -52,7 +70,13 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
         confidence: 50,
     };
     let p = env.producer();
-    env.produce(&p, &t.submissions(&MemberId::parse("northbank").unwrap()), "RUST-1", &codec.encode(RecordType::Submission, &ours).unwrap()).await;
+    env.produce(
+        &p,
+        &t.submissions(&MemberId::parse("northbank").unwrap()),
+        "RUST-1",
+        &codec.encode(RecordType::Submission, &ours).unwrap(),
+    )
+    .await;
     let m = running.metrics.clone();
     assert!(wait_until(Duration::from_secs(60), || m.records_committed.get() >= 1).await);
 
@@ -64,18 +88,38 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
             .args(["--brokers", &brokers, "--prefix", &prefix])
             .arg("--schemas")
             .arg(repo_root().join("schemas"))
-            .args(["--member", "gridco", "--submission-id", "PY-1", "--domain", "interop.example", "--timeout", "60"])
+            .args([
+                "--member",
+                "gridco",
+                "--submission-id",
+                "PY-1",
+                "--domain",
+                "interop.example",
+                "--timeout",
+                "60",
+            ])
             .output()
             .expect("python runs")
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "python side failed: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json from the python side");
+    assert!(
+        out.status.success(),
+        "python side failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("json from the python side");
 
     // Both sides compute the same single-object fingerprints.
-    assert_eq!(v["submission_fingerprint"], hex(&codec.fingerprint(RecordType::Submission)));
-    assert_eq!(v["alert_fingerprint"], hex(&codec.fingerprint(RecordType::Alert)));
+    assert_eq!(
+        v["submission_fingerprint"],
+        hex(&codec.fingerprint(RecordType::Submission))
+    );
+    assert_eq!(
+        v["alert_fingerprint"],
+        hex(&codec.fingerprint(RecordType::Alert))
+    );
     // fastavro decoded our alert, which points at our submission.
     let alert = &v["alert"];
     assert_eq!(alert["recipient"], "gridco");

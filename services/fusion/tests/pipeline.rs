@@ -2,6 +2,8 @@
 //! and ClickHouse (`make stack-up`). Each test has its own topic prefix,
 //! database and consumer group.
 
+#![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
+
 use std::time::Duration;
 
 use cisp_fusion::testing::{wait_until, TestEnv};
@@ -18,11 +20,18 @@ fn record(member: &str, id: &str, obs: &[(ObservableKind, &str)]) -> SubmissionR
         submitted_at: 1_763_546_400_000,
         kind: SubmissionKind::Incident,
         tlp: Tlp::Green,
-        distribution: DistributionRecord { scope: Scope::Community, members: vec![], groups: vec![] },
+        distribution: DistributionRecord {
+            scope: Scope::Community,
+            members: vec![],
+            groups: vec![],
+        },
         attribution: Attribution::Attributed,
         title: format!("report {id}"),
         description: None,
-        observables: obs.iter().map(|(k, v)| ObservableRecord::new(*k, *v)).collect(),
+        observables: obs
+            .iter()
+            .map(|(k, v)| ObservableRecord::new(*k, *v))
+            .collect(),
         ttps: vec![],
         malware: vec![],
         actor_claims: vec![],
@@ -41,7 +50,9 @@ fn member(id: &str) -> MemberId {
 
 async fn start(env: &TestEnv) -> (cisp_fusion::ShutdownTrigger, Running) {
     let (trigger, shutdown) = shutdown_channel();
-    let running = cisp_fusion::start(env.config.clone(), shutdown).await.expect("service starts");
+    let running = cisp_fusion::start(env.config.clone(), shutdown)
+        .await
+        .expect("service starts");
     (trigger, running)
 }
 
@@ -61,18 +72,46 @@ async fn linked_submissions_become_one_campaign_with_alerts_and_facts() {
     let t = Topics::new(env.prefix());
     let c = codec();
     let p = env.producer();
-    let a = record("northbank", "A-1", &[(ObservableKind::Domain, "evil.example"), (ObservableKind::Ipv4, "198.51.100.1")]);
-    let b = record("gridco", "B-1", &[(ObservableKind::Url, "hxxp://EVIL[.]example/x"), (ObservableKind::Domain, "Evil.Example.")]);
-    env.produce(&p, &t.submissions(&member("northbank")), "A-1", &c.encode(RecordType::Submission, &a).unwrap()).await;
+    let a = record(
+        "northbank",
+        "A-1",
+        &[
+            (ObservableKind::Domain, "evil.example"),
+            (ObservableKind::Ipv4, "198.51.100.1"),
+        ],
+    );
+    let b = record(
+        "gridco",
+        "B-1",
+        &[
+            (ObservableKind::Url, "hxxp://EVIL[.]example/x"),
+            (ObservableKind::Domain, "Evil.Example."),
+        ],
+    );
+    env.produce(
+        &p,
+        &t.submissions(&member("northbank")),
+        "A-1",
+        &c.encode(RecordType::Submission, &a).unwrap(),
+    )
+    .await;
     durable(&running, 1).await;
-    env.produce(&p, &t.submissions(&member("gridco")), "B-1", &c.encode(RecordType::Submission, &b).unwrap()).await;
+    env.produce(
+        &p,
+        &t.submissions(&member("gridco")),
+        "B-1",
+        &c.encode(RecordType::Submission, &b).unwrap(),
+    )
+    .await;
     durable(&running, 2).await;
 
     // Each side hears about the other, on its own topic only.
     for (me, other) in [("northbank", "B-1"), ("gridco", "A-1")] {
         let alerts = env.read_all(&t.alerts(&member(me)));
         assert_eq!(alerts.len(), 1, "{me} gets one alert");
-        let (alert, _) = c.decode::<AlertRecord>(RecordType::Alert, &alerts[0]).unwrap();
+        let (alert, _) = c
+            .decode::<AlertRecord>(RecordType::Alert, &alerts[0])
+            .unwrap();
         assert_eq!(alert.recipient, me);
         assert_eq!(alert.related.len(), 1);
         assert_eq!(alert.related[0].submission_id, other);
@@ -82,23 +121,52 @@ async fn linked_submissions_become_one_campaign_with_alerts_and_facts() {
 
     // Facts are in ClickHouse before the offsets were committed.
     let db = &env.config.clickhouse.database;
-    assert_eq!(env.count(&format!("SELECT count() FROM {db}.submissions FINAL")).await, 2);
-    assert_eq!(env.count(&format!("SELECT count() FROM {db}.observations FINAL")).await, 4);
-    assert_eq!(env.count(&format!("SELECT count() FROM {db}.alerts FINAL")).await, 2);
-    assert_eq!(env.count(&format!("SELECT uniqExact(campaign_id) FROM {db}.submissions FINAL")).await, 1);
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.submissions FINAL"))
+            .await,
+        2
+    );
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.observations FINAL"))
+            .await,
+        4
+    );
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.alerts FINAL"))
+            .await,
+        2
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT uniqExact(campaign_id) FROM {db}.submissions FINAL"
+        ))
+        .await,
+        1
+    );
     let committed = env.committed(&t.submissions(&member("gridco")), 2);
-    assert!(committed.values().any(|o| matches!(o, Offset::Offset(1))), "gridco's record committed: {committed:?}");
+    assert!(
+        committed.values().any(|o| matches!(o, Offset::Offset(1))),
+        "gridco's record committed: {committed:?}"
+    );
 
     // The campaign topic has the Fusion Cell's view.
     let campaigns = env.read_all(&t.campaigns());
-    let last = c.decode::<CampaignUpdateRecord>(RecordType::CampaignUpdate, campaigns.last().unwrap()).unwrap().0;
+    let last = c
+        .decode::<CampaignUpdateRecord>(RecordType::CampaignUpdate, campaigns.last().unwrap())
+        .unwrap()
+        .0;
     assert_eq!((last.submission_count, last.member_count), (2, 2));
 
     // Metrics are served over HTTP.
     let text = cisp_fusion::http::get(running.metrics_addr, "/metrics").unwrap();
-    assert!(text.contains("cisp_fusion_records_total{outcome=\"accepted\"} 2"), "{text}");
+    assert!(
+        text.contains("cisp_fusion_records_total{outcome=\"accepted\"} 2"),
+        "{text}"
+    );
     assert!(text.contains("cisp_fusion_alerts_total 2"));
-    assert!(cisp_fusion::http::get(running.metrics_addr, "/health").unwrap().starts_with("ok"));
+    assert!(cisp_fusion::http::get(running.metrics_addr, "/health")
+        .unwrap()
+        .starts_with("ok"));
 
     trigger.trigger();
     running.join().await.unwrap();
@@ -107,7 +175,12 @@ async fn linked_submissions_become_one_campaign_with_alerts_and_facts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going() {
-    let env = TestEnv::with(|t| *t = t.replace("batch_max_wait_ms = 20", "batch_max_wait_ms = 20\nmax_message_bytes = 4096"));
+    let env = TestEnv::with(|t| {
+        *t = t.replace(
+            "batch_max_wait_ms = 20",
+            "batch_max_wait_ms = 20\nmax_message_bytes = 4096",
+        )
+    });
     let (trigger, running) = start(&env).await;
     let t = Topics::new(env.prefix());
     let c = codec();
@@ -120,26 +193,66 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
     let huge = vec![0xC3u8; 10_000];
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"not avro at all".to_vec(), "bad_framing"),
-        (c.encode(RecordType::Submission, &red_community).unwrap(), "tlp_distribution"),
-        (c.encode(RecordType::Submission, &bad_ip).unwrap(), "invalid_observable"),
-        (c.encode(RecordType::Submission, &spoof).unwrap(), "member_spoofing"),
+        (
+            c.encode(RecordType::Submission, &red_community).unwrap(),
+            "tlp_distribution",
+        ),
+        (
+            c.encode(RecordType::Submission, &bad_ip).unwrap(),
+            "invalid_observable",
+        ),
+        (
+            c.encode(RecordType::Submission, &spoof).unwrap(),
+            "member_spoofing",
+        ),
         (huge, "too_large"),
-        (c.encode(RecordType::CampaignUpdate, &CampaignUpdateRecord {
-            campaign_id: "x".into(), version: 1, merged_into: None, submission_count: 1, member_count: 1,
-            observable_count: 0, member_ids: vec![], sectors: vec![], tlp: Tlp::Clear, first_seen: 0, last_seen: 0, updated_at: 0,
-        }).unwrap(), "unknown_schema"),
+        (
+            c.encode(
+                RecordType::CampaignUpdate,
+                &CampaignUpdateRecord {
+                    campaign_id: "x".into(),
+                    version: 1,
+                    merged_into: None,
+                    submission_count: 1,
+                    member_count: 1,
+                    observable_count: 0,
+                    member_ids: vec![],
+                    sectors: vec![],
+                    tlp: Tlp::Clear,
+                    first_seen: 0,
+                    last_seen: 0,
+                    updated_at: 0,
+                },
+            )
+            .unwrap(),
+            "unknown_schema",
+        ),
     ];
     for (payload, _) in &cases {
         env.produce(&p, &topic, "k", payload).await;
     }
-    let good = record("smallbiz", "GOOD-1", &[(ObservableKind::Domain, "fine.example")]);
-    env.produce(&p, &topic, "GOOD-1", &c.encode(RecordType::Submission, &good).unwrap()).await;
+    let good = record(
+        "smallbiz",
+        "GOOD-1",
+        &[(ObservableKind::Domain, "fine.example")],
+    );
+    env.produce(
+        &p,
+        &topic,
+        "GOOD-1",
+        &c.encode(RecordType::Submission, &good).unwrap(),
+    )
+    .await;
     durable(&running, cases.len() as u64 + 1).await;
 
     let dead: Vec<DeadLetterRecord> = env
         .read_all(&t.dead_letter())
         .iter()
-        .map(|b| c.decode::<DeadLetterRecord>(RecordType::DeadLetter, b).unwrap().0)
+        .map(|b| {
+            c.decode::<DeadLetterRecord>(RecordType::DeadLetter, b)
+                .unwrap()
+                .0
+        })
         .collect();
     let mut codes: Vec<&str> = dead.iter().map(|d| d.reason_code.as_str()).collect();
     codes.sort_unstable();
@@ -150,15 +263,42 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
         assert_eq!(d.source_topic, topic);
         assert_eq!(d.member_id.as_deref(), Some("smallbiz"));
         assert!(!d.reason.is_empty());
-        assert_eq!(d.payload_size as usize, d.payload.0.len(), "small payloads are kept whole");
+        assert_eq!(
+            d.payload_size as usize,
+            d.payload.0.len(),
+            "small payloads are kept whole"
+        );
     }
-    let ip = dead.iter().find(|d| d.reason_code == "invalid_observable").unwrap();
-    assert!(ip.reason.contains("999.1.2.3"), "the reason names the offending value: {}", ip.reason);
+    let ip = dead
+        .iter()
+        .find(|d| d.reason_code == "invalid_observable")
+        .unwrap();
+    assert!(
+        ip.reason.contains("999.1.2.3"),
+        "the reason names the offending value: {}",
+        ip.reason
+    );
 
     let db = &env.config.clickhouse.database;
-    assert_eq!(env.count(&format!("SELECT count() FROM {db}.dead_letters FINAL")).await, cases.len() as u64);
-    assert_eq!(env.count(&format!("SELECT count() FROM {db}.submissions FINAL")).await, 1, "the good record after them was processed");
-    assert_eq!(running.metrics.dead_letters.with_label_values(&["member_spoofing"]).get(), 1);
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.dead_letters FINAL"))
+            .await,
+        cases.len() as u64
+    );
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.submissions FINAL"))
+            .await,
+        1,
+        "the good record after them was processed"
+    );
+    assert_eq!(
+        running
+            .metrics
+            .dead_letters
+            .with_label_values(&["member_spoofing"])
+            .get(),
+        1
+    );
 
     trigger.trigger();
     running.join().await.unwrap();
@@ -171,11 +311,16 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
     let t = Topics::new(env.prefix());
     let c = codec();
     let p = env.producer();
-    let a = record("northbank", "A-1", &[(ObservableKind::Sha256, &"ab".repeat(32))]);
+    let a = record(
+        "northbank",
+        "A-1",
+        &[(ObservableKind::Sha256, &"ab".repeat(32))],
+    );
     let a_bytes = c.encode(RecordType::Submission, &a).unwrap();
 
     let (trigger, running) = start(&env).await;
-    env.produce(&p, &t.submissions(&member("northbank")), "A-1", &a_bytes).await;
+    env.produce(&p, &t.submissions(&member("northbank")), "A-1", &a_bytes)
+        .await;
     durable(&running, 1).await;
     trigger.trigger();
     running.join().await.unwrap();
@@ -183,18 +328,49 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
     // A new process: the engine is rebuilt from ClickHouse.
     let (trigger, running) = start(&env).await;
     assert_eq!(running.metrics.replayed_submissions.get(), 1);
-    env.produce(&p, &t.submissions(&member("northbank")), "A-1", &a_bytes).await; // redelivery
-    let b = record("gridco", "B-1", &[(ObservableKind::Sha256, &"AB".repeat(32))]);
-    env.produce(&p, &t.submissions(&member("gridco")), "B-1", &c.encode(RecordType::Submission, &b).unwrap()).await;
+    env.produce(&p, &t.submissions(&member("northbank")), "A-1", &a_bytes)
+        .await; // redelivery
+    let b = record(
+        "gridco",
+        "B-1",
+        &[(ObservableKind::Sha256, &"AB".repeat(32))],
+    );
+    env.produce(
+        &p,
+        &t.submissions(&member("gridco")),
+        "B-1",
+        &c.encode(RecordType::Submission, &b).unwrap(),
+    )
+    .await;
     durable(&running, 2).await;
-    assert_eq!(running.metrics.records.with_label_values(&["duplicate"]).get(), 1);
+    assert_eq!(
+        running
+            .metrics
+            .records
+            .with_label_values(&["duplicate"])
+            .get(),
+        1
+    );
 
     let db = &env.config.clickhouse.database;
-    assert_eq!(env.count(&format!("SELECT count() FROM {db}.submissions FINAL")).await, 2);
-    assert_eq!(env.count(&format!("SELECT uniqExact(campaign_id) FROM {db}.submissions FINAL")).await, 1, "B joined A's campaign after the restart");
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.submissions FINAL"))
+            .await,
+        2
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT uniqExact(campaign_id) FROM {db}.submissions FINAL"
+        ))
+        .await,
+        1,
+        "B joined A's campaign after the restart"
+    );
     let to_b = env.read_all(&t.alerts(&member("gridco")));
     assert_eq!(to_b.len(), 1);
-    let (alert, _) = c.decode::<AlertRecord>(RecordType::Alert, &to_b[0]).unwrap();
+    let (alert, _) = c
+        .decode::<AlertRecord>(RecordType::Alert, &to_b[0])
+        .unwrap();
     assert_eq!(alert.related[0].submission_id, "A-1");
 
     trigger.trigger();
@@ -211,27 +387,56 @@ async fn nothing_is_committed_before_clickhouse_has_the_batch() {
     let topic = t.submissions(&member("healthtrust"));
 
     let (_trigger, running) = start(&env).await;
-    let a = record("healthtrust", "H-1", &[(ObservableKind::Domain, "one.example")]);
-    env.produce(&p, &topic, "H-1", &c.encode(RecordType::Submission, &a).unwrap()).await;
+    let a = record(
+        "healthtrust",
+        "H-1",
+        &[(ObservableKind::Domain, "one.example")],
+    );
+    env.produce(
+        &p,
+        &topic,
+        "H-1",
+        &c.encode(RecordType::Submission, &a).unwrap(),
+    )
+    .await;
     durable(&running, 1).await;
 
     // ClickHouse loses the database under the running service: the next
     // batch cannot be made durable, so the service must stop uncommitted.
     env.drop_database().await;
-    let b = record("healthtrust", "H-2", &[(ObservableKind::Domain, "two.example")]);
-    env.produce(&p, &topic, "H-2", &c.encode(RecordType::Submission, &b).unwrap()).await;
-    let result = tokio::time::timeout(Duration::from_secs(60), running.join()).await.expect("service stops");
+    let b = record(
+        "healthtrust",
+        "H-2",
+        &[(ObservableKind::Domain, "two.example")],
+    );
+    env.produce(
+        &p,
+        &topic,
+        "H-2",
+        &c.encode(RecordType::Submission, &b).unwrap(),
+    )
+    .await;
+    let result = tokio::time::timeout(Duration::from_secs(60), running.join())
+        .await
+        .expect("service stops");
     let err = format!("{:#}", result.expect_err("the service stops with an error"));
     assert!(err.contains("clickhouse"), "{err}");
     let committed = env.committed(&topic, 2);
-    let total: i64 = committed.values().map(|o| if let Offset::Offset(n) = o { *n } else { 0 }).sum();
+    let total: i64 = committed
+        .values()
+        .map(|o| if let Offset::Offset(n) = o { *n } else { 0 })
+        .sum();
     assert_eq!(total, 1, "only H-1 is committed: {committed:?}");
 
     // On restart the tables are recreated and H-2 is redelivered and stored.
     let (trigger, running) = start(&env).await;
     durable(&running, 1).await;
     let db = &env.config.clickhouse.database;
-    let stored = env.count(&format!("SELECT count() FROM {db}.submissions FINAL WHERE submission_id = 'H-2'")).await;
+    let stored = env
+        .count(&format!(
+            "SELECT count() FROM {db}.submissions FINAL WHERE submission_id = 'H-2'"
+        ))
+        .await;
     assert_eq!(stored, 1);
     trigger.trigger();
     running.join().await.unwrap();
@@ -244,6 +449,12 @@ async fn migrations_are_idempotent() {
     env.store().migrate().await.unwrap();
     env.store().migrate().await.unwrap();
     let db = &env.config.clickhouse.database;
-    assert_eq!(env.count(&format!("SELECT count() FROM system.tables WHERE database = '{db}'")).await, 5);
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count() FROM system.tables WHERE database = '{db}'"
+        ))
+        .await,
+        5
+    );
     env.drop_database().await;
 }
