@@ -25,8 +25,8 @@ start() {
     die "something else already serves http://$addr (another cisp-fusion?); stop it or change metrics_addr"
   fi
   log "fusion: starting (log $LOG)"
-  setsid "$BIN/cisp-fusion" run >>"$LOG" 2>&1 </dev/null &
-  echo $! >"$PID"
+  rm -f "$PID"
+  spawn_detached "$PID" "$LOG" "$BIN/cisp-fusion" run
   wait_for "curl -fsS http://$addr/health || ! pid_alive $PID" 120 || true
   if ! curl -fsS "http://$addr/health" >/dev/null 2>&1; then
     tail -20 "$LOG" >&2

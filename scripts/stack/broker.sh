@@ -24,11 +24,11 @@ start() {
   log "broker: starting tansu on $CISP_BROKER (data in $DIR)"
   # setsid: the broker outlives this script and the make target that ran it.
   # tansu reads the sqlite URL's path relative to its working directory.
-  (cd "$DIR" && setsid "$TANSU_BIN" broker \
+  rm -f "$PID"
+  (cd "$DIR" && spawn_detached "$PID" "$LOG" "$TANSU_BIN" broker \
     --listener-url "tcp://$CISP_BROKER" \
     --advertised-listener-url "tcp://$CISP_BROKER" \
-    --storage-engine "sqlite://tansu.db" \
-    >>"$LOG" 2>&1 </dev/null & echo $! >"$PID")
+    --storage-engine "sqlite://tansu.db")
   wait_for "port_open $CISP_KAFKA_PORT || ! pid_alive $PID" 30 || true
   if ! port_open "$CISP_KAFKA_PORT"; then
     tail -20 "$LOG" >&2 || true

@@ -93,8 +93,8 @@ start() {
   fi
   write_config
   log "clickhouse: starting on $CISP_CLICKHOUSE_URL (data in $DIR)"
-  (cd "$DIR" && setsid clickhouse-server --config-file="$DIR/config.xml" \
-    >>"$DIR/log/stdout.log" 2>&1 </dev/null & echo $! >"$PID")
+  rm -f "$PID"
+  (cd "$DIR" && spawn_detached "$PID" "$DIR/log/stdout.log" clickhouse-server --config-file="$DIR/config.xml")
   wait_for "ping || ! pid_alive $PID" 60 || true
   if ! ping; then
     tail -20 "$DIR/log/clickhouse-server.err.log" "$DIR/log/stdout.log" >&2 2>/dev/null || true

@@ -53,3 +53,13 @@ stop_pidfile() {
   fi
   rm -f "$pidfile"
 }
+
+# Run "$@" detached (own session, survives this script) with stdout/stderr
+# appended to $2; the process itself writes its pid to $1 just before it
+# execs the program, so the pid file names the server, not a wrapper.
+spawn_detached() {
+  local pidfile="$1" logfile="$2"
+  shift 2
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+  wait_for "[[ -s '$pidfile' ]]" 10
+}

@@ -170,30 +170,45 @@ pub struct Received {
     pub raw: Vec<u8>,
 }
 
+/// What the members' alert topics hold.
+#[derive(Default)]
+pub struct Collected {
+    pub by_member: BTreeMap<String, Vec<Received>>,
+    /// Alerts that did not decode (e.g. written by an older schema), with why.
+    pub undecodable: Vec<String>,
+}
+
 /// Reads every member's alert topic from the beginning to its current end.
-pub fn collect_alerts(
-    cfg: &Config,
-    registry: &Registry,
-) -> anyhow::Result<BTreeMap<String, Vec<Received>>> {
+pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<Collected> {
     let codec = Codec::new(DecodeLimits::default())?;
     let topics = Topics::new(&cfg.kafka.topic_prefix);
-    let mut out = BTreeMap::new();
+    let mut out = Collected::default();
     for m in registry.members() {
         let topic = topics.alerts(&m.id);
         let mut list = Vec::new();
         for raw in cisp_fusion::kafka::read_to_end(&cfg.kafka, &topic, Duration::from_secs(30))? {
-            let (record, _) = codec.decode::<AlertRecord>(RecordType::Alert, &raw)?;
-            list.push(Received { record, raw });
+            match codec.decode::<AlertRecord>(RecordType::Alert, &raw) {
+                Ok((record, _)) => list.push(Received { record, raw }),
+                Err(e) => out.undecodable.push(format!("{topic}: {e}")),
+            }
         }
-        out.insert(m.id.to_string(), list);
+        out.by_member.insert(m.id.to_string(), list);
     }
     Ok(out)
 }
 
 /// Checks the scenario's expectations against what members received.
 /// Returns one line per problem; empty means every promise held.
-pub fn check(expect: &Expect, received: &BTreeMap<String, Vec<Received>>) -> Vec<String> {
-    let mut problems = Vec::new();
+pub fn check(expect: &Expect, collected: &Collected) -> Vec<String> {
+    let received = &collected.by_member;
+    // An alert we cannot read could hold anything: it fails the check.
+    let mut problems: Vec<String> = collected
+        .undecodable
+        .iter()
+        .map(|e| {
+            format!("undecodable alert (left by an older version? `make clean-stack` resets): {e}")
+        })
+        .collect();
     for (member, want) in &expect.told_about {
         let got: BTreeSet<String> = received
             .get(member)
@@ -298,7 +313,10 @@ pub async fn clickhouse_summary(cfg: &Config) -> anyhow::Result<String> {
     let c = store.client();
     let q =
         |sql: &'static str| async move { c.query(sql).fetch_all::<CountRow>().await.context(sql) };
-    let mut out = format!("\nClickHouse database `{}`:\n", cfg.clickhouse.database);
+    let mut out = format!(
+        "\nClickHouse database `{}` (Fusion Cell view: every submission):\n",
+        cfg.clickhouse.database
+    );
     let sections: [(&str, &'static str); 5] = [
         ("submissions by kind", "SELECT kind AS label, count() AS n FROM submissions FINAL GROUP BY kind ORDER BY kind"),
         ("submissions by sector", "SELECT sector AS label, count() AS n FROM submissions FINAL GROUP BY sector ORDER BY sector"),
@@ -405,24 +423,29 @@ mod tests {
 
     #[test]
     fn the_check_catches_leaks_and_missing_alerts() {
-        let ok: BTreeMap<String, Vec<Received>> =
-            [("a".to_owned(), vec![alert("a", "X", "fine")])].into();
-        assert!(check(&expect(), &ok).is_empty());
-        let leak: BTreeMap<String, Vec<Received>> =
-            [("a".to_owned(), vec![alert("a", "X", "has SECRET in it")])].into();
-        assert!(check(&expect(), &leak)
-            .iter()
-            .any(|p| p.starts_with("LEAK")));
-        let extra: BTreeMap<String, Vec<Received>> = [(
-            "a".to_owned(),
-            vec![alert("a", "X", ""), alert("a", "Y", "")],
-        )]
-        .into();
-        assert_eq!(check(&expect(), &extra).len(), 1);
+        let of = |alerts: Vec<Received>| Collected {
+            by_member: [("a".to_owned(), alerts)].into(),
+            undecodable: vec![],
+        };
+        assert!(check(&expect(), &of(vec![alert("a", "X", "fine")])).is_empty());
+        let leak = check(&expect(), &of(vec![alert("a", "X", "has SECRET in it")]));
+        assert!(leak.iter().any(|p| p.starts_with("LEAK")));
+        let extra = check(
+            &expect(),
+            &of(vec![alert("a", "X", ""), alert("a", "Y", "")]),
+        );
+        assert_eq!(extra.len(), 1);
         assert_eq!(
-            check(&expect(), &BTreeMap::new()).len(),
+            check(&expect(), &Collected::default()).len(),
             1,
             "no alerts at all is a failure too"
+        );
+        let mut unreadable = of(vec![alert("a", "X", "fine")]);
+        unreadable.undecodable.push("t: bad".into());
+        assert_eq!(
+            check(&expect(), &unreadable).len(),
+            1,
+            "an unreadable alert fails the check"
         );
     }
 

@@ -77,7 +77,7 @@ async fn show(cfg: &Config, registry: &Registry, scenario: &Scenario) -> anyhow:
     // A CLI on a current-thread runtime: blocking here stalls nothing else.
     let received = collect_alerts(cfg, registry)?;
     println!("What each member received on its own alert topic:");
-    print!("{}", render_alerts(registry, &received));
+    print!("{}", render_alerts(registry, &received.by_member));
     print!("{}", clickhouse_summary(cfg).await?);
     let problems = check(&scenario.expect, &received);
     if problems.is_empty() {

@@ -40,10 +40,10 @@ async fn the_demo_scenario_keeps_its_promises() {
     assert!(
         problems.is_empty(),
         "{problems:#?}\n{}",
-        render_alerts(&registry, &received)
+        render_alerts(&registry, &received.by_member)
     );
     assert!(
-        received.values().map(Vec::len).sum::<usize>() >= 5,
+        received.by_member.values().map(Vec::len).sum::<usize>() >= 5,
         "the campaign produced alerts"
     );
 
@@ -58,7 +58,7 @@ async fn the_demo_scenario_keeps_its_promises() {
 
     // Publishing the same scenario again changes nothing but dead letters
     // (malformed records have new offsets, so they are new dead letters).
-    let alerts_before: usize = received.values().map(Vec::len).sum();
+    let alerts_before: usize = received.by_member.values().map(Vec::len).sum();
     let n2 = publish(&env.config, &scenario).await.unwrap() as u64;
     assert!(
         wait_until(Duration::from_secs(60), || m.records_committed.get()
@@ -80,7 +80,7 @@ async fn the_demo_scenario_keeps_its_promises() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        again.values().map(Vec::len).sum::<usize>(),
+        again.by_member.values().map(Vec::len).sum::<usize>(),
         alerts_before,
         "redelivery sends no new alerts"
     );
