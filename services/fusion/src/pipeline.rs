@@ -6,8 +6,11 @@
 //!    for each next one (at most one second per batch);
 //! 2. decode, validate and correlate each; bad ones become dead letters;
 //! 3. produce alerts, campaign updates and dead letters and wait until the
-//!    broker has acknowledged every one (idempotent producer, acks=all);
-//! 4. write the batch's facts to ClickHouse (retrying transient errors);
+//!    broker has acknowledged every one (idempotent producer, acks=all),
+//!    meanwhile writing the dead letters, observations and campaigns to
+//!    ClickHouse;
+//! 4. write the alert audit and then the submissions (retrying transient
+//!    errors) — a `submissions` row means "fully handled" to the replay;
 //! 5. only then commit the batch's offsets.
 //!
 //! If step 3 or 4 fails for good, the loop stops *without committing*: the
@@ -370,12 +373,17 @@ impl Pipeline {
                 }
             }
         }
-        let results = self.rt.block_on(async {
-            let mut out = Vec::with_capacity(deliveries.len());
-            for d in deliveries {
-                out.push(d.await);
-            }
-            out
+        // Wait for the acknowledgements while the tables the replay does not
+        // read are written; alerts and submissions follow the acks.
+        let (results, derived) = self.rt.block_on(async {
+            let acks = async {
+                let mut out = Vec::with_capacity(deliveries.len());
+                for d in deliveries {
+                    out.push(d.await);
+                }
+                out
+            };
+            tokio::join!(acks, self.store.write_derived(&batch.rows, &self.metrics))
         });
         let acked = now_ms();
         let mut alerts = 0u64;
@@ -405,13 +413,11 @@ impl Pipeline {
                 OutKind::DeadLetter => {}
             }
         }
+        derived?;
         self.metrics.alerts.inc_by(alerts);
         self.metrics.campaign_updates.inc_by(campaigns);
-
-        if !batch.rows.is_empty() {
-            self.rt
-                .block_on(self.store.write(&batch.rows, &self.metrics))?;
-        }
+        self.rt
+            .block_on(self.store.write_final(&batch.rows, &self.metrics))?;
 
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in &batch.offsets {

@@ -1,9 +1,10 @@
 //! ClickHouse: schema migration, batched idempotent inserts, and the replay
 //! query that rebuilds the engine at start-up.
 //!
-//! A batch is written table by table with `submissions` last: a submission
-//! row exists only once everything derived from it is stored, so the
-//! replay (which reads `submissions`) never sees a half-written submission.
+//! A batch is written with `submissions` last: a submission row exists only
+//! once everything derived from it is stored (and its alerts acknowledged),
+//! so the replay (which reads `submissions`) never sees a half-handled
+//! submission.
 
 use std::time::{Duration, Instant};
 
@@ -261,14 +262,50 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes a batch, retrying transient errors with exponential backoff.
-    /// Inserts are idempotent (ReplacingMergeTree keys), so a retry after a
-    /// half-known outcome is safe.
+    /// Writes the tables the replay does not read (dead letters,
+    /// observations, campaigns), concurrently. Safe to run while the
+    /// batch's alerts are still being acknowledged.
+    pub async fn write_derived(&self, rows: &Rows, metrics: &Metrics) -> Result<(), FusionError> {
+        self.with_retry(metrics, || async {
+            tokio::try_join!(
+                self.insert("dead_letters", &rows.dead_letters),
+                self.insert("observations", &rows.observations),
+                self.insert("campaigns", &rows.campaigns),
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Writes the alert audit, then the submissions. Call only once every
+    /// alert of the batch is acknowledged: a `submissions` row is what the
+    /// replay trusts to mean "fully handled".
+    pub async fn write_final(&self, rows: &Rows, metrics: &Metrics) -> Result<(), FusionError> {
+        self.with_retry(metrics, || async {
+            self.insert("alerts", &rows.alerts).await?;
+            self.insert("submissions", &rows.submissions).await
+        })
+        .await
+    }
+
+    /// Writes a whole batch in the same order (for tools and tests).
     pub async fn write(&self, rows: &Rows, metrics: &Metrics) -> Result<(), FusionError> {
+        self.write_derived(rows, metrics).await?;
+        self.write_final(rows, metrics).await
+    }
+
+    /// Runs `op`, retrying transient errors with exponential backoff.
+    /// Inserts are idempotent (ReplacingMergeTree keys), so a retry after
+    /// a half-known outcome is safe.
+    async fn with_retry<F, Fut>(&self, metrics: &Metrics, op: F) -> Result<(), FusionError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), (&'static str, clickhouse::error::Error)>>,
+    {
         let mut attempt = 0u32;
         loop {
             let started = Instant::now();
-            match self.write_once(rows).await {
+            match op().await {
                 Ok(()) => {
                     metrics
                         .clickhouse_insert
@@ -287,18 +324,6 @@ impl Store {
                 }
             }
         }
-    }
-
-    async fn write_once(
-        &self,
-        rows: &Rows,
-    ) -> Result<(), (&'static str, clickhouse::error::Error)> {
-        self.insert("dead_letters", &rows.dead_letters).await?;
-        self.insert("observations", &rows.observations).await?;
-        self.insert("alerts", &rows.alerts).await?;
-        self.insert("campaigns", &rows.campaigns).await?;
-        self.insert("submissions", &rows.submissions).await?;
-        Ok(())
     }
 
     async fn insert<T>(
