@@ -326,42 +326,34 @@ impl Engine {
                 entry.1.extend(shared.iter().cloned());
             }
         }
+        let build = |p: PeerSighting<'_>| {
+            p.build(
+                &self.registry,
+                &self.limits,
+                ingest.now_ms,
+                ingest.published_at_ms,
+            )
+        };
         let mut alerts = Vec::new();
         if !for_submitter.is_empty() {
-            alerts.push(
-                PeerSighting {
-                    recipient: submitter.clone(),
-                    trigger: new,
-                    own: vec![new],
-                    others: for_submitter,
-                    shared: shared_for_submitter,
-                    campaign: campaign.clone(),
-                }
-                .build(
-                    &self.registry,
-                    &self.limits,
-                    ingest.now_ms,
-                    ingest.published_at_ms,
-                ),
-            );
+            alerts.push(build(PeerSighting {
+                recipient: submitter.clone(),
+                trigger: new,
+                own: vec![new],
+                others: for_submitter,
+                shared: shared_for_submitter,
+                campaign: campaign.clone(),
+            }));
         }
         for (owner, (own, shared)) in for_earlier {
-            alerts.push(
-                PeerSighting {
-                    recipient: owner.clone(),
-                    trigger: new,
-                    own,
-                    others: vec![new],
-                    shared,
-                    campaign: campaign.clone(),
-                }
-                .build(
-                    &self.registry,
-                    &self.limits,
-                    ingest.now_ms,
-                    ingest.published_at_ms,
-                ),
-            );
+            alerts.push(build(PeerSighting {
+                recipient: owner.clone(),
+                trigger: new,
+                own,
+                others: vec![new],
+                shared,
+                campaign: campaign.clone(),
+            }));
         }
         alerts
     }

@@ -5,29 +5,19 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
-use std::time::Duration;
-
 use cisp_demo::{
     check, collect_alerts, dead_letters, largest_campaign, publish, render_alerts, Scenario,
 };
-use cisp_fusion::shutdown_channel;
-use cisp_fusion::testing::{repo_root, wait_until, TestEnv};
+use cisp_fusion::testing::{repo_root, wait_durable, TestEnv};
 use cisp_model::Registry;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_scenario_keeps_its_promises() {
     let env = TestEnv::new();
-    let (trigger, shutdown) = shutdown_channel();
-    let running = cisp_fusion::start(env.config.clone(), shutdown)
-        .await
-        .expect("service starts");
+    let (trigger, running) = env.start().await;
     let scenario = Scenario::load(&repo_root().join("demo/scenario.json")).unwrap();
     let n = publish(&env.config, &scenario).await.unwrap() as u64;
-    let m = running.metrics.clone();
-    assert!(
-        wait_until(Duration::from_secs(60), || m.records_committed.get() >= n).await,
-        "scenario processed"
-    );
+    wait_durable(&running, n).await;
 
     let registry = Registry::load(&env.config.registry_path).unwrap();
     let cfg = env.config.clone();
@@ -60,11 +50,7 @@ async fn the_demo_scenario_keeps_its_promises() {
     // (malformed records have new offsets, so they are new dead letters).
     let alerts_before: usize = received.by_member.values().map(Vec::len).sum();
     let n2 = publish(&env.config, &scenario).await.unwrap() as u64;
-    assert!(
-        wait_until(Duration::from_secs(60), || m.records_committed.get()
-            >= n + n2)
-        .await
-    );
+    wait_durable(&running, n + n2).await;
     assert_eq!(
         running
             .metrics

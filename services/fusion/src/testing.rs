@@ -154,6 +154,32 @@ id_salt = "test"
             .collect()
     }
 
+    /// Starts the service on this environment.
+    pub async fn start(&self) -> (crate::ShutdownTrigger, crate::Running) {
+        let (trigger, shutdown) = crate::shutdown_channel();
+        let running = crate::start(self.config.clone(), shutdown)
+            .await
+            .expect("the service starts");
+        (trigger, running)
+    }
+
+    /// Encodes `record` (single-object) and publishes it on its member's
+    /// submission topic, waiting for the broker's acknowledgement.
+    pub async fn submit(
+        &self,
+        producer: &FutureProducer,
+        record: &cisp_wire::records::SubmissionRecord,
+    ) {
+        let codec = cisp_wire::Codec::new(cisp_wire::DecodeLimits::default()).expect("codec");
+        let payload = codec
+            .encode(cisp_wire::RecordType::Submission, record)
+            .expect("encodable record");
+        let member = cisp_model::MemberId::parse(&record.member_id).expect("member id");
+        let topic = crate::Topics::new(self.prefix()).submissions(&member);
+        self.produce(producer, &topic, &record.submission_id, &payload)
+            .await;
+    }
+
     pub fn store(&self) -> Store {
         Store::new(&self.config.clickhouse)
     }
@@ -186,6 +212,18 @@ impl Default for TestEnv {
     fn default() -> TestEnv {
         TestEnv::new()
     }
+}
+
+/// Waits (up to a minute) until the service has made `n` records durable
+/// and committed; panics otherwise.
+pub async fn wait_durable(running: &crate::Running, n: u64) {
+    let m = running.metrics.clone();
+    let ok = wait_until(Duration::from_secs(60), || m.records_committed.get() >= n).await;
+    assert!(
+        ok,
+        "the service made {} of {n} records durable",
+        running.metrics.records_committed.get()
+    );
 }
 
 /// Polls `check` until it is true or `timeout` passes; returns the last value.

@@ -6,10 +6,8 @@
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
 use std::process::Command;
-use std::time::Duration;
 
-use cisp_fusion::testing::{repo_root, wait_until, TestEnv};
-use cisp_fusion::{shutdown_channel, Topics};
+use cisp_fusion::testing::{repo_root, wait_durable, TestEnv};
 use cisp_model::*;
 use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
@@ -38,11 +36,7 @@ fn hex(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
     let env = TestEnv::new();
-    let (trigger, shutdown) = shutdown_channel();
-    let running = cisp_fusion::start(env.config.clone(), shutdown)
-        .await
-        .unwrap();
-    let t = Topics::new(env.prefix());
+    let (trigger, running) = env.start().await;
     let codec = Codec::new(DecodeLimits::default()).unwrap();
 
     let ours = SubmissionRecord {
@@ -70,15 +64,8 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
         confidence: 50,
     };
     let p = env.producer();
-    env.produce(
-        &p,
-        &t.submissions(&MemberId::parse("northbank").unwrap()),
-        "RUST-1",
-        &codec.encode(RecordType::Submission, &ours).unwrap(),
-    )
-    .await;
-    let m = running.metrics.clone();
-    assert!(wait_until(Duration::from_secs(60), || m.records_committed.get() >= 1).await);
+    env.submit(&p, &ours).await;
+    wait_durable(&running, 1).await;
 
     let brokers = env.config.kafka.brokers.clone();
     let prefix = env.prefix().to_owned();

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use cisp_fusion::testing::{wait_until, TestEnv};
-use cisp_fusion::{shutdown_channel, Running, Topics};
+use cisp_fusion::testing::{wait_durable, TestEnv};
+use cisp_fusion::Topics;
 use cisp_model::*;
 use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
@@ -48,27 +48,10 @@ fn member(id: &str) -> MemberId {
     MemberId::parse(id).unwrap()
 }
 
-async fn start(env: &TestEnv) -> (cisp_fusion::ShutdownTrigger, Running) {
-    let (trigger, shutdown) = shutdown_channel();
-    let running = cisp_fusion::start(env.config.clone(), shutdown)
-        .await
-        .expect("service starts");
-    (trigger, running)
-}
-
-async fn durable(running: &Running, n: u64) {
-    let m = running.metrics.clone();
-    assert!(
-        wait_until(Duration::from_secs(60), || m.records_committed.get() >= n).await,
-        "service made {} of {n} records durable",
-        running.metrics.records_committed.get()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linked_submissions_become_one_campaign_with_alerts_and_facts() {
     let env = TestEnv::new();
-    let (trigger, running) = start(&env).await;
+    let (trigger, running) = env.start().await;
     let t = Topics::new(env.prefix());
     let c = codec();
     let p = env.producer();
@@ -88,22 +71,10 @@ async fn linked_submissions_become_one_campaign_with_alerts_and_facts() {
             (ObservableKind::Domain, "Evil.Example."),
         ],
     );
-    env.produce(
-        &p,
-        &t.submissions(&member("northbank")),
-        "A-1",
-        &c.encode(RecordType::Submission, &a).unwrap(),
-    )
-    .await;
-    durable(&running, 1).await;
-    env.produce(
-        &p,
-        &t.submissions(&member("gridco")),
-        "B-1",
-        &c.encode(RecordType::Submission, &b).unwrap(),
-    )
-    .await;
-    durable(&running, 2).await;
+    env.submit(&p, &a).await;
+    wait_durable(&running, 1).await;
+    env.submit(&p, &b).await;
+    wait_durable(&running, 2).await;
 
     // Each side hears about the other, on its own topic only.
     for (me, other) in [("northbank", "B-1"), ("gridco", "A-1")] {
@@ -181,7 +152,7 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
             "batch_max_wait_ms = 20\nmax_message_bytes = 4096",
         )
     });
-    let (trigger, running) = start(&env).await;
+    let (trigger, running) = env.start().await;
     let t = Topics::new(env.prefix());
     let c = codec();
     let p = env.producer();
@@ -236,14 +207,8 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
         "GOOD-1",
         &[(ObservableKind::Domain, "fine.example")],
     );
-    env.produce(
-        &p,
-        &topic,
-        "GOOD-1",
-        &c.encode(RecordType::Submission, &good).unwrap(),
-    )
-    .await;
-    durable(&running, cases.len() as u64 + 1).await;
+    env.submit(&p, &good).await;
+    wait_durable(&running, cases.len() as u64 + 1).await;
 
     let dead: Vec<DeadLetterRecord> = env
         .read_all(&t.dead_letter())
@@ -318,15 +283,15 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
     );
     let a_bytes = c.encode(RecordType::Submission, &a).unwrap();
 
-    let (trigger, running) = start(&env).await;
+    let (trigger, running) = env.start().await;
     env.produce(&p, &t.submissions(&member("northbank")), "A-1", &a_bytes)
         .await;
-    durable(&running, 1).await;
+    wait_durable(&running, 1).await;
     trigger.trigger();
     running.join().await.unwrap();
 
     // A new process: the engine is rebuilt from ClickHouse.
-    let (trigger, running) = start(&env).await;
+    let (trigger, running) = env.start().await;
     assert_eq!(running.metrics.replayed_submissions.get(), 1);
     env.produce(&p, &t.submissions(&member("northbank")), "A-1", &a_bytes)
         .await; // redelivery
@@ -335,14 +300,8 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
         "B-1",
         &[(ObservableKind::Sha256, &"AB".repeat(32))],
     );
-    env.produce(
-        &p,
-        &t.submissions(&member("gridco")),
-        "B-1",
-        &c.encode(RecordType::Submission, &b).unwrap(),
-    )
-    .await;
-    durable(&running, 2).await;
+    env.submit(&p, &b).await;
+    wait_durable(&running, 2).await;
     assert_eq!(
         running
             .metrics
@@ -382,24 +341,17 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
 async fn nothing_is_committed_before_clickhouse_has_the_batch() {
     let env = TestEnv::new();
     let t = Topics::new(env.prefix());
-    let c = codec();
     let p = env.producer();
     let topic = t.submissions(&member("healthtrust"));
 
-    let (_trigger, running) = start(&env).await;
+    let (_trigger, running) = env.start().await;
     let a = record(
         "healthtrust",
         "H-1",
         &[(ObservableKind::Domain, "one.example")],
     );
-    env.produce(
-        &p,
-        &topic,
-        "H-1",
-        &c.encode(RecordType::Submission, &a).unwrap(),
-    )
-    .await;
-    durable(&running, 1).await;
+    env.submit(&p, &a).await;
+    wait_durable(&running, 1).await;
 
     // ClickHouse loses the database under the running service: the next
     // batch cannot be made durable, so the service must stop uncommitted.
@@ -409,13 +361,7 @@ async fn nothing_is_committed_before_clickhouse_has_the_batch() {
         "H-2",
         &[(ObservableKind::Domain, "two.example")],
     );
-    env.produce(
-        &p,
-        &topic,
-        "H-2",
-        &c.encode(RecordType::Submission, &b).unwrap(),
-    )
-    .await;
+    env.submit(&p, &b).await;
     let result = tokio::time::timeout(Duration::from_secs(60), running.join())
         .await
         .expect("service stops");
@@ -429,8 +375,8 @@ async fn nothing_is_committed_before_clickhouse_has_the_batch() {
     assert_eq!(total, 1, "only H-1 is committed: {committed:?}");
 
     // On restart the tables are recreated and H-2 is redelivered and stored.
-    let (trigger, running) = start(&env).await;
-    durable(&running, 1).await;
+    let (trigger, running) = env.start().await;
+    wait_durable(&running, 1).await;
     let db = &env.config.clickhouse.database;
     let stored = env
         .count(&format!(
