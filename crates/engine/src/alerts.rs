@@ -1,5 +1,13 @@
 //! Building alerts, one recipient at a time, from only what that recipient
 //! may see.
+//!
+//! Every alert is assembled by [`Draft::build`]: the caller supplies the
+//! submissions the alert is derived from — each already checked to be in the
+//! recipient's audience — and the builder derives everything else from them
+//! alone: the TLP (most restrictive input), the counts, the related list, the
+//! provenance for the audit table. Nothing else reaches an alert, so the
+//! no-leak property of the engine reduces to "every input passed the
+//! audience check", which the engine's property tests assert for every kind.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,10 +18,13 @@ use cisp_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::engine::SubMeta;
-use crate::ids::{stable_hash, CampaignId, SubmissionKey};
+use crate::ids::{CampaignId, IdKey, SubmissionKey};
 
-/// A submission as shown to one recipient: the submitter is named only when
-/// it chose attribution (or the recipient is the Fusion Cell).
+/// A submission as shown to one recipient. For an anonymous submission
+/// (unless the recipient is the Fusion Cell) the submitter, its name and its
+/// own submission id are withheld — the id is replaced by a keyed stand-in,
+/// because members' ids often carry their name — and the sector is shown only
+/// when the sector has at least k organisations (k-anonymity).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelatedSubmission {
     pub id: SubmissionId,
@@ -38,7 +49,16 @@ pub struct Alert {
     pub severity: Severity,
     /// Most restrictive TLP of everything the alert was built from.
     pub tlp: Tlp,
-    pub campaign_id: CampaignId,
+    /// The campaign as the recipient may see it: the connected part of the
+    /// correlation graph reachable through submissions in its audience.
+    /// Equal to the Fusion Cell's id when the recipient sees the whole
+    /// campaign; never reveals a link through a submission it may not see.
+    /// `None` for alerts about a single submission, or when the recipient's
+    /// view was larger than the per-alert budget.
+    pub campaign_id: Option<CampaignId>,
+    /// The Fusion Cell's id of the whole campaign: for the audit table only,
+    /// never sent to a member.
+    pub fusion_campaign_id: CampaignId,
     pub your_submissions: Vec<SubmissionId>,
     pub related: Vec<RelatedSubmission>,
     pub shared: Vec<Observable>,
@@ -53,137 +73,270 @@ pub(crate) struct AlertLimits {
     pub(crate) max_shared: usize,
 }
 
-/// Describes `meta` to `recipient`, hiding an anonymous submitter.
-pub(crate) fn related_view(
-    meta: &SubMeta,
-    recipient: &MemberId,
-    registry: &Registry,
-) -> RelatedSubmission {
-    let named = meta.attribution == Attribution::Attributed || registry.is_fusion_cell(recipient);
-    let member = registry.member(&meta.key.member);
-    RelatedSubmission {
-        id: meta.key.id.clone(),
-        member: named.then(|| meta.key.member.clone()),
-        member_name: if named {
-            member.map(|m| m.name.clone())
+/// What the alert builder needs besides the alert's own inputs.
+pub(crate) struct Ctx<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) key: &'a IdKey,
+    pub(crate) limits: &'a AlertLimits,
+    pub(crate) k_anonymity: usize,
+    pub(crate) now_ms: i64,
+    pub(crate) published_ms: i64,
+}
+
+impl Ctx<'_> {
+    /// Whether `reader` may learn who submitted `meta`.
+    fn names_submitter(&self, meta: &SubMeta, reader: &MemberId) -> bool {
+        meta.attribution == Attribution::Attributed || self.registry.is_fusion_cell(reader)
+    }
+
+    /// The sector of `meta`'s submitter as `reader` may learn it.
+    pub(crate) fn sector_for(&self, meta: &SubMeta, reader: &MemberId) -> Option<SectorId> {
+        let sector = meta.sector.as_ref()?;
+        (self.names_submitter(meta, reader)
+            || self.registry.sector_hides_member(sector, self.k_anonymity))
+        .then(|| sector.clone())
+    }
+
+    /// Describes `meta` to `reader`.
+    pub(crate) fn related_view(&self, meta: &SubMeta, reader: &MemberId) -> RelatedSubmission {
+        let named = self.names_submitter(meta, reader);
+        let member = self.registry.member(&meta.key.member);
+        let id = if named {
+            meta.key.id.clone()
         } else {
-            None
-        },
-        sector: if named {
-            member.map(|m| m.sector.clone())
-        } else {
-            None
-        },
-        kind: meta.kind,
-        tlp: meta.tlp,
-        title: meta.title.clone(),
-        submitted_at_ms: meta.submitted_at_ms,
+            let h = self
+                .key
+                .hash(&["anonymous", meta.key.member.as_str(), meta.key.id.as_str()]);
+            SubmissionId::parse(&format!("anon-{h:016x}")).unwrap_or_else(|_| meta.key.id.clone())
+        };
+        RelatedSubmission {
+            id,
+            member: named.then(|| meta.key.member.clone()),
+            member_name: if named {
+                member.map(|m| m.name.clone())
+            } else {
+                None
+            },
+            sector: self.sector_for(meta, reader),
+            kind: meta.kind,
+            tlp: meta.tlp,
+            title: meta.title.clone(),
+            submitted_at_ms: meta.submitted_at_ms,
+        }
+    }
+
+    /// Other members behind `subs` as `reader` may count them: distinct
+    /// named members, plus one per anonymous submission, so the count never
+    /// says two anonymous reports came from one member.
+    pub(crate) fn member_count(&self, subs: &[&SubMeta], reader: &MemberId) -> u32 {
+        let mut named: BTreeSet<&MemberId> = BTreeSet::new();
+        let mut anonymous = 0u32;
+        for m in subs {
+            if self.names_submitter(m, reader) {
+                named.insert(&m.key.member);
+            } else {
+                anonymous = anonymous.saturating_add(1);
+            }
+        }
+        u32::try_from(named.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(anonymous)
     }
 }
 
-pub(crate) struct PeerSighting<'a> {
-    pub(crate) recipient: MemberId,
+/// Why the alert is sent, with what its summary needs.
+pub(crate) enum What<'a> {
+    PeerSighting,
+    /// The campaign in the recipient's view reached the thresholds.
+    Escalation {
+        members: u32,
+        sectors: Vec<SectorId>,
+    },
+    SectorTargeting {
+        sector: &'a SectorId,
+    },
+    ActorClaim {
+        actor: &'a str,
+    },
+    SupplyChain {
+        supplier: &'a str,
+    },
+    PartnerAdvisory,
+}
+
+impl What<'_> {
+    fn kind(&self) -> AlertKind {
+        match self {
+            What::PeerSighting => AlertKind::PeerSighting,
+            What::Escalation { .. } => AlertKind::CampaignEscalation,
+            What::SectorTargeting { .. } => AlertKind::SectorTargeting,
+            What::ActorClaim { .. } => AlertKind::ActorAttribution,
+            What::SupplyChain { .. } => AlertKind::SupplyChain,
+            What::PartnerAdvisory => AlertKind::PartnerAdvisory,
+        }
+    }
+}
+
+/// One alert before it is built.
+pub(crate) struct Draft<'a> {
+    pub(crate) what: What<'a>,
+    pub(crate) recipient: &'a MemberId,
     /// The submission whose arrival triggered the alert.
     pub(crate) trigger: &'a SubMeta,
     /// The recipient's own submissions involved.
     pub(crate) own: Vec<&'a SubMeta>,
-    /// Others' submissions involved, all in the recipient's audience.
+    /// Others' submissions involved, all in the recipient's audience, most
+    /// relevant first (the related list keeps the first `max_related`).
     pub(crate) others: Vec<&'a SubMeta>,
     pub(crate) shared: BTreeSet<Observable>,
-    pub(crate) campaign: CampaignId,
+    pub(crate) campaign: Option<CampaignId>,
+    pub(crate) fusion_campaign: &'a CampaignId,
 }
 
-impl PeerSighting<'_> {
-    pub(crate) fn build(
-        self,
-        registry: &Registry,
-        limits: &AlertLimits,
-        now_ms: i64,
-        published_ms: i64,
-    ) -> Alert {
+fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl Draft<'_> {
+    pub(crate) fn build(self, ctx: &Ctx<'_>) -> Alert {
         let mut tlp = self.trigger.tlp;
         for m in self.own.iter().chain(&self.others) {
             tlp = tlp.max(m.tlp);
         }
-        // Distinct named members, plus one per anonymous submission: the
-        // count never says two anonymous reports came from one member.
-        let mut named: BTreeSet<&MemberId> = BTreeSet::new();
-        let mut anonymous = 0u32;
-        for m in &self.others {
-            if m.attribution == Attribution::Anonymous && !registry.is_fusion_cell(&self.recipient)
-            {
-                anonymous += 1;
-            } else {
-                named.insert(&m.key.member);
-            }
-        }
-        let other_member_count = u32::try_from(named.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(anonymous);
-        let severe_kind = self
-            .others
-            .iter()
-            .any(|m| matches!(m.kind, SubmissionKind::Incident | SubmissionKind::Malware));
-        let severity = match other_member_count {
-            0 | 1 if !severe_kind => Severity::Low,
-            0 | 1 => Severity::Medium,
-            2 => Severity::Medium,
-            _ => Severity::High,
-        };
-        let mut provenance: Vec<SubmissionKey> = self
-            .own
-            .iter()
-            .chain(&self.others)
+        let other_member_count = ctx.member_count(&self.others, self.recipient);
+        let trigger_view = ctx.related_view(self.trigger, self.recipient);
+        let mut provenance: Vec<SubmissionKey> = std::iter::once(self.trigger)
+            .chain(self.own.iter().copied())
+            .chain(self.others.iter().copied())
             .map(|m| m.key.clone())
             .collect();
         provenance.sort();
         provenance.dedup();
         let shared_total = self.shared.len();
-        let shared: Vec<Observable> = self.shared.into_iter().take(limits.max_shared).collect();
+        let shared: Vec<Observable> = self
+            .shared
+            .into_iter()
+            .take(ctx.limits.max_shared)
+            .collect();
         let examples: Vec<String> = shared.iter().take(3).map(ToString::to_string).collect();
         let more = shared_total.saturating_sub(examples.len());
-        let summary = format!(
-            "{} other member{} reported {} observable{} you reported ({}{}) — campaign {}",
-            other_member_count,
-            if other_member_count == 1 { "" } else { "s" },
-            shared_total,
-            if shared_total == 1 { "" } else { "s" },
+        let example_text = format!(
+            "{}{}",
             examples.join(", "),
             if more > 0 {
                 format!(" and {more} more")
             } else {
                 String::new()
-            },
-            self.campaign,
+            }
+        );
+        let campaign_text = self
+            .campaign
+            .as_ref()
+            .map_or_else(String::new, |c| format!(" — campaign {c}"));
+        let severe_kind =
+            |m: &&SubMeta| matches!(m.kind, SubmissionKind::Incident | SubmissionKind::Malware);
+        let trigger_from = match (&trigger_view.member_name, &trigger_view.sector) {
+            (Some(name), _) => name.clone(),
+            (None, Some(sector)) => format!("an anonymous {sector} member"),
+            (None, None) => "an anonymous member".to_owned(),
+        };
+        let (severity, summary, id_extra) = match &self.what {
+            What::PeerSighting => {
+                let severity = match other_member_count {
+                    0 | 1 if !self.others.iter().any(severe_kind) => Severity::Low,
+                    0..=2 => Severity::Medium,
+                    _ => Severity::High,
+                };
+                let summary = format!(
+                    "{} reported {} you reported ({example_text}){campaign_text}",
+                    plural(other_member_count, "other member", "other members"),
+                    plural(shared_total as u64, "observable", "observables"),
+                );
+                (severity, summary, String::new())
+            }
+            What::Escalation { members, sectors } => {
+                let severity = if sectors.len() >= 3 || *members >= 5 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                let names: Vec<&str> = sectors.iter().map(SectorId::as_str).collect();
+                let summary = format!(
+                    "a campaign you are part of now involves {} in {} ({}), as far as you may see{campaign_text}",
+                    plural(*members, "member", "members"),
+                    plural(sectors.len() as u64, "sector", "sectors"),
+                    names.join(", "),
+                );
+                let label = self.campaign.as_ref().map_or("", CampaignId::as_str);
+                (severity, summary, label.to_owned())
+            }
+            What::SectorTargeting { sector } => {
+                let severity = if severe_kind(&self.trigger) {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                let summary = format!(
+                    "{trigger_from} reports your sector ({sector}) as targeted: {} \"{}\"",
+                    self.trigger.kind.name(),
+                    self.trigger.title
+                );
+                (severity, summary, sector.to_string())
+            }
+            What::ActorClaim { actor } => {
+                let summary = format!(
+                    "{trigger_from} attributes activity linked to your reports to \"{actor}\"{campaign_text}"
+                );
+                let label = self.campaign.as_ref().map_or("", CampaignId::as_str);
+                (Severity::Medium, summary, format!("{label}\u{0}{actor}"))
+            }
+            What::SupplyChain { supplier } => {
+                let summary = format!(
+                    "your declared supplier {supplier} appears in a {} report from {trigger_from} ({example_text})",
+                    self.trigger.kind.name()
+                );
+                (Severity::High, summary, (*supplier).to_owned())
+            }
+            What::PartnerAdvisory => {
+                let summary = format!("advisory from {trigger_from}: \"{}\"", self.trigger.title);
+                (Severity::Medium, summary, String::new())
+            }
+        };
+        let kind = self.what.kind();
+        let id = format!(
+            "A-{:016x}",
+            ctx.key.hash(&[
+                kind.name(),
+                self.recipient.as_str(),
+                self.trigger.key.member.as_str(),
+                self.trigger.key.id.as_str(),
+                &id_extra,
+            ])
         );
         let mut related: Vec<RelatedSubmission> = self
             .others
             .iter()
-            .map(|m| related_view(m, &self.recipient, registry))
+            .take(ctx.limits.max_related)
+            .map(|m| ctx.related_view(m, self.recipient))
             .collect();
-        related.truncate(limits.max_related);
-        let id = format!(
-            "A-{:016x}",
-            stable_hash(&[
-                "peer",
-                self.recipient.as_str(),
-                self.trigger.key.member.as_str(),
-                self.trigger.key.id.as_str()
-            ])
-        );
+        if related.is_empty() && self.trigger.key.member != *self.recipient {
+            related.push(trigger_view);
+        }
         let mut your: BTreeMap<&SubmissionId, ()> = BTreeMap::new();
         for m in &self.own {
             your.insert(&m.key.id, ());
         }
         Alert {
             id,
-            recipient: self.recipient,
-            created_at_ms: now_ms,
-            trigger_published_at_ms: published_ms,
-            kind: AlertKind::PeerSighting,
+            recipient: self.recipient.clone(),
+            created_at_ms: ctx.now_ms,
+            trigger_published_at_ms: ctx.published_ms,
+            kind,
             severity,
             tlp,
             campaign_id: self.campaign,
+            fusion_campaign_id: self.fusion_campaign.clone(),
             your_submissions: your.into_keys().cloned().collect(),
             related,
             shared,

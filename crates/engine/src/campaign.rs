@@ -37,6 +37,10 @@ pub(crate) struct CampaignState {
     pub(crate) tlp: Tlp,
     pub(crate) first_seen_ms: i64,
     pub(crate) last_seen_ms: i64,
+    /// Members (and Fusion Cell staff) already sent an escalation for it.
+    pub(crate) escalated: BTreeSet<MemberId>,
+    /// (member, actor) pairs already told of a member's actor claim.
+    pub(crate) actors_told: BTreeSet<(MemberId, String)>,
 }
 
 impl CampaignState {
@@ -53,6 +57,8 @@ impl CampaignState {
             self.observables.extend(other.observables);
         }
         self.tlp = self.tlp.max(other.tlp);
+        self.escalated.extend(other.escalated);
+        self.actors_told.extend(other.actors_told);
         self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
         self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
     }

@@ -2,14 +2,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use cisp_model::{
-    Attribution, Distribution, Observable, Registry, SectorId, Submission, SubmissionKind, Tlp,
+    Attribution, Distribution, Member, MemberId, Observable, Registry, Role, SectorId, Submission,
+    SubmissionKind, Tlp,
 };
 use petgraph::stable_graph::{NodeIndex, StableGraph};
+use petgraph::visit::NodeIndexable;
 use petgraph::Direction;
 
-use crate::alerts::{Alert, AlertLimits, PeerSighting};
+use crate::alerts::{Alert, AlertLimits, Ctx, Draft, What};
 use crate::campaign::{CampaignState, CampaignView};
-use crate::ids::{stable_hash, CampaignId, SubmissionKey};
+use crate::ids::{CampaignId, IdKey, SubmissionKey};
 use crate::union_find::UnionFind;
 
 /// Tunables of the engine.
@@ -20,9 +22,21 @@ pub struct EngineConfig {
     pub hot_observable_limit: u32,
     pub max_related_per_alert: usize,
     pub max_shared_per_alert: usize,
-    /// Secret mixed into campaign ids so an id reveals nothing about the
-    /// submission that founded it. Never logged.
+    /// Secret from which the key of every id handed to members is derived
+    /// (campaign ids, alert ids, anonymous submissions' stand-in ids), so an
+    /// id reveals nothing and cannot be tested against a guess. Never logged.
     pub id_salt: String,
+    /// An anonymous submitter's sector is shown to members only when the
+    /// sector has at least this many organisations.
+    pub k_anonymity: u32,
+    /// A campaign escalation alert goes to a member once the campaign, as it
+    /// may see it, involves this many members…
+    pub escalation_members: u32,
+    /// …or this many sectors.
+    pub escalation_sectors: u32,
+    /// Most graph edges walked to work out one recipient's view of a
+    /// campaign; beyond it the alert goes without a campaign id (counted).
+    pub view_budget: u32,
 }
 
 impl Default for EngineConfig {
@@ -32,6 +46,10 @@ impl Default for EngineConfig {
             max_related_per_alert: 50,
             max_shared_per_alert: 100,
             id_salt: String::new(),
+            k_anonymity: 3,
+            escalation_members: 3,
+            escalation_sectors: 3,
+            view_budget: 200_000,
         }
     }
 }
@@ -66,6 +84,8 @@ pub struct Effects {
     pub campaigns: Vec<CampaignView>,
     /// Observables too common to link (see [`EngineConfig::hot_observable_limit`]).
     pub hot_observables: u32,
+    /// Recipients whose campaign view exceeded [`EngineConfig::view_budget`].
+    pub views_over_budget: u32,
 }
 
 /// Sizes, for metrics.
@@ -94,10 +114,21 @@ pub(crate) struct SubMeta {
 #[derive(Debug, Clone, Copy)]
 enum Node {
     Submission(u32),
-    /// An observable and how many submissions contain it.
+    /// An observable, how many submissions contain it, and the sequence
+    /// number of the last submission it linked (`u32::MAX` while it still
+    /// links: it stops at [`EngineConfig::hot_observable_limit`]).
     Observable {
         submissions: u32,
+        cutoff: u32,
     },
+}
+
+/// One recipient's view of a campaign: the submissions it may see that are
+/// connected to the triggering one through submissions it may see.
+struct View {
+    /// Lowest sequence number in the view: names it (stable as it grows).
+    label: u32,
+    subs: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +140,7 @@ enum Edge {
 pub struct Engine {
     registry: Arc<Registry>,
     config: EngineConfig,
+    key: IdKey,
     limits: AlertLimits,
     graph: StableGraph<Node, Edge>,
     index: HashMap<Observable, NodeIndex>,
@@ -118,6 +150,10 @@ pub struct Engine {
     uf: UnionFind,
     /// Live campaigns keyed by their union-find root.
     campaigns: HashMap<u32, CampaignState>,
+    /// Scratch marks for view walks: `epoch` means "visited in this walk".
+    epoch: u32,
+    sub_mark: Vec<u32>,
+    node_mark: Vec<u32>,
 }
 
 impl Engine {
@@ -128,6 +164,7 @@ impl Engine {
         };
         Engine {
             registry,
+            key: IdKey::new(&config.id_salt),
             config,
             limits,
             graph: StableGraph::new(),
@@ -137,6 +174,9 @@ impl Engine {
             by_key: HashMap::new(),
             uf: UnionFind::default(),
             campaigns: HashMap::new(),
+            epoch: 0,
+            sub_mark: Vec::new(),
+            node_mark: Vec::new(),
         }
     }
 
@@ -197,12 +237,19 @@ impl Engine {
             let on = match self.index.get(&sighted.observable) {
                 Some(&n) => n,
                 None => {
-                    let n = self.graph.add_node(Node::Observable { submissions: 0 });
+                    let n = self.graph.add_node(Node::Observable {
+                        submissions: 0,
+                        cutoff: u32::MAX,
+                    });
                     self.index.insert(sighted.observable.clone(), n);
                     n
                 }
             };
-            let Node::Observable { submissions } = self.graph[on] else {
+            let Node::Observable {
+                submissions,
+                mut cutoff,
+            } = self.graph[on]
+            else {
                 continue;
             };
             if submissions >= self.config.hot_observable_limit {
@@ -218,21 +265,27 @@ impl Engine {
                 }
             }
             self.graph.add_edge(node, on, Edge::Contains);
+            let submissions = submissions.saturating_add(1);
+            if submissions == self.config.hot_observable_limit {
+                cutoff = si; // the last submission it links
+            }
             self.graph[on] = Node::Observable {
-                submissions: submissions.saturating_add(1),
+                submissions,
+                cutoff,
             };
             obs_nodes.push(on);
         }
 
-        let (campaign_id, campaigns) =
+        let (campaign_id, campaigns, root) =
             self.join_campaign(si, seq, &matches, &obs_nodes, ingest.now_ms);
-        let alerts = self.peer_alerts(si, &matches, &campaign_id, ingest);
+        let (alerts, views_over_budget) = self.alerts(si, sub, &matches, root, ingest);
         Outcome::Accepted(Effects {
             seq,
             campaign_id,
             alerts,
             campaigns,
             hot_observables: hot,
+            views_over_budget,
         })
     }
 
@@ -245,18 +298,14 @@ impl Engine {
         matches: &BTreeMap<u32, BTreeSet<Observable>>,
         obs_nodes: &[NodeIndex],
         now_ms: i64,
-    ) -> (CampaignId, Vec<CampaignView>) {
+    ) -> (CampaignId, Vec<CampaignView>, u32) {
         let mut roots: Vec<u32> = matches.keys().map(|&j| self.uf.find(j)).collect();
         roots.sort_unstable();
         roots.dedup();
         let mut views = Vec::new();
         let (mut root, mut state) = match roots.iter().min_by_key(|r| self.campaigns[r].founded_seq)
         {
-            None => {
-                let salt_seq = seq.to_string();
-                let id = CampaignId::from_hash(stable_hash(&[&self.config.id_salt, &salt_seq]));
-                (si, CampaignState::new(id, seq))
-            }
+            None => (si, CampaignState::new(self.key.campaign(si), seq)),
             Some(&survivor) => {
                 let mut state = self
                     .campaigns
@@ -287,75 +336,361 @@ impl Engine {
         views.push(state.view(seq, None, now_ms));
         let id = state.id.clone();
         self.campaigns.insert(root, state);
-        (id, views)
+        (id, views, root)
     }
 
-    /// Peer-sighting alerts, in both directions, each built only from
-    /// submissions whose audience contains its recipient.
-    fn peer_alerts(
-        &self,
+    /// Every alert the arrival of submission `si` causes. Phase one works
+    /// out who may be told what and computes each recipient's view of the
+    /// campaign (mutable scratch space); phase two builds the alerts from
+    /// audience-checked inputs only.
+    fn alerts(
+        &mut self,
         si: u32,
+        sub: &Submission,
         matches: &BTreeMap<u32, BTreeSet<Observable>>,
-        campaign: &CampaignId,
+        root: u32,
         ingest: Ingest,
-    ) -> Vec<Alert> {
-        let new = &self.subs[si as usize];
-        let submitter = &new.key.member;
-        let mut for_submitter = Vec::new();
+    ) -> (Vec<Alert>, u32) {
+        let submitter = sub.member.clone();
+        let new_dist = self.subs[si as usize].distribution.clone();
+
+        // Peer sightings, both directions.
+        let mut for_submitter: Vec<u32> = Vec::new();
         let mut shared_for_submitter = BTreeSet::new();
-        let mut for_earlier: BTreeMap<
-            &cisp_model::MemberId,
-            (Vec<&SubMeta>, BTreeSet<Observable>),
-        > = BTreeMap::new();
+        let mut for_earlier: BTreeMap<MemberId, (Vec<u32>, BTreeSet<Observable>)> = BTreeMap::new();
         for (&j, shared) in matches {
             let earlier = &self.subs[j as usize];
             let owner = &earlier.key.member;
-            if owner == submitter {
+            if *owner == submitter {
                 continue; // a member's own reports matching each other tell it nothing
             }
             if self
                 .registry
-                .may_see(submitter, owner, &earlier.distribution)
+                .may_see(&submitter, owner, &earlier.distribution)
             {
-                for_submitter.push(earlier);
+                for_submitter.push(j);
                 shared_for_submitter.extend(shared.iter().cloned());
             }
-            if self.registry.may_see(owner, submitter, &new.distribution) {
-                let entry = for_earlier.entry(owner).or_default();
-                entry.0.push(earlier);
+            if self.registry.may_see(owner, &submitter, &new_dist) {
+                let entry = for_earlier.entry(owner.clone()).or_default();
+                entry.0.push(j);
                 entry.1.extend(shared.iter().cloned());
             }
         }
-        let build = |p: PeerSighting<'_>| {
-            p.build(
-                &self.registry,
-                &self.limits,
-                ingest.now_ms,
-                ingest.published_at_ms,
-            )
+
+        // Campaign-level alerts: who might cross a threshold or hear of a claim.
+        let state = &self.campaigns[&root];
+        let may_escalate = state.members.len() >= self.config.escalation_members as usize
+            || state.sectors.len() >= self.config.escalation_sectors as usize;
+        let fusion_cells: Vec<MemberId> = self
+            .registry
+            .members()
+            .filter(|m| m.role == Role::FusionCell)
+            .map(|m| m.id.clone())
+            .collect();
+        let involved: BTreeSet<MemberId> = state
+            .members
+            .keys()
+            .chain(&fusion_cells)
+            .filter(|m| self.registry.may_see(m, &submitter, &new_dist))
+            .cloned()
+            .collect();
+        let escalation_candidates: Vec<MemberId> = if may_escalate {
+            involved
+                .iter()
+                .filter(|m| !state.escalated.contains(*m))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let claim_candidates: Vec<MemberId> = if sub.actor_claims.is_empty() {
+            Vec::new()
+        } else {
+            involved
+                .iter()
+                .filter(|m| **m != submitter)
+                .cloned()
+                .collect()
+        };
+
+        let mut views: BTreeMap<MemberId, Option<View>> = BTreeMap::new();
+        let mut over_budget = 0u32;
+        let wanted = std::iter::once(&submitter)
+            .filter(|_| !for_submitter.is_empty())
+            .chain(for_earlier.keys())
+            .chain(&escalation_candidates)
+            .chain(&claim_candidates);
+        let wanted: BTreeSet<MemberId> = wanted.cloned().collect();
+        for reader in wanted {
+            let v = self.view(&reader, si);
+            if v.is_none() {
+                over_budget += 1;
+            }
+            views.insert(reader, v);
+        }
+
+        // Phase two: build.
+        let ctx = Ctx {
+            registry: &self.registry,
+            key: &self.key,
+            limits: &self.limits,
+            k_anonymity: self.config.k_anonymity as usize,
+            now_ms: ingest.now_ms,
+            published_ms: ingest.published_at_ms,
+        };
+        let fusion_campaign = self.campaigns[&root].id.clone();
+        let new = &self.subs[si as usize];
+        let label = |reader: &MemberId| -> Option<CampaignId> {
+            views
+                .get(reader)
+                .and_then(|v| v.as_ref())
+                .map(|v| self.key.campaign(v.label))
+        };
+        let metas = |ids: &[u32]| -> Vec<&SubMeta> {
+            ids.iter().map(|&j| &self.subs[j as usize]).collect()
         };
         let mut alerts = Vec::new();
         if !for_submitter.is_empty() {
-            alerts.push(build(PeerSighting {
-                recipient: submitter.clone(),
-                trigger: new,
-                own: vec![new],
-                others: for_submitter,
-                shared: shared_for_submitter,
-                campaign: campaign.clone(),
-            }));
+            alerts.push(
+                Draft {
+                    what: What::PeerSighting,
+                    recipient: &submitter,
+                    trigger: new,
+                    own: vec![new],
+                    others: metas(&for_submitter),
+                    shared: shared_for_submitter,
+                    campaign: label(&submitter),
+                    fusion_campaign: &fusion_campaign,
+                }
+                .build(&ctx),
+            );
         }
-        for (owner, (own, shared)) in for_earlier {
-            alerts.push(build(PeerSighting {
-                recipient: owner.clone(),
-                trigger: new,
-                own,
-                others: vec![new],
-                shared,
-                campaign: campaign.clone(),
-            }));
+        for (owner, (own, shared)) in &for_earlier {
+            alerts.push(
+                Draft {
+                    what: What::PeerSighting,
+                    recipient: owner,
+                    trigger: new,
+                    own: metas(own),
+                    others: vec![new],
+                    shared: shared.clone(),
+                    campaign: label(owner),
+                    fusion_campaign: &fusion_campaign,
+                }
+                .build(&ctx),
+            );
         }
-        alerts
+
+        // Escalation and actor claims, from the recipient's view only.
+        let mut escalated = Vec::new();
+        let mut told_claims = Vec::new();
+        let state = &self.campaigns[&root];
+        let readers: BTreeSet<&MemberId> = escalation_candidates
+            .iter()
+            .chain(&claim_candidates)
+            .collect();
+        for reader in readers {
+            let Some(Some(view)) = views.get(reader) else {
+                continue;
+            };
+            let fusion = self.registry.is_fusion_cell(reader);
+            let (own, mut others): (Vec<&SubMeta>, Vec<&SubMeta>) = view
+                .subs
+                .iter()
+                .map(|&j| &self.subs[j as usize])
+                .partition(|m| m.key.member == *reader);
+            if own.is_empty() && !fusion {
+                continue; // the campaign as it may see it does not involve it
+            }
+            others.reverse(); // newest first in the related list
+            let is_escalation = escalation_candidates.contains(reader);
+            if is_escalation && !state.escalated.contains(reader) && !escalated.contains(reader) {
+                let members = ctx
+                    .member_count(&others, reader)
+                    .saturating_add(u32::from(!own.is_empty()));
+                let sectors: BTreeSet<SectorId> = own
+                    .iter()
+                    .chain(&others)
+                    .filter_map(|m| ctx.sector_for(m, reader))
+                    .collect();
+                if members >= self.config.escalation_members
+                    || sectors.len() >= self.config.escalation_sectors as usize
+                {
+                    escalated.push(reader.clone());
+                    alerts.push(
+                        Draft {
+                            what: What::Escalation {
+                                members,
+                                sectors: sectors.into_iter().collect(),
+                            },
+                            recipient: reader,
+                            trigger: new,
+                            own: own.clone(),
+                            others: others.clone(),
+                            shared: BTreeSet::new(),
+                            campaign: Some(self.key.campaign(view.label)),
+                            fusion_campaign: &fusion_campaign,
+                        }
+                        .build(&ctx),
+                    );
+                }
+            }
+            if claim_candidates.contains(reader) {
+                for actor in &sub.actor_claims {
+                    let k = (reader.clone(), actor.clone());
+                    if state.actors_told.contains(&k) {
+                        continue;
+                    }
+                    alerts.push(
+                        Draft {
+                            what: What::ActorClaim { actor },
+                            recipient: reader,
+                            trigger: new,
+                            own: own.clone(),
+                            others: others.clone(),
+                            shared: BTreeSet::new(),
+                            campaign: Some(self.key.campaign(view.label)),
+                            fusion_campaign: &fusion_campaign,
+                        }
+                        .build(&ctx),
+                    );
+                    told_claims.push(k);
+                }
+            }
+        }
+
+        self.submission_alerts(sub, new, &fusion_campaign, &ctx, &mut alerts);
+
+        let state = self
+            .campaigns
+            .get_mut(&root)
+            .expect("the submission's campaign exists");
+        state.escalated.extend(escalated);
+        state.actors_told.extend(told_claims);
+        (alerts, over_budget)
+    }
+
+    /// Alerts about the new submission itself, not its campaign: sector
+    /// targeting, partner advisories, supply chain. Each goes only to
+    /// members in the submission's audience.
+    fn submission_alerts(
+        &self,
+        sub: &Submission,
+        new: &SubMeta,
+        fusion_campaign: &CampaignId,
+        ctx: &Ctx<'_>,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let submitter = &sub.member;
+        let reg = &*self.registry;
+        let audience = |m: &Member| {
+            m.id != *submitter
+                && m.role != Role::FusionCell
+                && reg.may_see(&m.id, submitter, &new.distribution)
+        };
+        let single = |what, recipient, shared| Draft {
+            what,
+            recipient,
+            trigger: new,
+            own: Vec::new(),
+            others: vec![new],
+            shared,
+            campaign: None,
+            fusion_campaign,
+        };
+        let targeted: BTreeSet<&SectorId> = sub.targeted_sectors.iter().collect();
+        for sector in targeted {
+            for m in reg.members_in_sector(sector).filter(|m| audience(m)) {
+                let what = What::SectorTargeting { sector };
+                alerts.push(single(what, &m.id, BTreeSet::new()).build(ctx));
+            }
+        }
+        let from_partner = reg
+            .member(submitter)
+            .is_some_and(|m| matches!(m.role, Role::Partner | Role::FusionCell));
+        if sub.kind == SubmissionKind::Advisory && from_partner {
+            for m in reg.members().filter(|m| audience(m)) {
+                alerts.push(single(What::PartnerAdvisory, &m.id, BTreeSet::new()).build(ctx));
+            }
+        }
+        let mut supplied: BTreeMap<&MemberId, (&str, BTreeSet<Observable>)> = BTreeMap::new();
+        for o in &sub.observables {
+            let Some(host) = o.observable.host() else {
+                continue;
+            };
+            for (domain, member) in reg.supplier_matches(host) {
+                supplied
+                    .entry(member)
+                    .or_insert_with(|| (domain, BTreeSet::new()))
+                    .1
+                    .insert(o.observable.clone());
+            }
+        }
+        for (member, (supplier, shared)) in supplied {
+            if reg.member(member).is_some_and(&audience) {
+                let what = What::SupplyChain { supplier };
+                alerts.push(single(what, member, shared).build(ctx));
+            }
+        }
+    }
+
+    /// The part of the correlation graph `reader` may see that contains
+    /// submission `start` (which must be in its audience): every submission
+    /// reachable through linking observables and submissions in its
+    /// audience. `None` when the walk exceeds [`EngineConfig::view_budget`].
+    fn view(&mut self, reader: &MemberId, start: u32) -> Option<View> {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.sub_mark.fill(0);
+            self.node_mark.fill(0);
+            self.epoch = 1;
+        }
+        let epoch = self.epoch;
+        self.sub_mark.resize(self.subs.len(), 0);
+        self.node_mark.resize(self.graph.node_bound(), 0);
+        let mut budget = u64::from(self.config.view_budget);
+        let mut spend = |n: u64| {
+            budget = budget.checked_sub(n)?;
+            Some(())
+        };
+        let mut stack = vec![start];
+        self.sub_mark[start as usize] = epoch;
+        let mut subs = Vec::new();
+        while let Some(x) = stack.pop() {
+            subs.push(x);
+            let xn = self.sub_nodes[x as usize];
+            for on in self.graph.neighbors_directed(xn, Direction::Outgoing) {
+                spend(1)?;
+                let Node::Observable { cutoff, .. } = self.graph[on] else {
+                    continue;
+                };
+                if x > cutoff || self.node_mark[on.index()] == epoch {
+                    continue; // x did not link through it, or it was walked
+                }
+                self.node_mark[on.index()] = epoch;
+                for n in self.graph.neighbors_directed(on, Direction::Incoming) {
+                    spend(1)?;
+                    let Node::Submission(j) = self.graph[n] else {
+                        continue;
+                    };
+                    if j > cutoff || self.sub_mark[j as usize] == epoch {
+                        continue;
+                    }
+                    self.sub_mark[j as usize] = epoch;
+                    let m = &self.subs[j as usize];
+                    if self
+                        .registry
+                        .may_see(reader, &m.key.member, &m.distribution)
+                    {
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        subs.sort_unstable();
+        let label = subs.first().copied().unwrap_or(start);
+        Some(View { label, subs })
     }
 }
 
@@ -371,6 +706,8 @@ impl CampaignState {
             tlp: Tlp::Clear,
             first_seen_ms: i64::MAX,
             last_seen_ms: i64::MIN,
+            escalated: BTreeSet::new(),
+            actors_told: BTreeSet::new(),
         }
     }
 

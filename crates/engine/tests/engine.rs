@@ -165,7 +165,11 @@ fn fusion_cell_only_submissions_alert_nobody_else() {
         ),
         at(3),
     ));
-    for alert in &later.alerts {
+    for alert in later
+        .alerts
+        .iter()
+        .filter(|a| a.recipient.as_str() != "fusion-cell")
+    {
         for r in &alert.related {
             assert_ne!(
                 r.id.as_str(),
@@ -364,12 +368,17 @@ fn a_replay_rebuilds_identical_ids() {
 }
 
 // ---- The no-leak invariant, as a property over random registries and submissions.
+//
+// Everything below re-derives the sharing rules from DESIGN §5 without the
+// registry or the engine (the "oracle") and checks every alert of every kind
+// against them.
 
 #[derive(Debug, Clone)]
 struct M {
     sector: u8,
     groups: BTreeSet<u8>,
-    fusion: bool,
+    role: u8, // 0 member, 1 partner, 2 fusion cell
+    suppliers: BTreeSet<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -380,130 +389,342 @@ struct S {
     groups: BTreeSet<u8>,
     anonymous: bool,
     tlp: u8,
+    kind: u8,
+    /// 0..6: o{n}.example; 6..9: host.sup{n-6}.example (a supplier's host).
     obs: BTreeSet<u8>,
+    targeted: BTreeSet<u8>,
+    actors: BTreeSet<u8>,
 }
 
-fn members() -> impl Strategy<Value = Vec<M>> {
-    proptest::collection::vec(
+#[derive(Debug, Clone)]
+struct World {
+    members: Vec<M>,
+    subs: Vec<S>,
+    k: u32,
+    esc_members: u32,
+    esc_sectors: u32,
+    hot: u32,
+}
+
+const KINDS: [&str; 3] = ["incident", "advisory", "phishing"];
+
+fn world() -> impl Strategy<Value = World> {
+    let members = proptest::collection::vec(
         (
             0u8..3,
             proptest::collection::btree_set(0u8..3, 0..3),
-            proptest::bool::weighted(0.1),
+            prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)],
+            proptest::collection::btree_set(0u8..3, 0..2),
         )
-            .prop_map(|(sector, groups, fusion)| M {
+            .prop_map(|(sector, groups, role, suppliers)| M {
                 sector,
                 groups,
-                fusion,
+                role,
+                suppliers,
             }),
-        2..8,
-    )
-}
-
-fn submissions(n_members: usize) -> impl Strategy<Value = Vec<S>> {
-    proptest::collection::vec(
-        (
-            0..n_members,
-            0u8..5,
-            proptest::collection::btree_set(0..n_members, 1..3),
-            proptest::collection::btree_set(0u8..3, 1..3),
-            any::<bool>(),
-            0u8..5,
-            proptest::collection::btree_set(0u8..6, 1..4),
+        2..9,
+    );
+    (members, 2u32..5, 2u32..4, 2u32..4, 2u32..6).prop_flat_map(|(ms, k, em, es, hot)| {
+        let n = ms.len();
+        let subs = proptest::collection::vec(
+            (
+                0..n,
+                0u8..5,
+                proptest::collection::btree_set(0..n, 1..3),
+                proptest::collection::btree_set(0u8..3, 1..3),
+                any::<bool>(),
+                0u8..5,
+                0u8..3,
+                proptest::collection::btree_set(0u8..9, 1..4),
+                proptest::collection::btree_set(0u8..3, 0..2),
+                proptest::collection::btree_set(0u8..2, 0..2),
+            )
+                .prop_map(
+                    |(
+                        member,
+                        scope,
+                        named,
+                        groups,
+                        anonymous,
+                        tlp,
+                        kind,
+                        obs,
+                        targeted,
+                        actors,
+                    )| S {
+                        member,
+                        scope,
+                        named,
+                        groups,
+                        anonymous,
+                        tlp,
+                        kind,
+                        obs,
+                        targeted,
+                        actors,
+                    },
+                ),
+            1..30,
+        );
+        (Just(ms), subs, Just(k), Just(em), Just(es), Just(hot)).prop_map(
+            |(members, subs, k, esc_members, esc_sectors, hot)| World {
+                members,
+                subs,
+                k,
+                esc_members,
+                esc_sectors,
+                hot,
+            },
         )
-            .prop_map(|(member, scope, named, groups, anonymous, tlp, obs)| S {
-                member,
-                scope,
-                named,
-                groups,
-                anonymous,
-                tlp,
-                obs,
-            }),
-        1..25,
-    )
+    })
 }
 
-/// The audience rule, written again from DESIGN §5 without the registry.
-fn oracle_may_see(ms: &[M], reader: usize, s: &S) -> bool {
-    if ms[reader].fusion || reader == s.member {
-        return true;
+impl World {
+    fn registry_toml(&self) -> String {
+        let mut toml = String::from(
+            "[[member]]\nid = \"fc\"\nname = \"FC\"\nsector = \"gov\"\nrole = \"fusion-cell\"\n",
+        );
+        for (i, m) in self.members.iter().enumerate() {
+            let groups: Vec<String> = m.groups.iter().map(|g| format!("\"g{g}\"")).collect();
+            let sup: Vec<String> = m
+                .suppliers
+                .iter()
+                .map(|g| format!("\"sup{g}.example\""))
+                .collect();
+            toml.push_str(&format!(
+                "[[member]]\nid = \"m{i}\"\nname = \"Member {i}\"\nsector = \"s{}\"\ngroups = [{}]\nrole = \"{}\"\nsuppliers = [{}]\n",
+                m.sector,
+                groups.join(","),
+                ["member", "partner", "fusion-cell"][m.role as usize],
+                sup.join(","),
+            ));
+        }
+        toml
     }
-    match s.scope {
-        0 => false,
-        1 => s.named.contains(&reader),
-        2 => !ms[reader].groups.is_disjoint(&s.groups),
-        3 => ms[reader].sector == ms[s.member].sector,
-        _ => true,
+
+    /// Reader index: `None` is the registry's own "fc" member.
+    fn is_fc(&self, r: Option<usize>) -> bool {
+        r.is_none_or(|i| self.members[i].role == 2)
     }
+
+    /// The audience rule, written again from DESIGN §5.
+    fn may_see(&self, reader: Option<usize>, s: &S) -> bool {
+        if self.is_fc(reader) {
+            return true;
+        }
+        let r = reader.unwrap();
+        if r == s.member {
+            return true;
+        }
+        match s.scope {
+            0 => false,
+            1 => s.named.contains(&r),
+            2 => !self.members[r].groups.is_disjoint(&s.groups),
+            3 => self.members[r].sector == self.members[s.member].sector,
+            _ => true,
+        }
+    }
+
+    fn sector_size(&self, sector: u8) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.role != 2 && m.sector == sector)
+            .count()
+    }
+
+    fn host(o: u8) -> String {
+        if o < 6 {
+            format!("o{o}.example")
+        } else {
+            format!("host.sup{}.example", o - 6)
+        }
+    }
+}
+
+fn reader_of(id: &str) -> Option<usize> {
+    (id != "fc").then(|| id[1..].parse().unwrap())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
-    fn no_alert_reveals_what_its_recipient_may_not_see(
-        (ms, ss) in members().prop_flat_map(|ms| { let n = ms.len(); (Just(ms), submissions(n)) })
-    ) {
-        let mut toml = String::from("[[member]]\nid = \"fc\"\nname = \"FC\"\nsector = \"gov\"\nrole = \"fusion-cell\"\n");
-        for (i, m) in ms.iter().enumerate() {
-            let groups: Vec<String> = m.groups.iter().map(|g| format!("\"g{g}\"")).collect();
-            toml.push_str(&format!(
-                "[[member]]\nid = \"m{i}\"\nname = \"Member {i}\"\nsector = \"s{}\"\ngroups = [{}]\nrole = \"{}\"\n",
-                m.sector, groups.join(","), if m.fusion { "fusion-cell" } else { "member" }
-            ));
-        }
-        let reg = Arc::new(Registry::from_toml_str(&toml).unwrap());
-        let mut engine = Engine::new(reg.clone(), EngineConfig::default());
-        let mut by_key: HashMap<(String, String), (usize, S)> = HashMap::new();
-        for (n, s) in ss.iter().enumerate() {
+    fn no_alert_reveals_what_its_recipient_may_not_see(w in world()) {
+        let reg = Arc::new(Registry::from_toml_str(&w.registry_toml()).unwrap());
+        let config = EngineConfig {
+            hot_observable_limit: w.hot,
+            k_anonymity: w.k,
+            escalation_members: w.esc_members,
+            escalation_sectors: w.esc_sectors,
+            id_salt: "prop".into(),
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::new(reg.clone(), config);
+        // Accepted submissions in engine order, and per observable the
+        // accepted submissions it links (the first `hot` to contain it).
+        let mut accepted: Vec<S> = Vec::new();
+        let mut key_to_seq: HashMap<(String, String), usize> = HashMap::new();
+        let mut linking: HashMap<u8, Vec<usize>> = HashMap::new();
+        // Label given to a reader -> the oracle's component minimum.
+        let mut labels: HashMap<String, (Option<usize>, usize)> = HashMap::new();
+        let known_groups: BTreeSet<u8> = w.members.iter().flat_map(|m| m.groups.iter().copied()).collect();
+        let all_names: Vec<String> = (0..w.members.len()).map(|i| format!("Member {i}")).collect();
+
+        for (n, s) in w.subs.iter().enumerate() {
             let scope = ["fusion-cell-only", "named-members", "sharing-groups", "sector", "community"][s.scope as usize];
             let tlp = ["CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED"][s.tlp as usize];
-            let known_groups: BTreeSet<u8> = ms.iter().flat_map(|m| m.groups.iter().copied()).collect();
             let draft = SubmissionDraft {
                 submission_id: format!("s{n}"),
                 member_id: format!("m{}", s.member),
                 submitted_at_ms: 1_760_000_000_000 + n as i64,
-                kind: "incident".into(),
+                kind: KINDS[s.kind as usize].into(),
                 tlp: tlp.into(),
                 scope: scope.into(),
                 distribution_members: s.named.iter().map(|m| format!("m{m}")).collect(),
                 distribution_groups: s.groups.iter().map(|g| format!("g{g}")).collect(),
                 anonymous: s.anonymous,
-                title: "t".into(),
-                observables: s.obs.iter().map(|o| ObservableDraft { kind: "domain".into(), value: format!("o{o}.example"), ..Default::default() }).collect(),
+                title: format!("title {n}"),
+                observables: s.obs.iter().map(|&o| ObservableDraft { kind: "domain".into(), value: World::host(o), ..Default::default() }).collect(),
+                targeted_sectors: s.targeted.iter().map(|t| format!("s{t}")).collect(),
+                actor_claims: s.actors.iter().map(|a| format!("Actor {a}")).collect(),
                 confidence: 50,
                 ..Default::default()
             };
             let member = MemberId::parse(&format!("m{}", s.member)).unwrap();
             let Ok(valid) = draft.validate(&member, &reg, &Limits::default()) else {
-                // Inconsistent TLP/scope or unknown groups are rejected, as they should be.
                 prop_assert!(!Tlp::parse(tlp).unwrap().allows(Scope::parse(scope).unwrap())
                     || (s.scope == 2 && !s.groups.is_subset(&known_groups)));
                 continue;
             };
-            by_key.insert((member.to_string(), format!("s{n}")), (n, s.clone()));
-            let Outcome::Accepted(fx) = engine.process(&valid, Ingest { published_at_ms: 0, now_ms: 0 }) else { continue };
-            for alert in fx.alerts {
-                let r: usize = alert.recipient.as_str()[1..].parse().unwrap();
-                for k in &alert.provenance {
-                    let (_, src) = &by_key[&(k.member.to_string(), k.id.to_string())];
-                    prop_assert!(oracle_may_see(&ms, r, src), "alert to m{} built from {:?}", r, src);
-                    prop_assert!(alert.tlp as u8 >= src.tlp, "alert TLP below an input's");
+            let Outcome::Accepted(fx) = engine.process(&valid, Ingest { published_at_ms: 0, now_ms: 0 }) else {
+                prop_assert!(false, "fresh submission ids are never duplicates");
+                unreachable!()
+            };
+            let seq = accepted.len();
+            prop_assert_eq!(fx.seq as usize, seq);
+            // Direct matches of the new submission (for the liveness check).
+            let mut matched: BTreeSet<usize> = BTreeSet::new();
+            for &o in &s.obs {
+                let l = linking.entry(o).or_default();
+                if (l.len() as u32) < w.hot {
+                    matched.extend(l.iter().copied());
+                    l.push(seq);
                 }
-                for rel in &alert.related {
-                    let (_, src) = &by_key[&(format!("m{}", src_member(&by_key, rel.id.as_str())), rel.id.to_string())];
-                    if src.anonymous && !ms[r].fusion {
-                        prop_assert!(rel.member.is_none() && rel.member_name.is_none() && rel.sector.is_none());
+            }
+            accepted.push(s.clone());
+            key_to_seq.insert((member.to_string(), format!("s{n}")), seq);
+
+            // The oracle's view of a reader: the component of `start` in the
+            // graph of linked submissions the reader may see.
+            let view = |reader: Option<usize>, start: usize| -> BTreeSet<usize> {
+                let mut seen = BTreeSet::from([start]);
+                let mut stack = vec![start];
+                while let Some(x) = stack.pop() {
+                    for l in linking.values().filter(|l| l.contains(&x)) {
+                        for &y in l {
+                            if w.may_see(reader, &accepted[y]) && seen.insert(y) {
+                                stack.push(y);
+                            }
+                        }
                     }
+                }
+                seen
+            };
+
+            let mut told: BTreeSet<(String, AlertKind)> = BTreeSet::new();
+            for alert in &fx.alerts {
+                let r = reader_of(alert.recipient.as_str());
+                told.insert((alert.recipient.to_string(), alert.kind));
+                let prov: Vec<usize> = alert.provenance.iter()
+                    .map(|k| key_to_seq[&(k.member.to_string(), k.id.to_string())])
+                    .collect();
+                prop_assert!(prov.contains(&seq), "the trigger is in the provenance");
+                let mut max_tlp = 0;
+                for &p in &prov {
+                    prop_assert!(w.may_see(r, &accepted[p]), "{:?} alert to {} built from {:?}", alert.kind, alert.recipient, accepted[p]);
+                    max_tlp = max_tlp.max(accepted[p].tlp);
+                }
+                prop_assert_eq!(alert.tlp as u8, max_tlp, "alert TLP is the most restrictive input's");
+                let others = prov.iter().filter(|&&p| Some(accepted[p].member) != r).count();
+                prop_assert!(alert.other_member_count as usize <= others);
+                for rel in &alert.related {
+                    match &rel.member {
+                        Some(m) => {
+                            let p = key_to_seq[&(m.to_string(), rel.id.to_string())];
+                            prop_assert!(prov.contains(&p));
+                            prop_assert!(!accepted[p].anonymous || w.is_fc(r), "anonymous submitter named");
+                        }
+                        None => {
+                            prop_assert!(!w.is_fc(r));
+                            prop_assert!(rel.id.as_str().starts_with("anon-"), "anonymous id shown: {}", rel.id);
+                            prop_assert!(rel.member_name.is_none());
+                            if let Some(sector) = &rel.sector {
+                                let sec: u8 = sector.as_str()[1..].parse().unwrap();
+                                prop_assert!(w.sector_size(sec) >= w.k as usize, "sector of {} members shown for an anonymous report", w.sector_size(sec));
+                            }
+                        }
+                    }
+                }
+                if s.anonymous && !w.is_fc(r) && Some(s.member) != r {
+                    let name = &all_names[s.member];
+                    prop_assert!(!alert.summary.contains(name.as_str()), "summary names the anonymous submitter: {}", alert.summary);
+                }
+                // The campaign id is a function of the recipient's own view.
+                if let Some(c) = &alert.campaign_id {
+                    let v = view(r, seq);
+                    let min = *v.first().unwrap();
+                    if let Some(prev) = labels.insert(c.to_string(), (r, min)) {
+                        prop_assert_eq!(prev.1, min, "one id for two different views");
+                    }
+                    prop_assert!(prov.iter().all(|p| v.contains(p)), "provenance outside the view");
+                }
+                match alert.kind {
+                    AlertKind::CampaignEscalation => {
+                        let v = view(r, seq);
+                        prop_assert!(w.is_fc(r) || v.iter().any(|&p| Some(accepted[p].member) == r));
+                        let mut named = BTreeSet::new();
+                        let mut anon = 0;
+                        let mut sectors = BTreeSet::new();
+                        for &p in &v {
+                            let sp = &accepted[p];
+                            let sec = w.members[sp.member].sector;
+                            if !sp.anonymous || w.is_fc(r) || Some(sp.member) == r {
+                                named.insert(sp.member);
+                                sectors.insert(sec);
+                            } else {
+                                anon += 1;
+                                if w.sector_size(sec) >= w.k as usize { sectors.insert(sec); }
+                            }
+                        }
+                        prop_assert!(named.len() + anon >= w.esc_members as usize || sectors.len() >= w.esc_sectors as usize,
+                            "escalation below threshold");
+                    }
+                    AlertKind::SectorTargeting => {
+                        let rs = w.members[r.unwrap()].sector;
+                        prop_assert!(s.targeted.contains(&rs));
+                    }
+                    AlertKind::SupplyChain => {
+                        let declared = &w.members[r.unwrap()].suppliers;
+                        prop_assert!(s.obs.iter().any(|&o| o >= 6 && declared.contains(&(o - 6))));
+                    }
+                    AlertKind::PartnerAdvisory => {
+                        prop_assert_eq!(s.kind, 1);
+                        prop_assert!(w.members[s.member].role >= 1);
+                    }
+                    AlertKind::ActorAttribution => prop_assert!(!s.actors.is_empty()),
+                    _ => {}
+                }
+            }
+            // Liveness: every direct match each side may see is reported.
+            for &j in &matched {
+                let owner = accepted[j].member;
+                if owner == s.member { continue; }
+                if w.may_see(Some(s.member), &accepted[j]) {
+                    prop_assert!(told.contains(&(format!("m{}", s.member), AlertKind::PeerSighting)), "submitter not told of a match it may see");
+                }
+                if w.may_see(Some(owner), s) {
+                    prop_assert!(told.contains(&(format!("m{owner}"), AlertKind::PeerSighting)), "earlier submitter not told of a match it may see");
                 }
             }
         }
     }
-}
-
-fn src_member(by_key: &HashMap<(String, String), (usize, S)>, id: &str) -> usize {
-    by_key
-        .iter()
-        .find(|((_, sid), _)| sid == id)
-        .map(|(_, (_, s))| s.member)
-        .unwrap()
 }

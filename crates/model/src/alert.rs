@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Why a member is told something.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlertKind {
     /// Other members reported an observable you reported.

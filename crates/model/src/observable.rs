@@ -178,6 +178,28 @@ impl Observable {
     pub fn value(&self) -> &str {
         &self.value
     }
+
+    /// The host name this observable names, if any: a domain itself, the
+    /// domain of an e-mail address, the host of a URL (not an IP literal).
+    pub fn host(&self) -> Option<&str> {
+        let host = match self.kind {
+            ObservableKind::Domain => &self.value[..],
+            ObservableKind::Email => self.value.rsplit_once('@')?.1,
+            ObservableKind::Url => {
+                let (_, rest) = self.value.split_once("://")?;
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                let authority = &rest[..end];
+                let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                if host.starts_with('[') {
+                    return None; // IPv6 literal
+                }
+                host.split_once(':').map_or(host, |(h, _)| h)
+            }
+            _ => return None,
+        };
+        let is_ip = host.parse::<std::net::Ipv4Addr>().is_ok();
+        (!host.is_empty() && !is_ip).then_some(host)
+    }
 }
 
 /// Undoes the usual ways analysts "defang" indicators so nobody clicks them.
@@ -469,6 +491,24 @@ mod tests {
             .unwrap_or_else(|e| panic!("{raw:?}: {e}"))
             .value()
             .to_owned()
+    }
+
+    #[test]
+    fn host_of_domains_emails_and_urls() {
+        let host = |k, v| Observable::parse(k, v).unwrap().host().map(str::to_owned);
+        use ObservableKind::*;
+        assert_eq!(
+            host(Domain, "Mail.Example.COM"),
+            Some("mail.example.com".into())
+        );
+        assert_eq!(host(Email, "a.b@Pay.Example"), Some("pay.example".into()));
+        assert_eq!(
+            host(Url, "https://user@cdn.example:8443/x?y#z"),
+            Some("cdn.example".into())
+        );
+        assert_eq!(host(Url, "http://198.51.100.7/x"), None);
+        assert_eq!(host(Url, "http://[2001:db8::1]/x"), None);
+        assert_eq!(host(Ipv4, "198.51.100.7"), None);
     }
 
     #[test]

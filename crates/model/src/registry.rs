@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::ids::{GroupId, MemberId, SectorId};
+use crate::observable::{Observable, ObservableKind};
 use crate::sharing::Distribution;
 
 /// What a registered organisation may do.
@@ -34,6 +35,12 @@ pub struct Member {
     #[serde(default)]
     pub groups: BTreeSet<GroupId>,
     pub role: Role,
+    /// Domains of the organisation's declared suppliers (payroll provider,
+    /// managed service provider…). A submission the member may see that
+    /// names one of them, or a host under one, raises a supply-chain alert.
+    /// Normalised when the registry is loaded.
+    #[serde(default)]
+    pub suppliers: BTreeSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,10 +54,15 @@ struct RawRegistry {
 #[derive(Clone, Debug)]
 pub struct Registry {
     members: BTreeMap<MemberId, Member>,
+    /// Organisations (not the Fusion Cell) per sector: the k-anonymity base.
+    sector_sizes: BTreeMap<SectorId, usize>,
+    /// Supplier domain -> the members that declared it.
+    suppliers: BTreeMap<String, Vec<MemberId>>,
 }
 
 impl Registry {
     pub const MAX_MEMBERS: usize = 100_000;
+    pub const MAX_SUPPLIERS: usize = 1_000;
     const MAX_NAME_LEN: usize = 200;
 
     pub fn new(members: Vec<Member>) -> Result<Registry, ModelError> {
@@ -61,7 +73,26 @@ impl Registry {
             )));
         }
         let mut map = BTreeMap::new();
-        for m in members {
+        let mut suppliers: BTreeMap<String, Vec<MemberId>> = BTreeMap::new();
+        for mut m in members {
+            if m.suppliers.len() > Self::MAX_SUPPLIERS {
+                return Err(ModelError::Registry(format!(
+                    "member {} declares more than {} suppliers",
+                    m.id,
+                    Self::MAX_SUPPLIERS
+                )));
+            }
+            let mut normalised = BTreeSet::new();
+            for d in &m.suppliers {
+                let o = Observable::parse(ObservableKind::Domain, d)
+                    .map_err(|e| ModelError::Registry(format!("member {}: supplier {e}", m.id)))?;
+                suppliers
+                    .entry(o.value().to_owned())
+                    .or_default()
+                    .push(m.id.clone());
+                normalised.insert(o.value().to_owned());
+            }
+            m.suppliers = normalised;
             if m.name.trim().is_empty() || m.name.len() > Self::MAX_NAME_LEN {
                 return Err(ModelError::Registry(format!(
                     "member {} needs a name of 1 to {} bytes",
@@ -81,7 +112,15 @@ impl Registry {
                 "no member has role fusion-cell".into(),
             ));
         }
-        Ok(Registry { members: map })
+        let mut sector_sizes = BTreeMap::new();
+        for m in map.values().filter(|m| m.role != Role::FusionCell) {
+            *sector_sizes.entry(m.sector.clone()).or_insert(0) += 1;
+        }
+        Ok(Registry {
+            members: map,
+            sector_sizes,
+            suppliers,
+        })
     }
 
     pub fn from_toml_str(text: &str) -> Result<Registry, ModelError> {
@@ -107,6 +146,44 @@ impl Registry {
 
     pub fn is_fusion_cell(&self, id: &MemberId) -> bool {
         self.member(id).is_some_and(|m| m.role == Role::FusionCell)
+    }
+
+    /// How many organisations (the Fusion Cell not counted) are in a sector.
+    pub fn sector_size(&self, sector: &SectorId) -> usize {
+        self.sector_sizes.get(sector).copied().unwrap_or(0)
+    }
+
+    /// Whether naming `sector` as an anonymous submitter's sector keeps it
+    /// hidden among at least `k` organisations (DESIGN §5).
+    pub fn sector_hides_member(&self, sector: &SectorId, k: usize) -> bool {
+        self.sector_size(sector) >= k.max(2)
+    }
+
+    pub fn members_in_sector<'a>(
+        &'a self,
+        sector: &'a SectorId,
+    ) -> impl Iterator<Item = &'a Member> + 'a {
+        self.members.values().filter(move |m| &m.sector == sector)
+    }
+
+    /// Members that declared `host` or a parent domain of it as a supplier,
+    /// with the declared domain. `host` must be normalised (lower case).
+    pub fn supplier_matches<'a>(&'a self, host: &'a str) -> Vec<(&'a str, &'a MemberId)> {
+        let mut out = Vec::new();
+        if self.suppliers.is_empty() {
+            return out;
+        }
+        let mut rest = host;
+        loop {
+            if let Some((domain, ms)) = self.suppliers.get_key_value(rest) {
+                out.extend(ms.iter().map(|m| (domain.as_str(), m)));
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) if !parent.is_empty() => rest = parent,
+                _ => break,
+            }
+        }
+        out
     }
 
     /// Checks that a distribution names only registered members and known
@@ -252,6 +329,32 @@ role = "member"
             .unwrap_err()
             .to_string()
             .contains("fusion-cell"));
+    }
+
+    #[test]
+    fn sector_sizes_and_supplier_lookup() {
+        let toml = format!(
+            "{TOML}\n[[member]]\nid = \"shop\"\nname = \"Shop\"\nsector = \"retail\"\nrole = \"member\"\nsuppliers = [\"Payroll-Cloud.Example\", \"msp.example\"]\n"
+        );
+        let reg = Registry::from_toml_str(&toml).unwrap();
+        let finance = SectorId::parse("finance").unwrap();
+        let government = SectorId::parse("government").unwrap();
+        assert_eq!(reg.sector_size(&finance), 2);
+        assert_eq!(
+            reg.sector_size(&government),
+            0,
+            "the Fusion Cell is not counted"
+        );
+        assert!(reg.sector_hides_member(&finance, 2));
+        assert!(!reg.sector_hides_member(&finance, 3));
+        let hits = reg.supplier_matches("login.payroll-cloud.example");
+        assert_eq!(hits, vec![("payroll-cloud.example", &id("shop"))]);
+        assert!(reg
+            .supplier_matches("payroll-cloud.example.evil")
+            .is_empty());
+        assert!(reg.supplier_matches("xmsp.example").is_empty());
+        let bad = format!("{TOML}\n[[member]]\nid = \"x\"\nname = \"X\"\nsector = \"s\"\nrole = \"member\"\nsuppliers = [\"not a domain\"]\n");
+        assert!(Registry::from_toml_str(&bad).is_err());
     }
 
     #[test]

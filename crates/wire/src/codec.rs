@@ -283,7 +283,7 @@ mod tests {
             kind: AlertKind::PeerSighting,
             severity: Severity::High,
             tlp: Tlp::Green,
-            campaign_id: "c1".into(),
+            campaign_id: Some("c1".into()),
             your_submission_ids: vec!["x".into()],
             related: vec![RelatedSubmissionRecord {
                 submission_id: "s".into(),

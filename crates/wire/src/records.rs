@@ -139,7 +139,7 @@ pub struct AlertRecord {
     pub kind: AlertKind,
     pub severity: Severity,
     pub tlp: Tlp,
-    pub campaign_id: String,
+    pub campaign_id: Option<String>,
     pub your_submission_ids: Vec<String>,
     pub related: Vec<RelatedSubmissionRecord>,
     pub shared_observables: Vec<ObservableRecord>,

@@ -116,6 +116,10 @@ struct RawEngine {
     max_related_per_alert: usize,
     max_shared_per_alert: usize,
     id_salt: String,
+    k_anonymity: u32,
+    escalation_members: u32,
+    escalation_sectors: u32,
+    view_budget: u32,
 }
 
 impl Default for RawEngine {
@@ -126,6 +130,10 @@ impl Default for RawEngine {
             max_related_per_alert: d.max_related_per_alert,
             max_shared_per_alert: d.max_shared_per_alert,
             id_salt: d.id_salt,
+            k_anonymity: d.k_anonymity,
+            escalation_members: d.escalation_members,
+            escalation_sectors: d.escalation_sectors,
+            view_budget: d.view_budget,
         }
     }
 }
@@ -313,6 +321,15 @@ impl Config {
         if e.hot_observable_limit == 0 {
             bail!("engine.hot_observable_limit must be at least 1");
         }
+        if e.k_anonymity < 2 {
+            bail!("engine.k_anonymity must be at least 2 (1 would name a sector's only member)");
+        }
+        if e.escalation_members < 2 || e.escalation_sectors < 2 {
+            bail!("engine.escalation_members and engine.escalation_sectors must be at least 2");
+        }
+        if e.view_budget < 1000 {
+            bail!("engine.view_budget must be at least 1000");
+        }
         Ok(Config {
             registry_path,
             metrics_addr,
@@ -344,6 +361,10 @@ impl Config {
                 max_related_per_alert: e.max_related_per_alert,
                 max_shared_per_alert: e.max_shared_per_alert,
                 id_salt: e.id_salt,
+                k_anonymity: e.k_anonymity,
+                escalation_members: e.escalation_members,
+                escalation_sectors: e.escalation_sectors,
+                view_budget: e.view_budget,
             },
         })
     }

@@ -21,7 +21,7 @@ pub fn alert_record(a: &Alert) -> AlertRecord {
         kind: a.kind,
         severity: a.severity,
         tlp: a.tlp,
-        campaign_id: a.campaign_id.to_string(),
+        campaign_id: a.campaign_id.as_ref().map(ToString::to_string),
         your_submission_ids: a.your_submissions.iter().map(ToString::to_string).collect(),
         related: a
             .related
@@ -51,7 +51,11 @@ pub fn alert_row(a: &Alert, trigger: &Submission, acked_at_ms: i64) -> AlertRow 
         kind: a.kind.name().to_owned(),
         severity: a.severity.name().to_owned(),
         tlp: a.tlp.symbol().to_owned(),
-        campaign_id: a.campaign_id.to_string(),
+        campaign_id: a.fusion_campaign_id.to_string(),
+        view_campaign_id: a
+            .campaign_id
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string),
         trigger_member: trigger.member.to_string(),
         trigger_submission: trigger.id.to_string(),
         provenance: a.provenance.iter().map(ToString::to_string).collect(),

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub alerts: IntCounter,
     pub campaign_updates: IntCounter,
     pub hot_observables: IntCounter,
+    pub views_over_budget: IntCounter,
     pub publish_to_alert: Histogram,
     pub batch_records: Histogram,
     pub batch_flush: Histogram,
@@ -59,6 +60,10 @@ impl Metrics {
                 "cisp_fusion_hot_observables_total",
                 "Observable sightings too common to link (over the hot-observable limit)",
             )?,
+            views_over_budget: IntCounter::new(
+                "cisp_fusion_views_over_budget_total",
+                "Alert recipients whose view of a campaign exceeded engine.view_budget (alert sent without a campaign id)",
+            )?,
             publish_to_alert: secs(
                 "cisp_fusion_publish_to_alert_seconds",
                 "From the triggering record's broker timestamp to the alert's broker acknowledgement",
@@ -93,6 +98,7 @@ impl Metrics {
         m.registry.register(Box::new(m.alerts.clone()))?;
         m.registry.register(Box::new(m.campaign_updates.clone()))?;
         m.registry.register(Box::new(m.hot_observables.clone()))?;
+        m.registry.register(Box::new(m.views_over_budget.clone()))?;
         m.registry.register(Box::new(m.publish_to_alert.clone()))?;
         m.registry.register(Box::new(m.batch_records.clone()))?;
         m.registry.register(Box::new(m.batch_flush.clone()))?;

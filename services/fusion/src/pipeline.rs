@@ -222,6 +222,9 @@ impl Pipeline {
                 self.metrics
                     .hot_observables
                     .inc_by(u64::from(fx.hot_observables));
+                self.metrics
+                    .views_over_budget
+                    .inc_by(u64::from(fx.views_over_budget));
                 let facts = convert::submission_facts(
                     &sub,
                     fx.seq,

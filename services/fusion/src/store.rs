@@ -16,10 +16,16 @@ use crate::config::ClickHouseConfig;
 use crate::error::FusionError;
 use crate::metrics::Metrics;
 
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "001_tables.sql",
-    include_str!("../../../schemas/clickhouse/001_tables.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "001_tables.sql",
+        include_str!("../../../schemas/clickhouse/001_tables.sql"),
+    ),
+    (
+        "002_alert_views.sql",
+        include_str!("../../../schemas/clickhouse/002_alert_views.sql"),
+    ),
+];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub struct SubmissionRow {
@@ -75,7 +81,11 @@ pub struct AlertRow {
     pub kind: String,
     pub severity: String,
     pub tlp: String,
+    /// The Fusion Cell's id of the whole campaign.
     pub campaign_id: String,
+    /// The id the recipient was given (its view of the campaign); empty
+    /// when the alert carried none.
+    pub view_campaign_id: String,
     pub trigger_member: String,
     pub trigger_submission: String,
     pub provenance: Vec<String>,
@@ -234,6 +244,11 @@ impl Store {
             .map_err(|e| FusionError::clickhouse("create database", e))?;
         for (file, sql) in MIGRATIONS {
             for stmt in statements(sql) {
+                if let Some((table, column)) = added_column(&stmt) {
+                    if self.has_column(table, column).await? {
+                        continue;
+                    }
+                }
                 self.client
                     .query(&stmt)
                     .execute()
@@ -242,6 +257,21 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    async fn has_column(&self, table: &str, column: &str) -> Result<bool, FusionError> {
+        let n = self
+            .client
+            .query(
+                "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+            )
+            .bind(&self.config.database)
+            .bind(table)
+            .bind(column)
+            .fetch_one::<u64>()
+            .await
+            .map_err(|e| FusionError::clickhouse("system.columns", e))?;
+        Ok(n > 0)
     }
 
     /// Every stored submission body in processing order, for the replay.
@@ -349,6 +379,23 @@ impl Store {
     }
 }
 
+/// `(table, column)` of an `ALTER TABLE t ADD COLUMN c …` statement: the
+/// runner skips it when the column exists (18.16 lacks `IF NOT EXISTS`).
+fn added_column(stmt: &str) -> Option<(&str, &str)> {
+    let words: Vec<&str> = stmt.split_whitespace().take(6).collect();
+    match words.as_slice() {
+        [a, t, table, add, c, column, ..]
+            if a.eq_ignore_ascii_case("alter")
+                && t.eq_ignore_ascii_case("table")
+                && add.eq_ignore_ascii_case("add")
+                && c.eq_ignore_ascii_case("column") =>
+        {
+            Some((table, column))
+        }
+        _ => None,
+    }
+}
+
 /// Splits a migration file into statements (`;` at end of line), dropping
 /// comment lines.
 fn statements(sql: &str) -> Vec<String> {
@@ -411,6 +458,20 @@ mod tests {
         assert!(s
             .iter()
             .all(|x| x.starts_with("CREATE TABLE IF NOT EXISTS")));
+    }
+
+    #[test]
+    fn later_migrations_add_columns_the_runner_can_skip() {
+        for (_, sql) in &MIGRATIONS[1..] {
+            for stmt in statements(sql) {
+                assert!(added_column(&stmt).is_some(), "{stmt}");
+            }
+        }
+        assert_eq!(
+            added_column("alter table alerts add column x String"),
+            Some(("alerts", "x"))
+        );
+        assert_eq!(added_column("CREATE TABLE x (a String)"), None);
     }
 
     #[test]
