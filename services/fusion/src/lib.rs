@@ -60,6 +60,15 @@ impl ShutdownTrigger {
     }
 }
 
+/// Dropping the trigger stops the service too, so a test that panics with
+/// the service running unwinds into a clean stop instead of a runtime that
+/// waits for ever on the consumer thread.
+impl Drop for ShutdownTrigger {
+    fn drop(&mut self) {
+        self.trigger();
+    }
+}
+
 impl Shutdown {
     pub fn is_triggered(&self) -> bool {
         *self.0.borrow()
