@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CISP_ROOT := $(CURDIR)
 
-.PHONY: bench-e2e help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+.PHONY: bench-e2e fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ python-env: ## Create (once) the Python environment of the interop test
 lint: ## Clippy with warnings as errors, and a format check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fuzz: ## Fuzz every hostile-input path for FUZZ_SECONDS per target (default 60; optimised build)
+	$(CARGO) run --release -p cisp-fuzz -- --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED}
 
 bench-e2e: stack-up ## End-to-end benchmark on the real stack: fusion throughput vs raw consume rate (release build)
 	$(CARGO) run --release -p cisp-load -- --records $${RECORDS:-20000} --members $${MEMBERS:-40}

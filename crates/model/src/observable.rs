@@ -56,6 +56,19 @@ impl ObservableKind {
         ObservableKind::Ja3,
     ];
 
+    /// Whether values of this kind are refanged (`[.]`, `hxxp`…).
+    pub fn is_refanged(self) -> bool {
+        matches!(
+            self,
+            ObservableKind::Ipv4
+                | ObservableKind::Ipv6
+                | ObservableKind::Cidr
+                | ObservableKind::Domain
+                | ObservableKind::Url
+                | ObservableKind::Email
+        )
+    }
+
     /// Lower-case name, as used in ClickHouse and human output.
     pub fn name(self) -> &'static str {
         match self {
@@ -149,22 +162,40 @@ impl Observable {
         if raw.len() > Self::MAX_RAW_LEN {
             return Err(err("longer than 4096 bytes"));
         }
-        let value = match kind {
-            ObservableKind::Ipv4 => normalise_ipv4(&refang(raw)).map_err(err)?,
-            ObservableKind::Ipv6 => normalise_ipv6(&refang(raw)).map_err(err)?,
-            ObservableKind::Cidr => normalise_cidr(&refang(raw)).map_err(err)?,
-            ObservableKind::Domain => normalise_domain(&refang(raw)).map_err(err)?,
-            ObservableKind::Url => normalise_url(&refang(raw)).map_err(err)?,
-            ObservableKind::Email => normalise_email(&refang(raw)).map_err(err)?,
-            ObservableKind::Md5 | ObservableKind::Ja3 => normalise_hex(raw, 32).map_err(err)?,
-            ObservableKind::Sha1 => normalise_hex(raw, 40).map_err(err)?,
-            ObservableKind::Sha256 => normalise_hex(raw, 64).map_err(err)?,
-            ObservableKind::Ssdeep => normalise_ssdeep(raw).map_err(err)?,
-            ObservableKind::Tlsh => normalise_tlsh(raw).map_err(err)?,
-            ObservableKind::Filename => normalise_filename(raw).map_err(err)?,
-            ObservableKind::Asn => normalise_asn(raw).map_err(err)?,
-            ObservableKind::Cve => normalise_cve(raw).map_err(err)?,
+        let normalise = |s: &str| -> Result<String, &'static str> {
+            match kind {
+                ObservableKind::Ipv4 => normalise_ipv4(&refang(s, false)),
+                ObservableKind::Ipv6 => normalise_ipv6(&refang(s, false)),
+                ObservableKind::Cidr => normalise_cidr(&refang(s, false)),
+                ObservableKind::Domain => normalise_domain(&refang(s, false)),
+                ObservableKind::Url => normalise_url(&refang(s, true)),
+                ObservableKind::Email => normalise_email(&refang(s, false)),
+                ObservableKind::Md5 | ObservableKind::Ja3 => normalise_hex(s, 32),
+                ObservableKind::Sha1 => normalise_hex(s, 40),
+                ObservableKind::Sha256 => normalise_hex(s, 64),
+                ObservableKind::Ssdeep => normalise_ssdeep(s),
+                ObservableKind::Tlsh => normalise_tlsh(s),
+                ObservableKind::Filename => normalise_filename(s),
+                ObservableKind::Asn => normalise_asn(s),
+                ObservableKind::Cve => normalise_cve(s),
+            }
         };
+        let mut value = normalise(raw).map_err(err)?;
+        // Canonicalising can uncover a defang token (IDNA drops ignorable
+        // code points: `(\u{FEFF}.)` becomes `(.)`; `((.))` refangs to
+        // `(.)`). Refang again until nothing changes, so the normal form
+        // is a fixed point and one indicator has one spelling.
+        if kind.is_refanged() {
+            let scheme = kind == ObservableKind::Url;
+            let mut rounds = 0;
+            while refang(&value, scheme) != value {
+                rounds += 1;
+                if rounds > 4 {
+                    return Err(err("defanging does not settle"));
+                }
+                value = normalise(&value).map_err(err)?;
+            }
+        }
         Ok(Observable {
             kind,
             value: value.into_boxed_str(),
@@ -203,10 +234,12 @@ impl Observable {
 }
 
 /// Undoes the usual ways analysts "defang" indicators so nobody clicks them.
-fn refang(raw: &str) -> String {
+/// `scheme`: also refang a URL scheme (`hxxp`); never for e-mail
+/// addresses, whose local part may well start with those letters.
+fn refang(raw: &str, scheme: bool) -> String {
     let mut s = raw.trim().to_owned();
     // Scheme: hxxp, hXXp, hxxps, fxp.
-    if let Some(head) = s.get(..4) {
+    if let Some(head) = s.get(..4).filter(|_| scheme) {
         let head = head.to_ascii_lowercase();
         if head == "hxxp" || head == "h**p" {
             s.replace_range(..4, "http");
@@ -601,6 +634,27 @@ mod tests {
         assert_eq!(norm(Tlsh, tlsh), format!("T1{}", tlsh.to_ascii_uppercase()));
         assert_eq!(norm(Filename, " invoice.pdf.exe "), "invoice.pdf.exe");
         assert!(Observable::parse(Filename, "a\nb").is_err());
+    }
+
+    // Found by `cisp-fuzz --target observables`: each parsed once to a form
+    // that parsed again to something else.
+    #[test]
+    fn normal_forms_are_fixed_points_when_canonicalising_uncovers_a_defang() {
+        use ObservableKind::*;
+        // An e-mail local part is not a URL scheme.
+        assert_eq!(norm(Email, "<hxxpbob@x.example>"), "hxxpbob@x.example");
+        assert_eq!(norm(Email, "hXXpsbob@x.example"), "hxxpsbob@x.example");
+        assert_eq!(norm(Domain, "hxxpfoo.example"), "hxxpfoo.example");
+        // IDNA drops U+FEFF and U+FE0F, which hid a defang token.
+        for raw in [
+            "e{D(.(\u{feff}.))",
+            "htt(\u{fe0f}.)p.example/x",
+            "evil((.))example",
+        ] {
+            let once = norm(Url, raw);
+            assert_eq!(norm(Url, &once), once, "{raw:?}");
+            assert!(!once.contains("(.)"), "{once}");
+        }
     }
 
     #[test]
