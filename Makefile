@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CISP_ROOT := $(CURDIR)
 
-.PHONY: bench-e2e fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+.PHONY: bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,11 +15,14 @@ run: build stack-up ## Build, start the local stack and the fusion service, publ
 test: build stack-up python-env ## Run every test: unit, property, integration and end-to-end against the real broker and ClickHouse
 	CISP_PYTHON="$$(bash scripts/python-env.sh)" $(CARGO) test --workspace --all-targets -- --test-threads=2
 
-unit-test: ## Only the tests that need no running stack
+unit-test: build-deps ## Only the tests that need no running stack
 	$(CARGO) test --workspace --lib
 
-build: ## Build the service and the tools (debug profile, optimised dependencies)
+build: build-deps ## Build the service and the tools (debug profile, optimised dependencies)
 	$(CARGO) build --workspace --bins
+
+build-deps: ## Install (once) the C libraries the build links (OpenSSL headers, via apt)
+	@bash scripts/build-deps.sh
 
 stack-up: ## Install (once) and start the local broker and ClickHouse on 127.0.0.1
 	@bash scripts/stack/up.sh
@@ -41,12 +44,12 @@ status: ## Show what is running
 python-env: ## Create (once) the Python environment of the interop test
 	@bash scripts/python-env.sh >/dev/null
 
-lint: ## Clippy with warnings as errors, and a format check
+lint: build-deps ## Clippy with warnings as errors, and a format check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-fuzz: ## Fuzz every hostile-input path for FUZZ_SECONDS per target (default 60; optimised build)
+fuzz: build-deps ## Fuzz every hostile-input path for FUZZ_SECONDS per target (default 60; optimised build)
 	$(CARGO) run --release -p cisp-fuzz -- --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED}
 
-bench-e2e: stack-up ## End-to-end benchmark on the real stack: fusion throughput vs raw consume rate (release build)
+bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack: fusion throughput vs raw consume rate (release build)
 	$(CARGO) run --release -p cisp-load -- --records $${RECORDS:-20000} --members $${MEMBERS:-40}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use cisp_fusion::testing::unique;
+use cisp_fusion::config::KafkaConfig;
 use cisp_fusion::{shutdown_channel, Config, Store, Topics};
 use cisp_model::MemberId;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
@@ -80,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(cisp_fusion::testing::local_kafka_env())
     .collect();
     let config = Config::from_parts(
         &text,
@@ -119,8 +121,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let bytes: usize = payloads.iter().map(|p| p.2.len()).sum();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka.brokers)
+    let producer: FutureProducer = client(&config.kafka)
         .set("enable.idempotence", "true")
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "1000000")
@@ -151,10 +152,10 @@ async fn main() -> anyhow::Result<()> {
         .map(|m| MemberId::parse(m).map(|m| topics.submissions(&m)))
         .collect::<Result<_, _>>()?;
     let raw_rate = tokio::task::spawn_blocking({
-        let brokers = config.kafka.brokers.clone();
+        let kafka = config.kafka.clone();
         let subs = subs.clone();
         let n = payloads.len() as u64;
-        move || raw_consume(&brokers, &subs, n)
+        move || raw_consume(&kafka, &subs, n)
     })
     .await??;
     println!("raw librdkafka consumer (do nothing): {raw_rate:.0} records/s");
@@ -238,11 +239,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A client of the broker with the service's own settings (SASL included).
+fn client(kafka: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.brokers);
+    for (k, v) in &kafka.client {
+        c.set(k, v);
+    }
+    c
+}
+
 /// Consumes `n` records from `topics` with a fresh group and does nothing
 /// with them; returns records per second from the first record.
-fn raw_consume(brokers: &str, topics: &[String], n: u64) -> anyhow::Result<f64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+fn raw_consume(kafka: &KafkaConfig, topics: &[String], n: u64) -> anyhow::Result<f64> {
+    let consumer: BaseConsumer = client(kafka)
         .set("group.id", unique("raw"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

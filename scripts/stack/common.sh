@@ -18,6 +18,14 @@ CISP_KAFKA_PORT="${CISP_KAFKA_PORT:-19092}"
 CISP_CH_HTTP_PORT="${CISP_CH_HTTP_PORT:-18123}"
 CISP_CH_TCP_PORT="${CISP_CH_TCP_PORT:-19000}"
 CISP_BROKER="127.0.0.1:$CISP_KAFKA_PORT"
+
+# The local broker requires SASL/SCRAM-SHA-512. One password file per
+# broker user (the fusion service and every member of config/members.toml),
+# generated once, mode 600, outside the checkout so every clone on this
+# machine (CI's included) talks to whichever local broker is running.
+CISP_CREDENTIALS_DIR="${CISP_CREDENTIALS_DIR:-$CISP_CACHE_DIR/broker-credentials}"
+export CISP_KAFKA_SASL_PASSWORD_FILE="${CISP_KAFKA_SASL_PASSWORD_FILE:-$CISP_CREDENTIALS_DIR/cisp-fusion}"
+export CISP_CREDENTIALS_DIR
 CISP_CLICKHOUSE_URL="http://127.0.0.1:$CISP_CH_HTTP_PORT"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -62,4 +70,21 @@ spawn_detached() {
   shift 2
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
   wait_for "[[ -s '$pidfile' ]]" 10
+}
+
+member_ids() {
+  sed -n 's/^id *= *"\([a-z0-9-]*\)".*/\1/p' "$CISP_ROOT/config/members.toml"
+}
+
+# Make sure every broker user has a password file (never overwrites one).
+ensure_credentials() {
+  (umask 077 && mkdir -p "$CISP_CREDENTIALS_DIR")
+  local user file
+  for user in cisp-fusion $(member_ids); do
+    file="$CISP_CREDENTIALS_DIR/$user"
+    if [[ ! -s "$file" ]]; then
+      (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$file")
+      log "credentials: created a broker password for $user in $file"
+    fi
+  done
 }

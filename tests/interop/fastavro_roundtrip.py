@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--submission-id", required=True)
     ap.add_argument("--domain", required=True)
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--sasl-username", help="SCRAM-SHA-512 user (the member itself)")
+    ap.add_argument("--sasl-password-file", help="file holding that user's password")
     a = ap.parse_args()
 
     named, parsed = load_schemas(a.schemas)
@@ -104,13 +106,19 @@ def main():
 
     topic_in = f"{a.prefix}.submissions.{a.member}"
     topic_out = f"{a.prefix}.alerts.{a.member}"
+    auth = {}
+    if a.sasl_username:
+        with open(a.sasl_password_file) as f:
+            password = f.read().rstrip("\r\n")
+        auth = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": a.sasl_username, "sasl.password": password}
     consumer = Consumer({"bootstrap.servers": a.brokers, "group.id": f"interop-{a.submission_id}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, **auth})
     md = consumer.list_topics(topic_out, timeout=10)
     parts = [TopicPartition(topic_out, p, 0) for p in md.topics[topic_out].partitions]
     consumer.assign(parts)
 
-    producer = Producer({"bootstrap.servers": a.brokers, "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": a.brokers, "enable.idempotence": True, **auth})
     errors = []
     producer.produce(topic_in, key=a.submission_id.encode(), value=payload,
                      on_delivery=lambda err, msg: errors.append(err) if err else None)

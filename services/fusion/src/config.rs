@@ -1,7 +1,8 @@
 //! Configuration: a TOML file (`config/fusion.toml`) with unknown keys
 //! refused, overridden by `CISP_*` environment variables, validated into
-//! [`Config`]. Secrets (ClickHouse password, id salt) are redacted from
-//! `Debug` output and never logged.
+//! [`Config`]. Secrets (ClickHouse password, id salt, Kafka SASL
+//! password) come from the environment or `<VAR>_FILE` files, are
+//! redacted from `Debug` output and never logged.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -138,8 +139,9 @@ impl Default for RawEngine {
     }
 }
 
-/// Kafka settings, validated.
-#[derive(Clone, Debug)]
+/// Kafka settings, validated. Secret client properties are redacted from
+/// `Debug`.
+#[derive(Clone)]
 pub struct KafkaConfig {
     pub brokers: String,
     pub topic_prefix: String,
@@ -152,6 +154,32 @@ pub struct KafkaConfig {
     pub max_message_bytes: usize,
     pub confluent_schema_ids: Vec<u32>,
     pub client: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let client: BTreeMap<&str, &str> = self
+            .client
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_property(k) { "<redacted>" } else { v.as_str() };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("group_id", &self.group_id)
+            .field("create_topics", &self.create_topics)
+            .field("partitions", &self.partitions)
+            .field("batch_max_records", &self.batch_max_records)
+            .field("batch_max_wait", &self.batch_max_wait)
+            .field("max_poll_interval", &self.max_poll_interval)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("confluent_schema_ids", &self.confluent_schema_ids)
+            .field("client", &client)
+            .finish()
+    }
 }
 
 /// ClickHouse settings, validated. `password` is redacted from `Debug`.
@@ -226,7 +254,52 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CISP_METRICS_ADDR", "metrics_addr"),
     ("CISP_ID_SALT", "engine.id_salt"),
     ("CISP_LOG", "log"),
+    ("CISP_KAFKA_SECURITY_PROTOCOL", "kafka.client.security.protocol"),
+    ("CISP_KAFKA_SASL_MECHANISM", "kafka.client.sasl.mechanism"),
+    ("CISP_KAFKA_SASL_USERNAME", "kafka.client.sasl.username"),
+    ("CISP_KAFKA_SASL_PASSWORD", "kafka.client.sasl.password"),
+    ("CISP_KAFKA_SSL_CA_LOCATION", "kafka.client.ssl.ca.location"),
 ];
+
+/// Secrets: each may also be given as `<VAR>_FILE`, a path whose content
+/// (without a trailing newline) is the value, as container secrets are.
+pub const SECRET_VARS: &[&str] = &[
+    "CISP_KAFKA_SASL_PASSWORD",
+    "CISP_CLICKHOUSE_PASSWORD",
+    "CISP_ID_SALT",
+];
+
+/// librdkafka properties that hold secrets: never in the config file,
+/// never in `Debug` output.
+fn is_secret_property(key: &str) -> bool {
+    key.contains("password")
+        || key.contains("secret")
+        || key.ends_with(".pem")
+        || key == "sasl.jaas.config"
+        || key == "sasl.oauthbearer.config"
+}
+
+/// `env` with every `<SECRET>_FILE` resolved into `<SECRET>`.
+fn resolve_secret_files(env: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = env.clone();
+    for var in SECRET_VARS {
+        let file_var = format!("{var}_FILE");
+        let Some(path) = env.get(&file_var).cloned() else {
+            continue;
+        };
+        if env.contains_key(*var) {
+            bail!("both {var} and {file_var} are set; set one");
+        }
+        let value = std::fs::read_to_string(&path)
+            .with_context(|| format!("{file_var}: cannot read {path}"))?;
+        let value = value.trim_end_matches(['\n', '\r']).to_owned();
+        if value.is_empty() {
+            bail!("{file_var}: {path} is empty");
+        }
+        env.insert((*var).to_owned(), value);
+    }
+    Ok(env)
+}
 
 impl Config {
     /// Reads `path`, applies `CISP_*` environment overrides, validates.
@@ -249,6 +322,13 @@ impl Config {
     ) -> anyhow::Result<Config> {
         let mut raw: RawConfig =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        if let Some(key) = raw.kafka.client.keys().find(|k| is_secret_property(k)) {
+            bail!(
+                "kafka.client.{key} is a secret and does not belong in the config file; \
+                 for sasl.password set CISP_KAFKA_SASL_PASSWORD or CISP_KAFKA_SASL_PASSWORD_FILE"
+            );
+        }
+        let env = resolve_secret_files(env)?;
         for (var, _) in ENV_OVERRIDES {
             let Some(v) = env.get(*var) else { continue };
             let v = v.clone();
@@ -264,6 +344,21 @@ impl Config {
                 "CISP_METRICS_ADDR" => raw.metrics_addr = v,
                 "CISP_ID_SALT" => raw.engine.id_salt = v,
                 "CISP_LOG" => raw.log = v,
+                "CISP_KAFKA_SECURITY_PROTOCOL" => {
+                    raw.kafka.client.insert("security.protocol".into(), v);
+                }
+                "CISP_KAFKA_SASL_MECHANISM" => {
+                    raw.kafka.client.insert("sasl.mechanism".into(), v);
+                }
+                "CISP_KAFKA_SASL_USERNAME" => {
+                    raw.kafka.client.insert("sasl.username".into(), v);
+                }
+                "CISP_KAFKA_SASL_PASSWORD" => {
+                    raw.kafka.client.insert("sasl.password".into(), v);
+                }
+                "CISP_KAFKA_SSL_CA_LOCATION" => {
+                    raw.kafka.client.insert("ssl.ca.location".into(), v);
+                }
                 _ => {}
             }
         }
@@ -289,6 +384,25 @@ impl Config {
         }
         if !(1024..=64 * 1024 * 1024).contains(&k.max_message_bytes) {
             bail!("kafka.max_message_bytes must be 1 KiB to 64 MiB");
+        }
+        let protocol = k
+            .client
+            .get("security.protocol")
+            .map(|p| p.to_ascii_uppercase())
+            .unwrap_or_default();
+        if protocol.starts_with("SASL") {
+            let mechanism = k
+                .client
+                .get("sasl.mechanism")
+                .map(|m| m.to_ascii_uppercase())
+                .unwrap_or_else(|| "GSSAPI".into());
+            let needs_password = mechanism == "PLAIN" || mechanism.starts_with("SCRAM");
+            if needs_password && !k.client.contains_key("sasl.username") {
+                bail!("kafka.client.security.protocol is {protocol} with {mechanism}: set kafka.client.\"sasl.username\" (or CISP_KAFKA_SASL_USERNAME)");
+            }
+            if needs_password && !k.client.contains_key("sasl.password") {
+                bail!("kafka.client.security.protocol is {protocol} with {mechanism}: set CISP_KAFKA_SASL_PASSWORD or CISP_KAFKA_SASL_PASSWORD_FILE");
+            }
         }
         for key in k.client.keys() {
             if matches!(
@@ -433,5 +547,51 @@ password = "hunter2"
     fn secrets_are_redacted() {
         let c = Config::from_parts(FILE, &BTreeMap::new(), Path::new(".")).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    const SASL: &str = r#"
+[kafka.client]
+"security.protocol" = "SASL_PLAINTEXT"
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "cisp-fusion"
+"#;
+
+    #[test]
+    fn the_sasl_password_comes_from_the_environment_or_a_file_and_is_redacted() {
+        let file = format!("{FILE}{SASL}");
+        let none = Config::from_parts(&file, &BTreeMap::new(), Path::new(".")).unwrap_err();
+        assert!(format!("{none:#}").contains("CISP_KAFKA_SASL_PASSWORD"), "{none:#}");
+
+        let env = BTreeMap::from([("CISP_KAFKA_SASL_PASSWORD".to_owned(), "pw-from-env".to_owned())]);
+        let c = Config::from_parts(&file, &env, Path::new(".")).unwrap();
+        assert_eq!(c.kafka.client["sasl.password"], "pw-from-env");
+        assert!(!format!("{c:?}").contains("pw-from-env"));
+
+        let dir = std::env::temp_dir().join(crate::testing::unique("cfg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pw");
+        std::fs::write(&path, "pw-from-file\n").unwrap();
+        let env = BTreeMap::from([(
+            "CISP_KAFKA_SASL_PASSWORD_FILE".to_owned(),
+            path.display().to_string(),
+        )]);
+        let c = Config::from_parts(&file, &env, Path::new(".")).unwrap();
+        assert_eq!(c.kafka.client["sasl.password"], "pw-from-file");
+        assert!(!format!("{c:?}").contains("pw-from-file"));
+
+        let both = BTreeMap::from([
+            ("CISP_KAFKA_SASL_PASSWORD_FILE".to_owned(), path.display().to_string()),
+            ("CISP_KAFKA_SASL_PASSWORD".to_owned(), "x".to_owned()),
+        ]);
+        assert!(Config::from_parts(&file, &both, Path::new(".")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_in_the_config_file_is_refused() {
+        let file = format!("{FILE}{SASL}\"sasl.password\" = \"in-the-file\"\n");
+        let e = Config::from_parts(&file, &BTreeMap::new(), Path::new(".")).unwrap_err();
+        assert!(format!("{e:#}").contains("does not belong in the config file"));
+        assert!(!format!("{e:#}").contains("in-the-file"));
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +34,49 @@ pub fn unique(prefix: &str) -> String {
         nanos & 0xffff_ffff_ffff,
         std::process::id()
     )
+}
+
+/// Where `make stack-up` keeps the local broker's password files (one per
+/// user): `CISP_CREDENTIALS_DIR`, else under `CISP_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/cisp-fusion` or `~/.cache/cisp-fusion`, as
+/// `scripts/stack/common.sh` computes it.
+pub fn credentials_dir() -> PathBuf {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(d) = var("CISP_CREDENTIALS_DIR") {
+        return d;
+    }
+    let cache = var("CISP_CACHE_DIR").unwrap_or_else(|| {
+        var("XDG_CACHE_HOME")
+            .or_else(|| var("HOME").map(|h| h.join(".cache")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("cisp-fusion")
+    });
+    cache.join("broker-credentials")
+}
+
+/// The password file of local broker user `user` (a member id or
+/// `cisp-fusion`).
+pub fn password_file(user: &str) -> PathBuf {
+    credentials_dir().join(user)
+}
+
+/// The environment a tool needs to reach the local broker as the fusion
+/// service: the real `CISP_KAFKA_SASL_PASSWORD(_FILE)` if set, else the
+/// stack's password file.
+pub fn local_kafka_env() -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for var in ["CISP_KAFKA_SASL_PASSWORD", "CISP_KAFKA_SASL_PASSWORD_FILE"] {
+        if let Ok(v) = std::env::var(var) {
+            env.insert(var.to_owned(), v);
+        }
+    }
+    if env.is_empty() {
+        env.insert(
+            "CISP_KAFKA_SASL_PASSWORD_FILE".to_owned(),
+            password_file("cisp-fusion").display().to_string(),
+        );
+    }
+    env
 }
 
 /// One isolated test environment on the shared local stack.
@@ -89,12 +132,23 @@ url = "{clickhouse}"
 database = "test_{prefix}"
 max_retries = 2
 retry_backoff_ms = 100
+[kafka.client]
+"security.protocol" = "SASL_PLAINTEXT"
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "cisp-fusion"
 [engine]
 id_salt = "test"
 "#
         );
         adjust(&mut toml);
-        let config = Config::from_parts(&toml, &BTreeMap::new(), &repo_root().join("config"))
+        let env = local_kafka_env();
+        if let Some(f) = env.get("CISP_KAFKA_SASL_PASSWORD_FILE") {
+            assert!(
+                Path::new(f).is_file(),
+                "the local broker's password file {f} is missing: run `make stack-up` (or `make test`)"
+            );
+        }
+        let config = Config::from_parts(&toml, &env, &repo_root().join("config"))
             .expect("test config");
         TestEnv { config }
     }
@@ -106,6 +160,17 @@ id_salt = "test"
     fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.config.kafka.brokers);
+        for (k, v) in &self.config.kafka.client {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// A client that authenticates as `user` with `password` instead of
+    /// as the fusion service.
+    pub fn client_as(&self, user: &str, password: &str) -> ClientConfig {
+        let mut c = self.client();
+        c.set("sasl.username", user).set("sasl.password", password);
         c
     }
 

@@ -69,10 +69,14 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
 
     let brokers = env.config.kafka.brokers.clone();
     let prefix = env.prefix().to_owned();
+    let gridco_password = cisp_fusion::testing::password_file("gridco");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python())
             .arg(repo_root().join("tests/interop/fastavro_roundtrip.py"))
             .args(["--brokers", &brokers, "--prefix", &prefix])
+            // As the member itself, with its own broker credentials.
+            .args(["--sasl-username", "gridco", "--sasl-password-file"])
+            .arg(&gridco_password)
             .arg("--schemas")
             .arg(repo_root().join("schemas"))
             .args([
