@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use cisp_fusion::testing::unique;
 use cisp_fusion::config::KafkaConfig;
+use cisp_fusion::testing::unique;
 use cisp_fusion::{shutdown_channel, Config, Store, Topics};
 use cisp_model::MemberId;
 use cisp_wire::{Codec, DecodeLimits, RecordType};

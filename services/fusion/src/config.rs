@@ -162,7 +162,11 @@ impl fmt::Debug for KafkaConfig {
             .client
             .iter()
             .map(|(k, v)| {
-                let v = if is_secret_property(k) { "<redacted>" } else { v.as_str() };
+                let v = if is_secret_property(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
                 (k.as_str(), v)
             })
             .collect();
@@ -254,11 +258,15 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CISP_METRICS_ADDR", "metrics_addr"),
     ("CISP_ID_SALT", "engine.id_salt"),
     ("CISP_LOG", "log"),
-    ("CISP_KAFKA_SECURITY_PROTOCOL", "kafka.client.security.protocol"),
+    (
+        "CISP_KAFKA_SECURITY_PROTOCOL",
+        "kafka.client.security.protocol",
+    ),
     ("CISP_KAFKA_SASL_MECHANISM", "kafka.client.sasl.mechanism"),
     ("CISP_KAFKA_SASL_USERNAME", "kafka.client.sasl.username"),
     ("CISP_KAFKA_SASL_PASSWORD", "kafka.client.sasl.password"),
     ("CISP_KAFKA_SSL_CA_LOCATION", "kafka.client.ssl.ca.location"),
+    ("CISP_KAFKA_CREATE_TOPICS", "kafka.create_topics"),
 ];
 
 /// Secrets: each may also be given as `<VAR>_FILE`, a path whose content
@@ -280,7 +288,9 @@ fn is_secret_property(key: &str) -> bool {
 }
 
 /// `env` with every `<SECRET>_FILE` resolved into `<SECRET>`.
-fn resolve_secret_files(env: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, String>> {
+fn resolve_secret_files(
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut env = env.clone();
     for var in SECRET_VARS {
         let file_var = format!("{var}_FILE");
@@ -355,6 +365,13 @@ impl Config {
                 }
                 "CISP_KAFKA_SASL_PASSWORD" => {
                     raw.kafka.client.insert("sasl.password".into(), v);
+                }
+                "CISP_KAFKA_CREATE_TOPICS" => {
+                    raw.kafka.create_topics = match v.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => bail!("CISP_KAFKA_CREATE_TOPICS must be true or false, not {v:?}"),
+                    };
                 }
                 "CISP_KAFKA_SSL_CA_LOCATION" => {
                     raw.kafka.client.insert("ssl.ca.location".into(), v);
@@ -560,9 +577,15 @@ password = "hunter2"
     fn the_sasl_password_comes_from_the_environment_or_a_file_and_is_redacted() {
         let file = format!("{FILE}{SASL}");
         let none = Config::from_parts(&file, &BTreeMap::new(), Path::new(".")).unwrap_err();
-        assert!(format!("{none:#}").contains("CISP_KAFKA_SASL_PASSWORD"), "{none:#}");
+        assert!(
+            format!("{none:#}").contains("CISP_KAFKA_SASL_PASSWORD"),
+            "{none:#}"
+        );
 
-        let env = BTreeMap::from([("CISP_KAFKA_SASL_PASSWORD".to_owned(), "pw-from-env".to_owned())]);
+        let env = BTreeMap::from([(
+            "CISP_KAFKA_SASL_PASSWORD".to_owned(),
+            "pw-from-env".to_owned(),
+        )]);
         let c = Config::from_parts(&file, &env, Path::new(".")).unwrap();
         assert_eq!(c.kafka.client["sasl.password"], "pw-from-env");
         assert!(!format!("{c:?}").contains("pw-from-env"));
@@ -580,7 +603,10 @@ password = "hunter2"
         assert!(!format!("{c:?}").contains("pw-from-file"));
 
         let both = BTreeMap::from([
-            ("CISP_KAFKA_SASL_PASSWORD_FILE".to_owned(), path.display().to_string()),
+            (
+                "CISP_KAFKA_SASL_PASSWORD_FILE".to_owned(),
+                path.display().to_string(),
+            ),
             ("CISP_KAFKA_SASL_PASSWORD".to_owned(), "x".to_owned()),
         ]);
         assert!(Config::from_parts(&file, &both, Path::new(".")).is_err());

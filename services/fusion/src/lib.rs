@@ -14,6 +14,7 @@
 //! same), serve `/metrics` and `/health`, and run the pipeline on its own
 //! thread until [`Shutdown`] fires.
 
+pub mod acl;
 pub mod config;
 pub mod convert;
 pub mod error;

@@ -33,6 +33,13 @@ enum Command {
     Topics,
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Print a shell script that creates the SCRAM users, topics and ACLs of
+    /// a production broker for the registry (docker/README.md).
+    Acls {
+        /// The service's own SASL user.
+        #[arg(long, default_value = "cisp-fusion")]
+        service_user: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +78,18 @@ fn main() -> anyhow::Result<()> {
             for t in Topics::new(&config.kafka.topic_prefix).all(&registry) {
                 println!("{}", t.name);
             }
+            Ok(())
+        }
+        Command::Acls { service_user } => {
+            let registry = Registry::load(&config.registry_path)?;
+            let topics = Topics::new(&config.kafka.topic_prefix);
+            let rules =
+                cisp_fusion::acl::acls(&topics, &registry, &service_user, &config.kafka.group_id);
+            let specs = topics.all(&registry);
+            print!(
+                "{}",
+                cisp_fusion::acl::script(&rules, &specs, config.kafka.partitions)
+            );
             Ok(())
         }
         Command::Config => {

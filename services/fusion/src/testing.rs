@@ -41,7 +41,11 @@ pub fn unique(prefix: &str) -> String {
 /// `$XDG_CACHE_HOME/cisp-fusion` or `~/.cache/cisp-fusion`, as
 /// `scripts/stack/common.sh` computes it.
 pub fn credentials_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = var("CISP_CREDENTIALS_DIR") {
         return d;
     }
@@ -148,8 +152,8 @@ id_salt = "test"
                 "the local broker's password file {f} is missing: run `make stack-up` (or `make test`)"
             );
         }
-        let config = Config::from_parts(&toml, &env, &repo_root().join("config"))
-            .expect("test config");
+        let config =
+            Config::from_parts(&toml, &env, &repo_root().join("config")).expect("test config");
         TestEnv { config }
     }
 

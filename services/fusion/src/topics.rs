@@ -22,6 +22,10 @@ impl Topics {
         }
     }
 
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn submissions(&self, member: &MemberId) -> String {
         format!("{}.submissions.{member}", self.prefix)
     }
