@@ -107,7 +107,7 @@ impl Ctx<'_> {
             let h = self
                 .key
                 .hash(&["anonymous", meta.key.member.as_str(), meta.key.id.as_str()]);
-            SubmissionId::parse(&format!("anon-{h:016x}")).unwrap_or_else(|_| meta.key.id.clone())
+            SubmissionId::anonymous(h)
         };
         RelatedSubmission {
             id,

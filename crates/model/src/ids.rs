@@ -115,6 +115,14 @@ impl SubmissionId {
         }
         Ok(Self(value.into()))
     }
+
+    /// The stand-in shown for an anonymous submission: `anon-` and 16 hex
+    /// digits of a keyed hash (always a valid id, so no fallback is needed
+    /// that could reveal the real one).
+    pub fn anonymous(keyed_hash: u64) -> SubmissionId {
+        SubmissionId(format!("anon-{keyed_hash:016x}").into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
