@@ -167,14 +167,6 @@ pub(crate) fn observable_value(rng: &mut Rng, kind: ObservableKind) -> String {
     }
 }
 
-const SCOPES: [Scope; 5] = [
-    Scope::FusionCellOnly,
-    Scope::NamedMembers,
-    Scope::SharingGroups,
-    Scope::Sector,
-    Scope::Community,
-];
-
 /// A free-text field: ordinary, hostile markup, control characters, or
 /// far too long.
 fn text(rng: &mut Rng) -> String {
@@ -214,7 +206,7 @@ pub(crate) fn submission(rng: &mut Rng, member: &str, n: u64) -> SubmissionRecor
     const TTPS: [&str; 6] = ["T1566", "T1566.001", "t1059", "X1", "T1", "T1566.0001"];
     const NAMES: [&str; 4] = ["FIN7", "Emotet", "", "APT-\u{202e}x"];
 
-    let scope = *rng.pick(&SCOPES);
+    let scope = *rng.pick(&Scope::ALL);
     let many = if rng.chance(2) { 1200 } else { 12 };
     let obs_count = rng.below(many);
     let observables = (0..obs_count)

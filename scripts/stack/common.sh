@@ -88,3 +88,18 @@ ensure_credentials() {
     fi
   done
 }
+
+# Install Debian packages "$@" with apt-get (as root or through sudo),
+# updating the package lists only if the first attempt fails.
+apt_install() {
+  command -v apt-get >/dev/null || die "$* missing and apt-get is not available; install them yourself"
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || die "installing $* needs root (or sudo)"
+    sudo="sudo"
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1; \
+         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; } \
+    || die "apt-get could not install $*"
+}

@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use cisp_model::{MemberId, SectorId, Tlp};
+use cisp_model::{Distribution, MemberId, SectorId, Tlp};
 use petgraph::stable_graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,41 @@ pub(crate) struct CampaignState {
     pub(crate) escalated: BTreeSet<MemberId>,
     /// (member, actor) pairs already told of a member's actor claim.
     pub(crate) actors_told: BTreeSet<(MemberId, String)>,
+    /// Every submission in it (engine indexes, in no order), and those not
+    /// shared with the whole community: a reader who may see all of the
+    /// latter sees the whole campaign, and readers who may see the same
+    /// ones have the same view.
+    pub(crate) subs: Vec<u32>,
+    pub(crate) restricted: Vec<Restricted>,
+}
+
+/// The campaign's submissions from one member with one (not community-wide)
+/// distribution: whoever may see one of them may see them all.
+#[derive(Debug)]
+pub(crate) struct Restricted {
+    pub(crate) member: MemberId,
+    pub(crate) distribution: Distribution,
+    pub(crate) subs: Vec<u32>,
+}
+
+/// Adds submission `si` to the group of its member and distribution.
+pub(crate) fn add_restricted(
+    groups: &mut Vec<Restricted>,
+    member: &MemberId,
+    distribution: &Distribution,
+    subs: &[u32],
+) {
+    match groups
+        .iter_mut()
+        .find(|g| g.member == *member && g.distribution == *distribution)
+    {
+        Some(g) => g.subs.extend_from_slice(subs),
+        None => groups.push(Restricted {
+            member: member.clone(),
+            distribution: distribution.clone(),
+            subs: subs.to_vec(),
+        }),
+    }
 }
 
 impl CampaignState {
@@ -59,6 +94,10 @@ impl CampaignState {
         self.tlp = self.tlp.max(other.tlp);
         self.escalated.extend(other.escalated);
         self.actors_told.extend(other.actors_told);
+        self.subs.extend(other.subs);
+        for g in other.restricted {
+            add_restricted(&mut self.restricted, &g.member, &g.distribution, &g.subs);
+        }
         self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
         self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
     }

@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use cisp_model::{
@@ -153,6 +154,8 @@ pub struct Engine {
     /// Scratch marks for view walks: `epoch` means "visited in this walk".
     epoch: u32,
     sub_mark: Vec<u32>,
+    /// Restricted submissions the reader of the current walk may see.
+    vis_mark: Vec<u32>,
     node_mark: Vec<u32>,
 }
 
@@ -176,6 +179,7 @@ impl Engine {
             campaigns: HashMap::new(),
             epoch: 0,
             sub_mark: Vec::new(),
+            vis_mark: Vec::new(),
             node_mark: Vec::new(),
         }
     }
@@ -327,6 +331,8 @@ impl Engine {
         root = self.uf.union_roots(root, si);
         let meta = &self.subs[si as usize];
         state.add_submission(
+            si,
+            &meta.distribution,
             &meta.key.member,
             meta.sector.as_ref(),
             meta.tlp,
@@ -414,7 +420,7 @@ impl Engine {
                 .collect()
         };
 
-        let mut views: BTreeMap<MemberId, Option<View>> = BTreeMap::new();
+        let mut views: BTreeMap<MemberId, Option<Rc<View>>> = BTreeMap::new();
         let mut over_budget = 0u32;
         let wanted = std::iter::once(&submitter)
             .filter(|_| !for_submitter.is_empty())
@@ -422,8 +428,49 @@ impl Engine {
             .chain(&escalation_candidates)
             .chain(&claim_candidates);
         let wanted: BTreeSet<MemberId> = wanted.cloned().collect();
+        // A reader's view depends only on which of the campaign's restricted
+        // (not community-wide) submissions it may see: readers with the same
+        // set share one walk, and one who sees them all sees the campaign.
+        let state = &self.campaigns[&root];
+        let whole = || {
+            let mut subs = state.subs.clone();
+            subs.sort_unstable();
+            let label = subs.first().copied().unwrap_or(si);
+            Rc::new(View { label, subs })
+        };
+        let mut whole_view: Option<Rc<View>> = None;
+        let mut signatures: Vec<(MemberId, Vec<bool>)> = Vec::with_capacity(wanted.len());
         for reader in wanted {
-            let v = self.view(&reader, si);
+            let sees: Vec<bool> = state
+                .restricted
+                .iter()
+                .map(|g| self.registry.may_see(&reader, &g.member, &g.distribution))
+                .collect();
+            if sees.iter().all(|&b| b) {
+                let v = whole_view.get_or_insert_with(whole).clone();
+                views.insert(reader, Some(v));
+            } else {
+                signatures.push((reader, sees));
+            }
+        }
+        let mut walked: HashMap<Vec<bool>, Option<Rc<View>>> = HashMap::new();
+        for (reader, sees) in signatures {
+            let v = match walked.get(&sees) {
+                Some(v) => v.clone(),
+                None => {
+                    let state = &self.campaigns[&root];
+                    let visible: Vec<u32> = state
+                        .restricted
+                        .iter()
+                        .zip(&sees)
+                        .filter(|(_, &b)| b)
+                        .flat_map(|(g, _)| g.subs.iter().copied())
+                        .collect();
+                    let v = self.view(&visible, si).map(Rc::new);
+                    walked.insert(sees, v.clone());
+                    v
+                }
+            };
             if v.is_none() {
                 over_budget += 1;
             }
@@ -504,6 +551,20 @@ impl Engine {
                 continue; // the campaign as it may see it does not involve it
             }
             others.reverse(); // newest first in the related list
+            let campaign = Some(self.key.campaign(view.label));
+            let about_view = |what| {
+                Draft {
+                    what,
+                    recipient: reader,
+                    trigger: new,
+                    own: own.clone(),
+                    others: others.clone(),
+                    shared: BTreeSet::new(),
+                    campaign: campaign.clone(),
+                    fusion_campaign: &fusion_campaign,
+                }
+                .build(&ctx)
+            };
             let is_escalation = escalation_candidates.contains(reader);
             if is_escalation && !state.escalated.contains(reader) && !escalated.contains(reader) {
                 let members = ctx
@@ -518,22 +579,10 @@ impl Engine {
                     || sectors.len() >= self.config.escalation_sectors as usize
                 {
                     escalated.push(reader.clone());
-                    alerts.push(
-                        Draft {
-                            what: What::Escalation {
-                                members,
-                                sectors: sectors.into_iter().collect(),
-                            },
-                            recipient: reader,
-                            trigger: new,
-                            own: own.clone(),
-                            others: others.clone(),
-                            shared: BTreeSet::new(),
-                            campaign: Some(self.key.campaign(view.label)),
-                            fusion_campaign: &fusion_campaign,
-                        }
-                        .build(&ctx),
-                    );
+                    alerts.push(about_view(What::Escalation {
+                        members,
+                        sectors: sectors.into_iter().collect(),
+                    }));
                 }
             }
             if claim_candidates.contains(reader) {
@@ -542,19 +591,7 @@ impl Engine {
                     if state.actors_told.contains(&k) {
                         continue;
                     }
-                    alerts.push(
-                        Draft {
-                            what: What::ActorClaim { actor },
-                            recipient: reader,
-                            trigger: new,
-                            own: own.clone(),
-                            others: others.clone(),
-                            shared: BTreeSet::new(),
-                            campaign: Some(self.key.campaign(view.label)),
-                            fusion_campaign: &fusion_campaign,
-                        }
-                        .build(&ctx),
-                    );
+                    alerts.push(about_view(What::ActorClaim { actor }));
                     told_claims.push(k);
                 }
             }
@@ -639,16 +676,23 @@ impl Engine {
     /// submission `start` (which must be in its audience): every submission
     /// reachable through linking observables and submissions in its
     /// audience. `None` when the walk exceeds [`EngineConfig::view_budget`].
-    fn view(&mut self, reader: &MemberId, start: u32) -> Option<View> {
+    /// The view from `start` of a reader who may see every community-wide
+    /// submission and, of the others, exactly `visible`.
+    fn view(&mut self, visible: &[u32], start: u32) -> Option<View> {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.sub_mark.fill(0);
+            self.vis_mark.fill(0);
             self.node_mark.fill(0);
             self.epoch = 1;
         }
         let epoch = self.epoch;
         self.sub_mark.resize(self.subs.len(), 0);
+        self.vis_mark.resize(self.subs.len(), 0);
         self.node_mark.resize(self.graph.node_bound(), 0);
+        for &j in visible {
+            self.vis_mark[j as usize] = epoch;
+        }
         let mut budget = u64::from(self.config.view_budget);
         let mut spend = |n: u64| {
             budget = budget.checked_sub(n)?;
@@ -678,11 +722,8 @@ impl Engine {
                         continue;
                     }
                     self.sub_mark[j as usize] = epoch;
-                    let m = &self.subs[j as usize];
-                    if self
-                        .registry
-                        .may_see(reader, &m.key.member, &m.distribution)
-                    {
+                    let community = self.subs[j as usize].distribution == Distribution::Community;
+                    if community || self.vis_mark[j as usize] == epoch {
                         stack.push(j);
                     }
                 }
@@ -708,11 +749,16 @@ impl CampaignState {
             last_seen_ms: i64::MIN,
             escalated: BTreeSet::new(),
             actors_told: BTreeSet::new(),
+            subs: Vec::new(),
+            restricted: Vec::new(),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_submission(
         &mut self,
+        si: u32,
+        distribution: &Distribution,
         member: &cisp_model::MemberId,
         sector: Option<&SectorId>,
         tlp: Tlp,
@@ -720,6 +766,10 @@ impl CampaignState {
         obs: &[NodeIndex],
     ) {
         self.submission_count += 1;
+        self.subs.push(si);
+        if *distribution != Distribution::Community {
+            crate::campaign::add_restricted(&mut self.restricted, member, distribution, &[si]);
+        }
         *self.members.entry(member.clone()).or_default() += 1;
         if let Some(s) = sector {
             self.sectors.insert(s.clone());

@@ -121,6 +121,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope, from the most to the least restrictive.
+    pub const ALL: [Scope; 5] = [
+        Scope::FusionCellOnly,
+        Scope::NamedMembers,
+        Scope::SharingGroups,
+        Scope::Sector,
+        Scope::Community,
+    ];
+
     pub fn parse(value: &str) -> Result<Scope, ModelError> {
         match value.to_ascii_uppercase().replace('-', "_").as_str() {
             "FUSION_CELL_ONLY" => Ok(Scope::FusionCellOnly),

@@ -16,13 +16,6 @@ use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 
 const SUBMITTER: &str = "northbank"; // finance, group fin-isac
-const SCOPES: [Scope; 5] = [
-    Scope::FusionCellOnly,
-    Scope::NamedMembers,
-    Scope::SharingGroups,
-    Scope::Sector,
-    Scope::Community,
-];
 /// Probes and what the registry says about them.
 const PROBES: [&str; 6] = [
     "lakeside-bs",   // finance, fin-isac
@@ -122,7 +115,7 @@ async fn every_member_sees_exactly_what_each_distribution_tlp_and_anonymity_allo
     let p = env.producer();
 
     let mut combos = Vec::new();
-    for scope in SCOPES {
+    for scope in Scope::ALL {
         for tlp in Tlp::ALL {
             for anonymous in [false, true] {
                 combos.push(Combo {
