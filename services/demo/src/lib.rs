@@ -87,17 +87,32 @@ fn client_config(cfg: &Config) -> ClientConfig {
     c
 }
 
-/// Publishes every record of the scenario to its member's topic and waits
-/// for the broker's acknowledgements. Returns how many were published.
+/// A producer that authenticates as `member` with its own broker password
+/// when the stack has one for it (`make stack-up` creates one per member),
+/// else with the configured credentials.
+fn producer_for(cfg: &Config, member: &MemberId) -> anyhow::Result<FutureProducer> {
+    let mut c = client_config(cfg);
+    let file = cisp_fusion::testing::password_file(member.as_str());
+    if cfg.kafka.client.contains_key("sasl.username") && file.is_file() {
+        let password = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        c.set("sasl.username", member.as_str())
+            .set("sasl.password", password.trim_end_matches(['\n', '\r']));
+    }
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .with_context(|| format!("creating the producer of {member}"))
+}
+
+/// Publishes every record of the scenario to its member's topic, as that
+/// member (its own broker user), in scenario order, each acknowledged by
+/// the broker before the next is sent. Returns how many were published.
 pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize> {
     let codec = Codec::new(DecodeLimits::default())?;
     let topics = Topics::new(&cfg.kafka.topic_prefix);
-    let producer: FutureProducer = client_config(cfg)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .create()
-        .context("creating producer")?;
-    let mut deliveries = Vec::new();
+    let mut producers: BTreeMap<MemberId, FutureProducer> = BTreeMap::new();
+    let mut n = 0;
     for r in &scenario.records {
         let member = MemberId::parse(&r.topic_member)?;
         let payload = match (&r.record, &r.raw_text) {
@@ -114,18 +129,20 @@ pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize>
             .as_ref()
             .map(|x| x.submission_id.clone())
             .unwrap_or_default();
-        let f = producer
+        if !producers.contains_key(&member) {
+            let p = producer_for(cfg, &member)?;
+            producers.insert(member.clone(), p);
+        }
+        let producer = &producers[&member];
+        producer
             .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
             .map_err(|(e, _)| e)
-            .with_context(|| format!("producing to {topic}"))?;
-        deliveries.push((topic, f));
-    }
-    let n = deliveries.len();
-    for (topic, f) in deliveries {
-        f.await
+            .with_context(|| format!("producing to {topic}"))?
+            .await
             .context("producer dropped")?
             .map_err(|(e, _)| e)
             .with_context(|| format!("delivery to {topic}"))?;
+        n += 1;
     }
     Ok(n)
 }

@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("is the fusion service running? (make run starts it)")?;
             let n = publish(&cfg, &scenario).await?;
             println!(
-                "published {n} records to the members' topics; waiting for the fusion service…"
+                "published {n} records, each on its member's topic as that member's broker user; waiting for the fusion service…"
             );
             wait_committed(metrics, before + n as u64, Duration::from_secs(60))?;
             let ok = show(&cfg, &registry, &scenario).await?;
