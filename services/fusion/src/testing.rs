@@ -36,6 +36,41 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A plain submission record: TLP:GREEN to the whole community, attributed,
+/// kind incident, titled `report <id>`. Tests change what they need with
+/// struct update syntax (`SubmissionRecord { tlp, ..community_record(…) }`).
+pub fn community_record(
+    member: &str,
+    id: &str,
+    observables: &[(cisp_model::ObservableKind, &str)],
+) -> cisp_wire::records::SubmissionRecord {
+    use cisp_wire::records::{DistributionRecord, ObservableRecord, SubmissionRecord};
+    SubmissionRecord {
+        submission_id: id.into(),
+        member_id: member.into(),
+        submitted_at: 1_763_546_400_000,
+        kind: cisp_model::SubmissionKind::Incident,
+        tlp: cisp_model::Tlp::Green,
+        distribution: DistributionRecord {
+            scope: cisp_model::Scope::Community,
+            members: vec![],
+            groups: vec![],
+        },
+        attribution: cisp_model::Attribution::Attributed,
+        title: format!("report {id}"),
+        description: None,
+        observables: observables
+            .iter()
+            .map(|(k, v)| ObservableRecord::new(*k, *v))
+            .collect(),
+        ttps: vec![],
+        malware: vec![],
+        actor_claims: vec![],
+        targeted_sectors: vec![],
+        confidence: 50,
+    }
+}
+
 /// Where `make stack-up` keeps the local broker's password files (one per
 /// user): `CISP_CREDENTIALS_DIR`, else under `CISP_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/cisp-fusion` or `~/.cache/cisp-fusion`, as

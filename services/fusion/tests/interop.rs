@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use cisp_fusion::testing::{repo_root, wait_durable, TestEnv};
+use cisp_fusion::testing::{community_record, repo_root, wait_durable, TestEnv};
 use cisp_model::*;
 use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
@@ -40,28 +40,13 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
     let codec = Codec::new(DecodeLimits::default()).unwrap();
 
     let ours = SubmissionRecord {
-        submission_id: "RUST-1".into(),
-        member_id: "northbank".into(),
-        submitted_at: 1_763_546_400_000,
         kind: SubmissionKind::Phishing,
-        tlp: Tlp::Green,
-        distribution: DistributionRecord {
-            scope: Scope::Community,
-            members: vec![],
-            groups: vec![],
-        },
-        attribution: Attribution::Attributed,
         title: "Lure from the Rust side".into(),
-        description: None,
-        observables: vec![ObservableRecord::new(
-            ObservableKind::Domain,
-            "interop.example",
-        )],
-        ttps: vec![],
-        malware: vec![],
-        actor_claims: vec![],
-        targeted_sectors: vec![],
-        confidence: 50,
+        ..community_record(
+            "northbank",
+            "RUST-1",
+            &[(ObservableKind::Domain, "interop.example")],
+        )
     };
     let p = env.producer();
     env.submit(&p, &ours).await;

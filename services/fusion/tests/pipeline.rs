@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cisp_fusion::testing::{wait_durable, TestEnv};
+use cisp_fusion::testing::{community_record, wait_durable, TestEnv};
 use cisp_fusion::Topics;
 use cisp_model::*;
 use cisp_wire::records::*;
@@ -14,30 +14,7 @@ use cisp_wire::{Codec, DecodeLimits, RecordType};
 use rdkafka::Offset;
 
 fn record(member: &str, id: &str, obs: &[(ObservableKind, &str)]) -> SubmissionRecord {
-    SubmissionRecord {
-        submission_id: id.into(),
-        member_id: member.into(),
-        submitted_at: 1_763_546_400_000,
-        kind: SubmissionKind::Incident,
-        tlp: Tlp::Green,
-        distribution: DistributionRecord {
-            scope: Scope::Community,
-            members: vec![],
-            groups: vec![],
-        },
-        attribution: Attribution::Attributed,
-        title: format!("report {id}"),
-        description: None,
-        observables: obs
-            .iter()
-            .map(|(k, v)| ObservableRecord::new(*k, *v))
-            .collect(),
-        ttps: vec![],
-        malware: vec![],
-        actor_claims: vec![],
-        targeted_sectors: vec![],
-        confidence: 50,
-    }
+    community_record(member, id, obs)
 }
 
 fn codec() -> Codec {

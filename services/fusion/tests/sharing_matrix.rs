@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use cisp_fusion::testing::{wait_durable, TestEnv};
+use cisp_fusion::testing::{community_record, wait_durable, TestEnv};
 use cisp_fusion::Topics;
 use cisp_model::*;
 use cisp_wire::records::*;
@@ -64,10 +64,11 @@ impl Combo {
 }
 
 fn submission(id: String, member: &str, c: Combo, domains: Vec<String>) -> SubmissionRecord {
+    let obs: Vec<(ObservableKind, &str)> = domains
+        .iter()
+        .map(|d| (ObservableKind::Domain, d.as_str()))
+        .collect();
     SubmissionRecord {
-        submission_id: id,
-        member_id: member.into(),
-        submitted_at: 1_763_546_400_000,
         kind: SubmissionKind::Phishing,
         tlp: c.tlp,
         distribution: DistributionRecord {
@@ -89,16 +90,7 @@ fn submission(id: String, member: &str, c: Combo, domains: Vec<String>) -> Submi
             Attribution::Attributed
         },
         title: c.title(),
-        description: None,
-        observables: domains
-            .iter()
-            .map(|d| ObservableRecord::new(ObservableKind::Domain, d))
-            .collect(),
-        ttps: vec![],
-        malware: vec![],
-        actor_claims: vec![],
-        targeted_sectors: vec![],
-        confidence: 50,
+        ..community_record(member, &id, &obs)
     }
 }
 
