@@ -203,6 +203,12 @@ async fn main() -> anyhow::Result<()> {
         flush * 1000.0,
         ch * 1000.0
     );
+    println!(
+        "per-audience views: {} walks, {} graph edges followed ({:.0} per record)",
+        m.view_walks.get(),
+        m.view_edges.get(),
+        m.view_edges.get() as f64 / n as f64
+    );
     println!("ratio fusion / raw consume: {:.3}", fusion_rate / raw_rate);
 
     // 4. Nothing lost.

@@ -87,6 +87,17 @@ pub struct Effects {
     pub hot_observables: u32,
     /// Recipients whose campaign view exceeded [`EngineConfig::view_budget`].
     pub views_over_budget: u32,
+    /// What working out recipients' views cost (walks shared by readers
+    /// with the same rights count once).
+    pub view_walks: WalkCost,
+}
+
+/// Graph walks done to work out recipients' campaign views.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalkCost {
+    pub walks: u32,
+    /// Graph edges followed.
+    pub edges: u64,
 }
 
 /// Sizes, for metrics.
@@ -157,6 +168,8 @@ pub struct Engine {
     /// Restricted submissions the reader of the current walk may see.
     vis_mark: Vec<u32>,
     node_mark: Vec<u32>,
+    /// Walks of the submission being processed.
+    walk_cost: WalkCost,
 }
 
 impl Engine {
@@ -181,6 +194,7 @@ impl Engine {
             sub_mark: Vec::new(),
             vis_mark: Vec::new(),
             node_mark: Vec::new(),
+            walk_cost: WalkCost::default(),
         }
     }
 
@@ -282,6 +296,7 @@ impl Engine {
 
         let (campaign_id, campaigns, root) =
             self.join_campaign(si, seq, &matches, &obs_nodes, ingest.now_ms);
+        self.walk_cost = WalkCost::default();
         let (alerts, views_over_budget) = self.alerts(si, sub, &matches, root, ingest);
         Outcome::Accepted(Effects {
             seq,
@@ -290,6 +305,7 @@ impl Engine {
             campaigns,
             hot_observables: hot,
             views_over_budget,
+            view_walks: self.walk_cost,
         })
     }
 
@@ -679,6 +695,16 @@ impl Engine {
     /// The view from `start` of a reader who may see every community-wide
     /// submission and, of the others, exactly `visible`.
     fn view(&mut self, visible: &[u32], start: u32) -> Option<View> {
+        let mut budget = u64::from(self.config.view_budget);
+        let view = self.walk(visible, start, &mut budget);
+        self.walk_cost.walks += 1;
+        self.walk_cost.edges += u64::from(self.config.view_budget) - budget;
+        view
+    }
+
+    /// [`Engine::view`]'s walk; `budget` is what is left of
+    /// [`EngineConfig::view_budget`] when it ends.
+    fn walk(&mut self, visible: &[u32], start: u32, budget: &mut u64) -> Option<View> {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.sub_mark.fill(0);
@@ -693,9 +719,8 @@ impl Engine {
         for &j in visible {
             self.vis_mark[j as usize] = epoch;
         }
-        let mut budget = u64::from(self.config.view_budget);
         let mut spend = |n: u64| {
-            budget = budget.checked_sub(n)?;
+            *budget = budget.checked_sub(n)?;
             Some(())
         };
         let mut stack = vec![start];

@@ -32,5 +32,5 @@ mod union_find;
 
 pub use alerts::{Alert, RelatedSubmission};
 pub use campaign::CampaignView;
-pub use engine::{Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome};
+pub use engine::{Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome, WalkCost};
 pub use ids::{CampaignId, SubmissionKey};

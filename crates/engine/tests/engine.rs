@@ -283,6 +283,31 @@ fn merges_keep_the_oldest_campaign_and_report_the_absorbed_one() {
 }
 
 #[test]
+fn view_walks_are_counted_and_skipped_for_readers_who_see_everything() {
+    let mut e = Engine::new(registry(), EngineConfig::default());
+    let x = [("domain", "walk.example")];
+    // A sector-only report from finance, then two community reports.
+    let fx = accepted(e.process(&sub("bank-a", "A1", "SECTOR", false, &x), at(1)));
+    assert_eq!(fx.view_walks.walks, 0, "nothing to tell, nothing walked");
+    // grid (energy) reports: bank-a sees all that is restricted (its own):
+    // the whole campaign, no walk; grid may not see A1, so it is told
+    // nothing about it and needs no view either.
+    let fx = accepted(e.process(&sub("grid", "G1", "COMMUNITY", false, &x), at(2)));
+    assert_eq!(fx.view_walks.walks, 0);
+    // bank-b (finance) reports: bank-a and bank-b see A1 (same sector),
+    // grid does not: one walk for grid's view, none for the others.
+    let fx = accepted(e.process(&sub("bank-b", "B1", "COMMUNITY", false, &x), at(3)));
+    assert_eq!(fx.view_walks.walks, 1, "{:?}", fx.view_walks);
+    assert!(fx.view_walks.edges > 0);
+    let grid = fx
+        .alerts
+        .iter()
+        .find(|a| a.recipient.as_str() == "grid")
+        .expect("grid is told of bank-b's community report");
+    assert!(grid.related.iter().all(|r| r.id.as_str() != "A1"));
+}
+
+#[test]
 fn redelivery_changes_nothing() {
     let mut e = Engine::new(registry(), EngineConfig::default());
     let s = sub(

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub campaign_updates: IntCounter,
     pub hot_observables: IntCounter,
     pub views_over_budget: IntCounter,
+    pub view_walks: IntCounter,
+    pub view_edges: IntCounter,
     pub publish_to_alert: Histogram,
     pub batch_records: Histogram,
     pub batch_flush: Histogram,
@@ -64,6 +66,14 @@ impl Metrics {
                 "cisp_fusion_views_over_budget_total",
                 "Alert recipients whose view of a campaign exceeded engine.view_budget (alert sent without a campaign id)",
             )?,
+            view_walks: IntCounter::new(
+                "cisp_fusion_view_walks_total",
+                "Graph walks done to work out alert recipients' views of campaigns",
+            )?,
+            view_edges: IntCounter::new(
+                "cisp_fusion_view_edges_total",
+                "Graph edges followed by those walks (the cost of per-audience views)",
+            )?,
             publish_to_alert: secs(
                 "cisp_fusion_publish_to_alert_seconds",
                 "From the triggering record's broker timestamp to the alert's broker acknowledgement",
@@ -99,6 +109,8 @@ impl Metrics {
         m.registry.register(Box::new(m.campaign_updates.clone()))?;
         m.registry.register(Box::new(m.hot_observables.clone()))?;
         m.registry.register(Box::new(m.views_over_budget.clone()))?;
+        m.registry.register(Box::new(m.view_walks.clone()))?;
+        m.registry.register(Box::new(m.view_edges.clone()))?;
         m.registry.register(Box::new(m.publish_to_alert.clone()))?;
         m.registry.register(Box::new(m.batch_records.clone()))?;
         m.registry.register(Box::new(m.batch_flush.clone()))?;

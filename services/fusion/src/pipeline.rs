@@ -225,6 +225,10 @@ impl Pipeline {
                 self.metrics
                     .views_over_budget
                     .inc_by(u64::from(fx.views_over_budget));
+                self.metrics
+                    .view_walks
+                    .inc_by(u64::from(fx.view_walks.walks));
+                self.metrics.view_edges.inc_by(fx.view_walks.edges);
                 let facts = convert::submission_facts(
                     &sub,
                     fx.seq,
