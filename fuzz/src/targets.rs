@@ -214,6 +214,13 @@ impl Harness for SubmissionTarget {
             partition: 0,
             offset: 0,
         };
+        let n = sub.observables.len();
+        if fx.warnlisted.len() != n || fx.scores.len() != n {
+            return Verdict::Broken("per-observable facts do not match the observables".into());
+        }
+        if fx.scores.iter().any(|s| !(0.0..=1.0).contains(s)) {
+            return Verdict::Broken(format!("indicator score out of [0, 1]: {:?}", fx.scores));
+        }
         if let Err(e) = convert::submission_facts(
             &sub,
             fx.seq,
@@ -221,6 +228,10 @@ impl Harness for SubmissionTarget {
             &self.registry,
             &src,
             now,
+            &convert::ObservableFacts {
+                warnlisted: &fx.warnlisted,
+                scores: &fx.scores,
+            },
         ) {
             return Verdict::Broken(format!("submission facts do not serialise: {e}"));
         }
@@ -337,8 +348,15 @@ impl OutputsTarget {
                 let b = self.codec.encode(rt, &r).map_err(|e| {
                     Verdict::Broken(format!("decoded {rt:?} does not re-encode: {e}"))
                 })?;
-                match self.codec.decode::<T>(rt, &b) {
-                    Ok((back, _)) if back == r => Err(Verdict::Accepted),
+                // Compared as encodings, not values: a float field may
+                // decode to NaN, which is not equal to itself.
+                let again = self
+                    .codec
+                    .decode::<T>(rt, &b)
+                    .ok()
+                    .and_then(|(back, _)| self.codec.encode(rt, &back).ok());
+                match again {
+                    Some(b2) if b2 == b => Err(Verdict::Accepted),
                     _ => Err(Verdict::Broken(format!("{rt:?} does not round-trip"))),
                 }
             }

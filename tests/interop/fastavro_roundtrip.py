@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--member", required=True)
     ap.add_argument("--submission-id", required=True)
     ap.add_argument("--domain", required=True)
+    ap.add_argument("--submitted-at", type=int, default=None,
+                    help="ms since the epoch (default: now); submissions link only within the engine's window")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--sasl-username", help="SCRAM-SHA-512 user (the member itself)")
     ap.add_argument("--sasl-password-file", help="file holding that user's password")
@@ -83,7 +85,7 @@ def main():
     record = {
         "submission_id": a.submission_id,
         "member_id": a.member,
-        "submitted_at": int(time.time() * 1000),
+        "submitted_at": a.submitted_at if a.submitted_at is not None else int(time.time() * 1000),
         "kind": "INCIDENT",
         "tlp": "GREEN",
         "distribution": {"scope": "COMMUNITY", "members": [], "groups": []},

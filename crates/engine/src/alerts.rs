@@ -38,7 +38,7 @@ pub struct RelatedSubmission {
 }
 
 /// A message to one member.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// Stable across redelivery and replay.
     pub id: String,
@@ -62,6 +62,9 @@ pub struct Alert {
     pub your_submissions: Vec<SubmissionId>,
     pub related: Vec<RelatedSubmission>,
     pub shared: Vec<Observable>,
+    /// Indicator score of each of `shared` (same order), from the alert's
+    /// own inputs only.
+    pub shared_scores: Vec<f32>,
     pub other_member_count: u32,
     pub summary: String,
     /// Every submission the alert was built from (for the audit table).
@@ -340,6 +343,7 @@ impl Draft<'_> {
             your_submissions: your.into_keys().cloned().collect(),
             related,
             shared,
+            shared_scores: Vec::new(),
             other_member_count,
             summary,
             provenance,

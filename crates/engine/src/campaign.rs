@@ -4,10 +4,23 @@ use cisp_model::{Distribution, MemberId, SectorId, Tlp};
 use petgraph::stable_graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 
+use crate::actors::{Actors, Attribution, Features};
+use crate::engine::SubMeta;
 use crate::ids::CampaignId;
 
+/// The actor a campaign is attributed to, with the confidence and the
+/// evidence that contributed most.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActorAttribution {
+    /// ATT&CK group id (`G0007`) or `claim:<name>`.
+    pub actor_id: String,
+    pub actor_name: String,
+    pub confidence: f64,
+    pub evidence: Vec<String>,
+}
+
 /// The Fusion Cell's view of a campaign (it sees every submission).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CampaignView {
     pub id: CampaignId,
     /// The engine sequence number of the change; increases monotonically.
@@ -22,10 +35,11 @@ pub struct CampaignView {
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub updated_at_ms: i64,
+    pub attribution: Option<ActorAttribution>,
 }
 
 /// Live state of one campaign, keyed in the engine by its union-find root.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CampaignState {
     pub(crate) id: CampaignId,
     /// Sequence number of the founding submission: the oldest survives a merge.
@@ -33,7 +47,8 @@ pub(crate) struct CampaignState {
     pub(crate) submission_count: u32,
     pub(crate) members: BTreeMap<MemberId, u32>,
     pub(crate) sectors: BTreeSet<SectorId>,
-    pub(crate) observables: HashSet<NodeIndex>,
+    /// Its observables (evidence indexes).
+    pub(crate) observables: HashSet<u32>,
     pub(crate) tlp: Tlp,
     pub(crate) first_seen_ms: i64,
     pub(crate) last_seen_ms: i64,
@@ -47,13 +62,19 @@ pub(crate) struct CampaignState {
     /// ones have the same view.
     pub(crate) subs: Vec<u32>,
     pub(crate) restricted: Vec<Restricted>,
+    /// Its node in the correlation graph.
+    pub(crate) node: NodeIndex,
+    /// Techniques, malware and actor claims, for attribution.
+    pub(crate) features: Features,
+    pub(crate) attribution: Option<Attribution>,
 }
 
 /// The campaign's submissions from one member with one (not community-wide)
 /// distribution: whoever may see one of them may see them all.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Restricted {
     pub(crate) member: MemberId,
+    #[serde(with = "crate::snapshot::distribution")]
     pub(crate) distribution: Distribution,
     pub(crate) subs: Vec<u32>,
 }
@@ -79,6 +100,49 @@ pub(crate) fn add_restricted(
 }
 
 impl CampaignState {
+    pub(crate) fn new(id: CampaignId, founded_seq: u64, node: NodeIndex) -> CampaignState {
+        CampaignState {
+            id,
+            founded_seq,
+            submission_count: 0,
+            members: BTreeMap::new(),
+            sectors: BTreeSet::new(),
+            observables: HashSet::new(),
+            tlp: Tlp::Clear,
+            first_seen_ms: i64::MAX,
+            last_seen_ms: i64::MIN,
+            escalated: BTreeSet::new(),
+            actors_told: BTreeSet::new(),
+            subs: Vec::new(),
+            restricted: Vec::new(),
+            node,
+            features: Features::default(),
+            attribution: None,
+        }
+    }
+
+    /// Counts submission `si` in (observables and features are the
+    /// engine's to add: they need its evidence table).
+    pub(crate) fn add_submission(&mut self, si: u32, meta: &SubMeta) {
+        self.submission_count += 1;
+        self.subs.push(si);
+        if meta.distribution != Distribution::Community {
+            add_restricted(
+                &mut self.restricted,
+                &meta.key.member,
+                &meta.distribution,
+                &[si],
+            );
+        }
+        *self.members.entry(meta.key.member.clone()).or_default() += 1;
+        if let Some(s) = &meta.sector {
+            self.sectors.insert(s.clone());
+        }
+        self.tlp = self.tlp.max(meta.tlp);
+        self.first_seen_ms = self.first_seen_ms.min(meta.submitted_at_ms);
+        self.last_seen_ms = self.last_seen_ms.max(meta.submitted_at_ms);
+    }
+
     pub(crate) fn absorb(&mut self, other: CampaignState) {
         self.submission_count += other.submission_count;
         for (m, n) in other.members {
@@ -100,6 +164,15 @@ impl CampaignState {
         }
         self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
         self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
+        for (t, n) in other.features.techniques {
+            *self.features.techniques.entry(t).or_default() += n;
+        }
+        for (m, n) in other.features.malware {
+            *self.features.malware.entry(m).or_default() += n;
+        }
+        for (a, who) in other.features.claims {
+            self.features.claims.entry(a).or_default().extend(who);
+        }
     }
 
     pub(crate) fn view(
@@ -107,6 +180,7 @@ impl CampaignState {
         version: u64,
         merged_into: Option<CampaignId>,
         now_ms: i64,
+        actors: &Actors,
     ) -> CampaignView {
         CampaignView {
             id: self.id.clone(),
@@ -121,6 +195,15 @@ impl CampaignState {
             first_seen_ms: self.first_seen_ms,
             last_seen_ms: self.last_seen_ms,
             updated_at_ms: now_ms,
+            attribution: self.attribution.as_ref().and_then(|a| {
+                let p = actors.profile(a.actor)?;
+                Some(ActorAttribution {
+                    actor_id: p.id.clone(),
+                    actor_name: p.name.clone(),
+                    confidence: a.confidence,
+                    evidence: a.evidence.clone(),
+                })
+            }),
         }
     }
 }

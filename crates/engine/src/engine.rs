@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -7,20 +7,36 @@ use cisp_model::{
     SubmissionKind, Tlp,
 };
 use petgraph::stable_graph::{NodeIndex, StableGraph};
-use petgraph::visit::NodeIndexable;
-use petgraph::Direction;
+use serde::{Deserialize, Serialize};
 
+use crate::actors::Actors;
 use crate::alerts::{Alert, AlertLimits, Ctx, Draft, What};
 use crate::campaign::{CampaignState, CampaignView};
+use crate::evidence::{self, EvidenceKey, Strength, Via};
 use crate::ids::{CampaignId, IdKey, SubmissionKey};
+use crate::psl::PublicSuffixList;
 use crate::union_find::UnionFind;
+use crate::warnlist::WarnLists;
 
 /// Tunables of the engine.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// An observable already contained in this many submissions stops
-    /// linking new ones (shared hosting, CDNs, public resolvers).
+    /// A piece of evidence carried by this many submissions stops linking
+    /// (a hard bound on the work one lookup can cause).
     pub hot_observable_limit: u32,
+    /// Over-correlation guard: a piece of evidence that has already tied
+    /// this many otherwise unrelated campaigns together stops linking, for
+    /// everyone and retroactively (the campaigns it alone joined split
+    /// again), and is reported as common infrastructure.
+    pub common_after_campaigns: u32,
+    /// Two submissions link only when they were submitted at most this far
+    /// apart.
+    pub link_window_ms: i64,
+    /// Shipped warn-lists switched off by name (see `data/warnlists/`).
+    pub warnlists_disabled: Vec<String>,
+    /// A campaign is attributed to its best-scoring actor from this
+    /// confidence on (0–1).
+    pub attribution_threshold: f64,
     pub max_related_per_alert: usize,
     pub max_shared_per_alert: usize,
     /// Secret from which the key of every id handed to members is derived
@@ -44,6 +60,10 @@ impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
             hot_observable_limit: 1000,
+            common_after_campaigns: 3,
+            link_window_ms: 30 * 24 * 3600 * 1000,
+            warnlists_disabled: Vec::new(),
+            attribution_threshold: 0.5,
             max_related_per_alert: 50,
             max_shared_per_alert: 100,
             id_salt: String::new(),
@@ -80,11 +100,21 @@ pub struct Effects {
     pub seq: u64,
     pub campaign_id: CampaignId,
     pub alerts: Vec<Alert>,
-    /// Changed campaigns: the one the submission joined, and any absorbed
-    /// by a merge (with `merged_into` set).
+    /// Changed campaigns: the one the submission joined, any absorbed by a
+    /// merge (with `merged_into` set), and the parts of any campaign that
+    /// split because a value turned out to be common infrastructure.
     pub campaigns: Vec<CampaignView>,
-    /// Observables too common to link (see [`EngineConfig::hot_observable_limit`]).
+    /// Evidence of this submission too common to link (hot or common
+    /// infrastructure), counting observables only.
     pub hot_observables: u32,
+    /// Values that became common infrastructure with this submission.
+    pub common_infrastructure: Vec<Observable>,
+    /// Per reported observable (in the submission's order): the warn-list
+    /// it is on (a likely false positive), if any.
+    pub warnlisted: Vec<Option<String>>,
+    /// Per reported observable: its indicator score as the Fusion Cell sees
+    /// it (all reporters), after this submission.
+    pub scores: Vec<f32>,
     /// Recipients whose campaign view exceeded [`EngineConfig::view_budget`].
     pub views_over_budget: u32,
     /// What working out recipients' views cost (walks shared by readers
@@ -108,93 +138,239 @@ pub struct EngineStats {
     pub campaigns: u64,
     pub graph_nodes: u64,
     pub graph_edges: u64,
+    pub common_infrastructure: u64,
+    pub attributed_campaigns: u64,
 }
 
-/// What the engine keeps of a submission (observables live in the graph).
-#[derive(Debug)]
+/// What the engine keeps of a submission (its evidence lives in the graph).
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SubMeta {
     pub(crate) key: SubmissionKey,
     pub(crate) kind: SubmissionKind,
     pub(crate) tlp: Tlp,
+    #[serde(with = "crate::snapshot::distribution")]
     pub(crate) distribution: Distribution,
     pub(crate) attribution: Attribution,
     pub(crate) title: String,
     pub(crate) submitted_at_ms: i64,
     pub(crate) sector: Option<SectorId>,
+    pub(crate) confidence: u8,
+    pub(crate) node: NodeIndex,
+    /// Everything it carries (reported and derived), as evidence indexes;
+    /// the first `reported` are its observables in the submission's order.
+    pub(crate) evidence: Vec<u32>,
+    pub(crate) reported: u32,
+    /// Actors its member claims (profile indexes).
+    pub(crate) claims: Vec<u32>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Node {
+/// A node of the correlation graph.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum Node {
     Submission(u32),
-    /// An observable, how many submissions contain it, and the sequence
-    /// number of the last submission it linked (`u32::MAX` while it still
-    /// links: it stops at [`EngineConfig::hot_observable_limit`]).
-    Observable {
-        submissions: u32,
-        cutoff: u32,
-    },
+    /// An observable, derived value, technique, technique set or malware
+    /// family (index into the evidence table).
+    Evidence(u32),
+    Campaign,
+    Actor(u32),
+}
+
+/// An edge of the correlation graph.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum Edge {
+    /// submission → observable it reports
+    Contains,
+    /// submission or actor → technique, technique set or malware
+    Uses,
+    /// value → value derived from it (url → host → registrable domain,
+    /// ip → /24, e-mail → domain)
+    DerivedFrom,
+    /// submission → its campaign
+    MemberOf,
+    /// campaign → actor, with the attribution's confidence
+    AttributedTo(f32),
+}
+
+/// One piece of evidence: a node of the graph and its posting list.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Evidence {
+    pub(crate) key: EvidenceKey,
+    pub(crate) node: NodeIndex,
+    pub(crate) strength: Strength,
+    /// Index of the warn-list it is on.
+    pub(crate) warn: Option<u16>,
+    /// Common infrastructure: links nothing any more.
+    pub(crate) common: bool,
+    /// Times it tied a submission with evidence of its own to campaigns
+    /// nothing else tied it to.
+    pub(crate) bridged: u32,
+    /// Submissions carrying it, in engine order (sorted).
+    pub(crate) subs: Vec<u32>,
+    /// Distinct reporting members and the highest confidence each gave.
+    pub(crate) reporters: Vec<(MemberId, u8)>,
+    pub(crate) last_seen_ms: i64,
+}
+
+impl Evidence {
+    pub(crate) fn links(&self) -> bool {
+        self.strength != Strength::Context && self.warn.is_none() && !self.common
+    }
 }
 
 /// One recipient's view of a campaign: the submissions it may see that are
 /// connected to the triggering one through submissions it may see.
-struct View {
+pub(crate) struct View {
     /// Lowest sequence number in the view: names it (stable as it grows).
-    label: u32,
-    subs: Vec<u32>,
+    pub(crate) label: u32,
+    pub(crate) subs: Vec<u32>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Edge {
-    Contains,
+/// Why two submissions are linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    Strong(u32),
+    /// Two different weak pieces.
+    Weak(u32, u32),
+}
+
+/// Scratch space for graph walks, reused between them.
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    /// `epoch` means "visited in this walk".
+    pub(crate) epoch: u32,
+    pub(crate) sub_mark: Vec<u32>,
+    /// Restricted submissions the reader of the current walk may see.
+    pub(crate) vis_mark: Vec<u32>,
+    /// First weak piece seen per candidate while listing one submission's links.
+    pub(crate) weak: HashMap<u32, u32>,
+}
+
+impl Marks {
+    /// Starts a walk over `n` submissions; returns its epoch.
+    pub(crate) fn next(&mut self, n: usize) -> u32 {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.sub_mark.fill(0);
+            self.vis_mark.fill(0);
+            self.epoch = 1;
+        }
+        self.sub_mark.resize(n, 0);
+        self.vis_mark.resize(n, 0);
+        self.epoch
+    }
 }
 
 /// The correlation engine. Single-threaded; the caller owns it.
 pub struct Engine {
-    registry: Arc<Registry>,
-    config: EngineConfig,
-    key: IdKey,
-    limits: AlertLimits,
-    graph: StableGraph<Node, Edge>,
-    index: HashMap<Observable, NodeIndex>,
-    subs: Vec<SubMeta>,
-    sub_nodes: Vec<NodeIndex>,
-    by_key: HashMap<SubmissionKey, u32>,
-    uf: UnionFind,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) config: EngineConfig,
+    pub(crate) key: IdKey,
+    pub(crate) limits: AlertLimits,
+    pub(crate) psl: Arc<PublicSuffixList>,
+    pub(crate) warn: Arc<WarnLists>,
+    pub(crate) graph: StableGraph<Node, Edge>,
+    pub(crate) index: HashMap<EvidenceKey, u32>,
+    pub(crate) evidence: Vec<Evidence>,
+    pub(crate) subs: Vec<SubMeta>,
+    /// Submission times, apart for the hot linking loop.
+    pub(crate) sub_time: Vec<i64>,
+    pub(crate) by_key: HashMap<SubmissionKey, u32>,
+    pub(crate) uf: UnionFind,
     /// Live campaigns keyed by their union-find root.
-    campaigns: HashMap<u32, CampaignState>,
-    /// Scratch marks for view walks: `epoch` means "visited in this walk".
-    epoch: u32,
-    sub_mark: Vec<u32>,
-    /// Restricted submissions the reader of the current walk may see.
-    vis_mark: Vec<u32>,
-    node_mark: Vec<u32>,
+    pub(crate) campaigns: HashMap<u32, CampaignState>,
+    pub(crate) actors: Actors,
+    pub(crate) actor_nodes: Vec<NodeIndex>,
+    pub(crate) marks: Marks,
     /// Walks of the submission being processed.
-    walk_cost: WalkCost,
+    pub(crate) walk_cost: WalkCost,
+}
+
+/// Reference data the engine is built with: shared, read-only.
+#[derive(Debug)]
+pub struct Reference {
+    pub psl: Arc<PublicSuffixList>,
+    pub warnlists: Arc<WarnLists>,
+    pub actors: Actors,
+}
+
+impl Reference {
+    /// What this build ships, minus the warn-lists `disabled`.
+    pub fn shipped(disabled: &[String]) -> Result<Reference, String> {
+        Ok(Reference {
+            psl: Arc::new(PublicSuffixList::shipped()),
+            warnlists: Arc::new(WarnLists::shipped(disabled)?),
+            actors: Actors::shipped(),
+        })
+    }
 }
 
 impl Engine {
+    /// An engine with the shipped reference data.
+    ///
+    /// # Panics
+    /// When `config.warnlists_disabled` names a list that does not exist
+    /// (configuration is checked before this; see [`Engine::with_reference`]).
     pub fn new(registry: Arc<Registry>, config: EngineConfig) -> Engine {
+        #[allow(clippy::expect_used)]
+        let reference = Reference::shipped(&config.warnlists_disabled)
+            .expect("warn-list names are checked with the configuration");
+        Engine::with_reference(registry, config, reference)
+    }
+
+    pub fn with_reference(
+        registry: Arc<Registry>,
+        config: EngineConfig,
+        reference: Reference,
+    ) -> Engine {
         let limits = AlertLimits {
             max_related: config.max_related_per_alert,
             max_shared: config.max_shared_per_alert,
         };
-        Engine {
+        let mut engine = Engine {
             registry,
             key: IdKey::new(&config.id_salt),
             config,
             limits,
+            psl: reference.psl,
+            warn: reference.warnlists,
             graph: StableGraph::new(),
             index: HashMap::new(),
+            evidence: Vec::new(),
             subs: Vec::new(),
-            sub_nodes: Vec::new(),
+            sub_time: Vec::new(),
             by_key: HashMap::new(),
             uf: UnionFind::default(),
             campaigns: HashMap::new(),
-            epoch: 0,
-            sub_mark: Vec::new(),
-            vis_mark: Vec::new(),
-            node_mark: Vec::new(),
+            actors: reference.actors,
+            actor_nodes: Vec::new(),
+            marks: Marks::default(),
             walk_cost: WalkCost::default(),
+        };
+        engine.seed_actors();
+        engine
+    }
+
+    /// Actor nodes with `uses` edges to their techniques and software.
+    fn seed_actors(&mut self) {
+        let profiles = self.actors.profiles().to_vec();
+        for (i, p) in profiles.iter().enumerate() {
+            let a = u32::try_from(i).unwrap_or(u32::MAX);
+            let node = self.graph.add_node(Node::Actor(a));
+            self.actor_nodes.push(node);
+            let keys = p
+                .techniques
+                .iter()
+                .map(|t| EvidenceKey::Technique(t.as_str().into()))
+                .chain(
+                    p.software
+                        .iter()
+                        .map(|s| EvidenceKey::Malware(s.as_str().into())),
+                );
+            for k in keys {
+                let (e, _) = self.evidence_for(k);
+                let en = self.evidence[e as usize].node;
+                self.graph.add_edge(node, en, Edge::Uses);
+            }
         }
     }
 
@@ -202,13 +378,31 @@ impl Engine {
         &self.registry
     }
 
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn warnlists(&self) -> &WarnLists {
+        &self.warn
+    }
+
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             submissions: self.subs.len() as u64,
-            observables: self.index.len() as u64,
+            observables: self
+                .evidence
+                .iter()
+                .filter(|e| matches!(e.key, EvidenceKey::Observable(_)))
+                .count() as u64,
             campaigns: self.campaigns.len() as u64,
             graph_nodes: self.graph.node_count() as u64,
             graph_edges: self.graph.edge_count() as u64,
+            common_infrastructure: self.evidence.iter().filter(|e| e.common).count() as u64,
+            attributed_campaigns: self
+                .campaigns
+                .values()
+                .filter(|c| c.attribution.is_some())
+                .count() as u64,
         }
     }
 
@@ -217,6 +411,35 @@ impl Engine {
         let si = *self.by_key.get(key)?;
         let root = self.uf.find(si);
         self.campaigns.get(&root).map(|c| c.id.clone())
+    }
+
+    /// The evidence index for `key`, created (with its graph node and
+    /// warn-list check) if new; `true` when created.
+    pub(crate) fn evidence_for(&mut self, key: EvidenceKey) -> (u32, bool) {
+        if let Some(&e) = self.index.get(&key) {
+            return (e, false);
+        }
+        let e = u32::try_from(self.evidence.len()).unwrap_or(u32::MAX);
+        let node = self.graph.add_node(Node::Evidence(e));
+        let warn = match &key {
+            EvidenceKey::Observable(o) | EvidenceKey::Prefix(o) | EvidenceKey::Registrable(o) => {
+                self.warn.check(o)
+            }
+            _ => None,
+        };
+        self.evidence.push(Evidence {
+            strength: key.strength(),
+            key: key.clone(),
+            node,
+            warn,
+            common: false,
+            bridged: 0,
+            subs: Vec::new(),
+            reporters: Vec::new(),
+            last_seen_ms: i64::MIN,
+        });
+        self.index.insert(key, e);
+        (e, true)
     }
 
     /// Processes one validated submission. Deterministic: the same sequence
@@ -234,6 +457,43 @@ impl Engine {
         let seq = self.subs.len() as u64;
         let si = self.uf.push();
         let node = self.graph.add_node(Node::Submission(si));
+
+        // Its evidence: reported observables, what they are derived from,
+        // techniques and malware.
+        let warn = self.warn.clone();
+        let items = evidence::derive(sub, &self.psl, &|o| warn.check(o).is_some());
+        let reported = sub.observables.len();
+        let mut ids: Vec<u32> = Vec::with_capacity(items.len());
+        let mut created: Vec<bool> = Vec::with_capacity(items.len());
+        for (k, via) in items {
+            let uses = matches!(
+                k,
+                EvidenceKey::Technique(_) | EvidenceKey::TechniqueSet(_) | EvidenceKey::Malware(_)
+            );
+            let (e, new) = self.evidence_for(k);
+            let en = self.evidence[e as usize].node;
+            match via {
+                Via::Direct => {
+                    let edge = if uses { Edge::Uses } else { Edge::Contains };
+                    self.graph.add_edge(node, en, edge);
+                }
+                // A value's derivations never change: their edges are drawn
+                // when the value is first seen.
+                Via::DerivedFrom(from) if created[from] => {
+                    let fnode = self.evidence[ids[from] as usize].node;
+                    self.graph.add_edge(fnode, en, Edge::DerivedFrom);
+                }
+                Via::DerivedFrom(_) => {}
+            }
+            ids.push(e);
+            created.push(new);
+        }
+        let claims: Vec<u32> = sub
+            .actor_claims
+            .iter()
+            .map(|c| self.resolve_claim(c))
+            .collect();
+        let confidence = sub.confidence;
         self.subs.push(SubMeta {
             key: key.clone(),
             kind: sub.kind,
@@ -243,122 +503,80 @@ impl Engine {
             title: sub.title.clone(),
             submitted_at_ms: sub.submitted_at_ms,
             sector: self.registry.member(&sub.member).map(|m| m.sector.clone()),
+            confidence,
+            node,
+            evidence: ids.clone(),
+            reported: u32::try_from(reported).unwrap_or(u32::MAX),
+            claims,
         });
-        self.sub_nodes.push(node);
+        self.sub_time.push(sub.submitted_at_ms);
         self.by_key.insert(key, si);
 
-        // Link observables; collect earlier submissions sharing each one.
-        let mut matches: BTreeMap<u32, BTreeSet<Observable>> = BTreeMap::new();
-        let mut obs_nodes = Vec::with_capacity(sub.observables.len());
-        let mut hot = 0u32;
-        for sighted in &sub.observables {
-            let on = match self.index.get(&sighted.observable) {
-                Some(&n) => n,
-                None => {
-                    let n = self.graph.add_node(Node::Observable {
-                        submissions: 0,
-                        cutoff: u32::MAX,
-                    });
-                    self.index.insert(sighted.observable.clone(), n);
-                    n
-                }
-            };
-            let Node::Observable {
-                submissions,
-                mut cutoff,
-            } = self.graph[on]
-            else {
-                continue;
-            };
-            if submissions >= self.config.hot_observable_limit {
-                hot += 1;
-            } else {
-                for n in self.graph.neighbors_directed(on, Direction::Incoming) {
-                    if let Node::Submission(j) = self.graph[n] {
-                        matches
-                            .entry(j)
-                            .or_default()
-                            .insert(sighted.observable.clone());
-                    }
+        let linked = self.link_new(si, seq, ingest.now_ms);
+        // Only now does the submission enter the posting lists: it never
+        // links to itself, and a split above did not see it.
+        for &e in &ids {
+            let ev = &mut self.evidence[e as usize];
+            ev.subs.push(si);
+            ev.last_seen_ms = ev.last_seen_ms.max(sub.submitted_at_ms);
+            if matches!(ev.key, EvidenceKey::Observable(_)) {
+                match ev.reporters.iter_mut().find(|(m, _)| *m == sub.member) {
+                    Some((_, c)) => *c = (*c).max(confidence),
+                    None => ev.reporters.push((sub.member.clone(), confidence)),
                 }
             }
-            self.graph.add_edge(node, on, Edge::Contains);
-            let submissions = submissions.saturating_add(1);
-            if submissions == self.config.hot_observable_limit {
-                cutoff = si; // the last submission it links
-            }
-            self.graph[on] = Node::Observable {
-                submissions,
-                cutoff,
-            };
-            obs_nodes.push(on);
         }
-
-        let (campaign_id, campaigns, root) =
-            self.join_campaign(si, seq, &matches, &obs_nodes, ingest.now_ms);
+        let (campaign_id, mut campaigns, root) =
+            self.join_campaign(si, seq, &linked.roots, ingest.now_ms);
+        let mut all_views = linked.views;
+        all_views.append(&mut campaigns);
         self.walk_cost = WalkCost::default();
-        let (alerts, views_over_budget) = self.alerts(si, sub, &matches, root, ingest);
+        let (mut alerts, views_over_budget) = self.alerts(si, sub, &linked.matches, root, ingest);
+        for a in &mut alerts {
+            a.shared_scores = self.alert_scores(a, ingest.now_ms);
+        }
+        let reported_ids = &ids[..reported.min(ids.len())];
+        let hot_observables = ids
+            .iter()
+            .filter(|&&e| {
+                let ev = &self.evidence[e as usize];
+                ev.common && matches!(ev.key, EvidenceKey::Observable(_))
+            })
+            .count();
+        let warnlisted = reported_ids
+            .iter()
+            .map(|&e| {
+                self.evidence[e as usize]
+                    .warn
+                    .map(|w| self.warn.name(w).to_owned())
+            })
+            .collect();
+        let scores = reported_ids
+            .iter()
+            .map(|&e| self.score_of(e, ingest.now_ms))
+            .collect();
         Outcome::Accepted(Effects {
             seq,
             campaign_id,
             alerts,
-            campaigns,
-            hot_observables: hot,
+            campaigns: all_views,
+            hot_observables: u32::try_from(hot_observables).unwrap_or(u32::MAX),
+            common_infrastructure: linked.common,
+            warnlisted,
+            scores,
             views_over_budget,
             view_walks: self.walk_cost,
         })
     }
 
-    /// Puts submission `si` into a campaign: a new one, the one its matches
-    /// are in, or the oldest of several, which absorbs the others.
-    fn join_campaign(
-        &mut self,
-        si: u32,
-        seq: u64,
-        matches: &BTreeMap<u32, BTreeSet<Observable>>,
-        obs_nodes: &[NodeIndex],
-        now_ms: i64,
-    ) -> (CampaignId, Vec<CampaignView>, u32) {
-        let mut roots: Vec<u32> = matches.keys().map(|&j| self.uf.find(j)).collect();
-        roots.sort_unstable();
-        roots.dedup();
-        let mut views = Vec::new();
-        let (mut root, mut state) = match roots.iter().min_by_key(|r| self.campaigns[r].founded_seq)
-        {
-            None => (si, CampaignState::new(self.key.campaign(si), seq)),
-            Some(&survivor) => {
-                let mut state = self
-                    .campaigns
-                    .remove(&survivor)
-                    .expect("every root has a campaign");
-                let mut root = survivor;
-                for &r in roots.iter().filter(|&&r| r != survivor) {
-                    let absorbed = self
-                        .campaigns
-                        .remove(&r)
-                        .expect("every root has a campaign");
-                    views.push(absorbed.view(seq, Some(state.id.clone()), now_ms));
-                    state.absorb(absorbed);
-                    root = self.uf.union_roots(root, r);
-                }
-                (root, state)
-            }
-        };
-        root = self.uf.union_roots(root, si);
-        let meta = &self.subs[si as usize];
-        state.add_submission(
-            si,
-            &meta.distribution,
-            &meta.key.member,
-            meta.sector.as_ref(),
-            meta.tlp,
-            meta.submitted_at_ms,
-            obs_nodes,
-        );
-        views.push(state.view(seq, None, now_ms));
-        let id = state.id.clone();
-        self.campaigns.insert(root, state);
-        (id, views, root)
+    fn resolve_claim(&mut self, claim: &str) -> u32 {
+        let before = self.actors.len();
+        let a = self.actors.resolve_claim(claim);
+        if self.actors.len() > before {
+            let node = self.graph.add_node(Node::Actor(a));
+            self.actor_nodes.push(node);
+        }
+        a
     }
 
     /// Every alert the arrival of submission `si` causes. Phase one works
@@ -686,122 +904,5 @@ impl Engine {
                 alerts.push(single(what, member, shared).build(ctx));
             }
         }
-    }
-
-    /// The part of the correlation graph `reader` may see that contains
-    /// submission `start` (which must be in its audience): every submission
-    /// reachable through linking observables and submissions in its
-    /// audience. `None` when the walk exceeds [`EngineConfig::view_budget`].
-    /// The view from `start` of a reader who may see every community-wide
-    /// submission and, of the others, exactly `visible`.
-    fn view(&mut self, visible: &[u32], start: u32) -> Option<View> {
-        let mut budget = u64::from(self.config.view_budget);
-        let view = self.walk(visible, start, &mut budget);
-        self.walk_cost.walks += 1;
-        self.walk_cost.edges += u64::from(self.config.view_budget) - budget;
-        view
-    }
-
-    /// [`Engine::view`]'s walk; `budget` is what is left of
-    /// [`EngineConfig::view_budget`] when it ends.
-    fn walk(&mut self, visible: &[u32], start: u32, budget: &mut u64) -> Option<View> {
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.sub_mark.fill(0);
-            self.vis_mark.fill(0);
-            self.node_mark.fill(0);
-            self.epoch = 1;
-        }
-        let epoch = self.epoch;
-        self.sub_mark.resize(self.subs.len(), 0);
-        self.vis_mark.resize(self.subs.len(), 0);
-        self.node_mark.resize(self.graph.node_bound(), 0);
-        for &j in visible {
-            self.vis_mark[j as usize] = epoch;
-        }
-        let mut spend = |n: u64| {
-            *budget = budget.checked_sub(n)?;
-            Some(())
-        };
-        let mut stack = vec![start];
-        self.sub_mark[start as usize] = epoch;
-        let mut subs = Vec::new();
-        while let Some(x) = stack.pop() {
-            subs.push(x);
-            let xn = self.sub_nodes[x as usize];
-            for on in self.graph.neighbors_directed(xn, Direction::Outgoing) {
-                spend(1)?;
-                let Node::Observable { cutoff, .. } = self.graph[on] else {
-                    continue;
-                };
-                if x > cutoff || self.node_mark[on.index()] == epoch {
-                    continue; // x did not link through it, or it was walked
-                }
-                self.node_mark[on.index()] = epoch;
-                for n in self.graph.neighbors_directed(on, Direction::Incoming) {
-                    spend(1)?;
-                    let Node::Submission(j) = self.graph[n] else {
-                        continue;
-                    };
-                    if j > cutoff || self.sub_mark[j as usize] == epoch {
-                        continue;
-                    }
-                    self.sub_mark[j as usize] = epoch;
-                    let community = self.subs[j as usize].distribution == Distribution::Community;
-                    if community || self.vis_mark[j as usize] == epoch {
-                        stack.push(j);
-                    }
-                }
-            }
-        }
-        subs.sort_unstable();
-        let label = subs.first().copied().unwrap_or(start);
-        Some(View { label, subs })
-    }
-}
-
-impl CampaignState {
-    fn new(id: CampaignId, founded_seq: u64) -> CampaignState {
-        CampaignState {
-            id,
-            founded_seq,
-            submission_count: 0,
-            members: BTreeMap::new(),
-            sectors: BTreeSet::new(),
-            observables: HashSet::new(),
-            tlp: Tlp::Clear,
-            first_seen_ms: i64::MAX,
-            last_seen_ms: i64::MIN,
-            escalated: BTreeSet::new(),
-            actors_told: BTreeSet::new(),
-            subs: Vec::new(),
-            restricted: Vec::new(),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn add_submission(
-        &mut self,
-        si: u32,
-        distribution: &Distribution,
-        member: &cisp_model::MemberId,
-        sector: Option<&SectorId>,
-        tlp: Tlp,
-        at_ms: i64,
-        obs: &[NodeIndex],
-    ) {
-        self.submission_count += 1;
-        self.subs.push(si);
-        if *distribution != Distribution::Community {
-            crate::campaign::add_restricted(&mut self.restricted, member, distribution, &[si]);
-        }
-        *self.members.entry(member.clone()).or_default() += 1;
-        if let Some(s) = sector {
-            self.sectors.insert(s.clone());
-        }
-        self.observables.extend(obs.iter().copied());
-        self.tlp = self.tlp.max(tlp);
-        self.first_seen_ms = self.first_seen_ms.min(at_ms);
-        self.last_seen_ms = self.last_seen_ms.max(at_ms);
     }
 }

@@ -24,13 +24,24 @@
 //! public resolvers) stops linking: it is counted but joins nothing. The
 //! fuller warn-list and evidence weighting of DESIGN §4 build on this.
 
+pub mod actors;
 mod alerts;
 mod campaign;
 mod engine;
+pub mod evidence;
 mod ids;
+mod linking;
+pub mod psl;
+pub mod query;
+mod snapshot;
 mod union_find;
+pub mod warnlist;
 
 pub use alerts::{Alert, RelatedSubmission};
-pub use campaign::CampaignView;
-pub use engine::{Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome, WalkCost};
+pub use campaign::{ActorAttribution, CampaignView};
+pub use cisp_model::Registry;
+pub use engine::{
+    Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome, Reference, WalkCost,
+};
 pub use ids::{CampaignId, SubmissionKey};
+pub use linking::{half_life_days, indicator_score, Hop};

@@ -1,6 +1,6 @@
 /// Growable union-find over dense `u32` ids, union by size with path
 /// halving: near-constant amortised cost per operation.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UnionFind {
     parent: Vec<u32>,
     size: Vec<u32>,
@@ -21,6 +21,21 @@ impl UnionFind {
             x = grand;
         }
         x
+    }
+
+    /// The root of `x` without compressing paths (for `&self` readers).
+    pub(crate) fn root(&self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            x = self.parent[x as usize];
+        }
+        x
+    }
+
+    /// Makes `x` a singleton again. Only valid when every member of its
+    /// set is reset too (a split rebuilds a whole set).
+    pub(crate) fn reset(&mut self, x: u32) {
+        self.parent[x as usize] = x;
+        self.size[x as usize] = 1;
     }
 
     /// Joins the sets of two roots and returns the new root.

@@ -67,6 +67,15 @@ fn sub(member: &str, id: &str, scope: &str, anonymous: bool, obs: &[(&str, &str)
     .unwrap()
 }
 
+/// The defaults, with the documentation warn-list off: these fixtures use
+/// RFC 2606 / 5737 values on purpose.
+fn fixtures() -> EngineConfig {
+    EngineConfig {
+        warnlists_disabled: vec!["documentation".into()],
+        ..EngineConfig::default()
+    }
+}
+
 fn at(t: i64) -> Ingest {
     Ingest {
         published_at_ms: t,
@@ -83,7 +92,7 @@ fn accepted(o: Outcome) -> cisp_engine::Effects {
 
 #[test]
 fn shared_observable_joins_campaign_and_alerts_both_sides() {
-    let mut e = Engine::new(registry(), EngineConfig::default());
+    let mut e = Engine::new(registry(), fixtures());
     let a = accepted(e.process(
         &sub(
             "bank-a",
@@ -129,7 +138,7 @@ fn shared_observable_joins_campaign_and_alerts_both_sides() {
 
 #[test]
 fn fusion_cell_only_submissions_alert_nobody_else() {
-    let mut e = Engine::new(registry(), EngineConfig::default());
+    let mut e = Engine::new(registry(), fixtures());
     e.process(
         &sub(
             "bank-a",
@@ -196,7 +205,7 @@ fn fusion_cell_only_submissions_alert_nobody_else() {
 
 #[test]
 fn anonymous_submitters_are_never_named() {
-    let mut e = Engine::new(registry(), EngineConfig::default());
+    let mut e = Engine::new(registry(), fixtures());
     e.process(
         &sub(
             "bank-a",
@@ -230,7 +239,7 @@ fn anonymous_submitters_are_never_named() {
 
 #[test]
 fn merges_keep_the_oldest_campaign_and_report_the_absorbed_one() {
-    let mut e = Engine::new(registry(), EngineConfig::default());
+    let mut e = Engine::new(registry(), fixtures());
     let c1 = accepted(e.process(
         &sub(
             "bank-a",
@@ -284,7 +293,7 @@ fn merges_keep_the_oldest_campaign_and_report_the_absorbed_one() {
 
 #[test]
 fn view_walks_are_counted_and_skipped_for_readers_who_see_everything() {
-    let mut e = Engine::new(registry(), EngineConfig::default());
+    let mut e = Engine::new(registry(), fixtures());
     let x = [("domain", "walk.example")];
     // A sector-only report from finance, then two community reports.
     let fx = accepted(e.process(&sub("bank-a", "A1", "SECTOR", false, &x), at(1)));
@@ -309,7 +318,7 @@ fn view_walks_are_counted_and_skipped_for_readers_who_see_everything() {
 
 #[test]
 fn redelivery_changes_nothing() {
-    let mut e = Engine::new(registry(), EngineConfig::default());
+    let mut e = Engine::new(registry(), fixtures());
     let s = sub(
         "bank-a",
         "a1",
@@ -330,7 +339,7 @@ fn redelivery_changes_nothing() {
 fn hot_observables_stop_linking() {
     let cfg = EngineConfig {
         hot_observable_limit: 2,
-        ..EngineConfig::default()
+        ..fixtures()
     };
     let mut e = Engine::new(registry(), cfg);
     let ids: Vec<_> = ["a1", "a2", "a3"]
@@ -349,6 +358,25 @@ fn hot_observables_stop_linking() {
         "third sighting is past the limit"
     );
     assert_eq!(ids[2].hot_observables, 1);
+    // Retroactive: the address linked the first two alone, so they split
+    // again, and it is reported as common infrastructure.
+    assert_eq!(ids[2].common_infrastructure.len(), 1);
+    let parts: Vec<_> = ids[2]
+        .campaigns
+        .iter()
+        .filter(|v| v.merged_into.is_none())
+        .map(|v| (v.id.clone(), v.submission_count))
+        .collect();
+    assert!(
+        parts.contains(&(ids[0].campaign_id.clone(), 1)),
+        "{parts:?}"
+    );
+    assert_eq!(parts.len(), 3, "two parts and the new one: {parts:?}");
+    let a2 = SubmissionKey {
+        member: MemberId::parse("grid").unwrap(),
+        id: SubmissionId::parse("a2").unwrap(),
+    };
+    assert_ne!(e.campaign_of(&a2), Some(ids[0].campaign_id.clone()));
 }
 
 #[test]
@@ -375,7 +403,7 @@ fn a_replay_rebuilds_identical_ids() {
             registry(),
             EngineConfig {
                 id_salt: "s".into(),
-                ..EngineConfig::default()
+                ..fixtures()
             },
         );
         subs.iter()
@@ -577,15 +605,19 @@ proptest! {
         let reg = Arc::new(Registry::from_toml_str(&w.registry_toml()).unwrap());
         let config = EngineConfig {
             hot_observable_limit: w.hot,
+            // The bridging guard is checked in its own test; here every
+            // value links until it is hot.
+            common_after_campaigns: u32::MAX,
             k_anonymity: w.k,
             escalation_members: w.esc_members,
             escalation_sectors: w.esc_sectors,
             id_salt: "prop".into(),
-            ..EngineConfig::default()
+            ..fixtures()
         };
         let mut engine = Engine::new(reg.clone(), config);
         // Accepted submissions in engine order, and per observable the
-        // accepted submissions it links (the first `hot` to contain it).
+        // accepted submissions carrying it (it links them while there are
+        // at most `hot`).
         let mut accepted: Vec<S> = Vec::new();
         let mut key_to_seq: HashMap<(String, String), usize> = HashMap::new();
         let mut linking: HashMap<u8, Vec<usize>> = HashMap::new();
@@ -627,13 +659,15 @@ proptest! {
             let seq = accepted.len();
             prop_assert_eq!(fx.seq as usize, seq);
             // Direct matches of the new submission (for the liveness check).
+            // A value carried by more than `hot` submissions links nothing,
+            // retroactively.
             let mut matched: BTreeSet<usize> = BTreeSet::new();
             for &o in &s.obs {
                 let l = linking.entry(o).or_default();
                 if (l.len() as u32) < w.hot {
                     matched.extend(l.iter().copied());
-                    l.push(seq);
                 }
+                l.push(seq);
             }
             accepted.push(s.clone());
             key_to_seq.insert((member.to_string(), format!("s{n}")), seq);
@@ -644,7 +678,7 @@ proptest! {
                 let mut seen = BTreeSet::from([start]);
                 let mut stack = vec![start];
                 while let Some(x) = stack.pop() {
-                    for l in linking.values().filter(|l| l.contains(&x)) {
+                    for l in linking.values().filter(|l| l.len() as u32 <= w.hot && l.contains(&x)) {
                         for &y in l {
                             if w.may_see(reader, &accepted[y]) && seen.insert(y) {
                                 stack.push(y);

@@ -301,6 +301,7 @@ mod tests {
             )],
             other_member_count: 1,
             summary: "s".into(),
+            shared_scores: vec![0.75],
         };
         let b = c.encode(RecordType::Alert, &alert).unwrap();
         assert_eq!(
@@ -341,6 +342,10 @@ mod tests {
             first_seen: 1,
             last_seen: 2,
             updated_at: 3,
+            actor_id: Some("G0007".into()),
+            actor_name: Some("APT28".into()),
+            attribution_confidence: 0.5,
+            attribution_evidence: vec!["malware chopstick".into()],
         };
         let b = c.encode(RecordType::CampaignUpdate, &cu).unwrap();
         assert_eq!(

@@ -129,7 +129,7 @@ pub struct RelatedSubmissionRecord {
 }
 
 /// `cisp.v1.Alert`
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "Alert")]
 pub struct AlertRecord {
     pub alert_id: String,
@@ -145,10 +145,12 @@ pub struct AlertRecord {
     pub shared_observables: Vec<ObservableRecord>,
     pub other_member_count: i32,
     pub summary: String,
+    #[serde(default)]
+    pub shared_scores: Vec<f32>,
 }
 
 /// `cisp.v1.CampaignUpdate`
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename = "CampaignUpdate")]
 pub struct CampaignUpdateRecord {
     pub campaign_id: String,
@@ -163,6 +165,14 @@ pub struct CampaignUpdateRecord {
     pub first_seen: i64,
     pub last_seen: i64,
     pub updated_at: i64,
+    #[serde(default)]
+    pub actor_id: Option<String>,
+    #[serde(default)]
+    pub actor_name: Option<String>,
+    #[serde(default)]
+    pub attribution_confidence: f32,
+    #[serde(default)]
+    pub attribution_evidence: Vec<String>,
 }
 
 /// Bytes that serialise as Avro `bytes`, not as an array of ints.

@@ -431,6 +431,7 @@ mod tests {
             shared_observables: vec![],
             other_member_count: 1,
             summary: summary.into(),
+            shared_scores: vec![],
         };
         let raw = Codec::new(DecodeLimits::default())
             .unwrap()

@@ -27,6 +27,26 @@ struct RawConfig {
     limits: Limits,
     #[serde(default)]
     engine: RawEngine,
+    #[serde(default)]
+    state: RawState,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawState {
+    snapshot_path: PathBuf,
+    snapshot_every_records: u64,
+    snapshot_interval_s: u64,
+}
+
+impl Default for RawState {
+    fn default() -> RawState {
+        RawState {
+            snapshot_path: PathBuf::from("../.stack/state/engine.snapshot"),
+            snapshot_every_records: 50_000,
+            snapshot_interval_s: 60,
+        }
+    }
 }
 
 fn default_log() -> String {
@@ -114,6 +134,10 @@ fn default_backoff() -> u64 {
 #[serde(deny_unknown_fields, default)]
 struct RawEngine {
     hot_observable_limit: u32,
+    common_after_campaigns: u32,
+    link_window_days: u32,
+    warnlists_disabled: Vec<String>,
+    attribution_threshold: f64,
     max_related_per_alert: usize,
     max_shared_per_alert: usize,
     id_salt: String,
@@ -128,6 +152,10 @@ impl Default for RawEngine {
         let d = cisp_engine::EngineConfig::default();
         RawEngine {
             hot_observable_limit: d.hot_observable_limit,
+            common_after_campaigns: d.common_after_campaigns,
+            link_window_days: u32::try_from(d.link_window_ms / 86_400_000).unwrap_or(30),
+            warnlists_disabled: d.warnlists_disabled,
+            attribution_threshold: d.attribution_threshold,
             max_related_per_alert: d.max_related_per_alert,
             max_shared_per_alert: d.max_shared_per_alert,
             id_salt: d.id_salt,
@@ -227,6 +255,18 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub limits: Limits,
     pub engine: cisp_engine::EngineConfig,
+    pub state: StateConfig,
+    /// Bearer token of the Fusion Cell query API (`/api/...`); the API is
+    /// off without one. A secret: never in the file, never printed.
+    pub api_token: Option<String>,
+}
+
+/// Where and how often the engine is snapshotted.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    pub snapshot_path: PathBuf,
+    pub snapshot_every_records: u64,
+    pub snapshot_interval: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -241,6 +281,14 @@ impl fmt::Debug for Config {
                 "engine.hot_observable_limit",
                 &self.engine.hot_observable_limit,
             )
+            .field(
+                "engine.common_after_campaigns",
+                &self.engine.common_after_campaigns,
+            )
+            .field("engine.link_window_ms", &self.engine.link_window_ms)
+            .field("engine.warnlists_disabled", &self.engine.warnlists_disabled)
+            .field("state", &self.state)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -267,6 +315,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CISP_KAFKA_SASL_PASSWORD", "kafka.client.sasl.password"),
     ("CISP_KAFKA_SSL_CA_LOCATION", "kafka.client.ssl.ca.location"),
     ("CISP_KAFKA_CREATE_TOPICS", "kafka.create_topics"),
+    ("CISP_SNAPSHOT_PATH", "state.snapshot_path"),
+    ("CISP_API_TOKEN", "the query API's bearer token"),
 ];
 
 /// Secrets: each may also be given as `<VAR>_FILE`, a path whose content
@@ -275,6 +325,7 @@ pub const SECRET_VARS: &[&str] = &[
     "CISP_KAFKA_SASL_PASSWORD",
     "CISP_CLICKHOUSE_PASSWORD",
     "CISP_ID_SALT",
+    "CISP_API_TOKEN",
 ];
 
 /// librdkafka properties that hold secrets: never in the config file,
@@ -376,6 +427,7 @@ impl Config {
                 "CISP_KAFKA_SSL_CA_LOCATION" => {
                     raw.kafka.client.insert("ssl.ca.location".into(), v);
                 }
+                "CISP_SNAPSHOT_PATH" => raw.state.snapshot_path = PathBuf::from(v),
                 _ => {}
             }
         }
@@ -461,6 +513,30 @@ impl Config {
         if e.view_budget < 1000 {
             bail!("engine.view_budget must be at least 1000");
         }
+        if e.common_after_campaigns == 0 {
+            bail!("engine.common_after_campaigns must be at least 1");
+        }
+        if !(1..=3650).contains(&e.link_window_days) {
+            bail!("engine.link_window_days must be 1 to 3650");
+        }
+        if !(0.0..=1.0).contains(&e.attribution_threshold) {
+            bail!("engine.attribution_threshold must be between 0 and 1");
+        }
+        cisp_engine::warnlist::WarnLists::shipped(&e.warnlists_disabled)
+            .map_err(|m| anyhow::anyhow!("engine.warnlists_disabled: {m}"))?;
+        let st = raw.state;
+        let snapshot_path = if st.snapshot_path.is_absolute() {
+            st.snapshot_path
+        } else {
+            base.join(st.snapshot_path)
+        };
+        if st.snapshot_every_records == 0 || st.snapshot_interval_s == 0 {
+            bail!("state.snapshot_every_records and state.snapshot_interval_s must be at least 1");
+        }
+        let api_token = env.get("CISP_API_TOKEN").cloned().filter(|t| !t.is_empty());
+        if api_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("CISP_API_TOKEN must be at least 16 characters");
+        }
         Ok(Config {
             registry_path,
             metrics_addr,
@@ -487,8 +563,18 @@ impl Config {
                 retry_backoff: Duration::from_millis(c.retry_backoff_ms),
             },
             limits: raw.limits,
+            state: StateConfig {
+                snapshot_path,
+                snapshot_every_records: st.snapshot_every_records,
+                snapshot_interval: Duration::from_secs(st.snapshot_interval_s),
+            },
+            api_token,
             engine: cisp_engine::EngineConfig {
                 hot_observable_limit: e.hot_observable_limit,
+                common_after_campaigns: e.common_after_campaigns,
+                link_window_ms: i64::from(e.link_window_days) * 86_400_000,
+                warnlists_disabled: e.warnlists_disabled,
+                attribution_threshold: e.attribution_threshold,
                 max_related_per_alert: e.max_related_per_alert,
                 max_shared_per_alert: e.max_shared_per_alert,
                 id_salt: e.id_salt,

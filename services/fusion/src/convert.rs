@@ -40,6 +40,7 @@ pub fn alert_record(a: &Alert) -> AlertRecord {
         shared_observables: a.shared.iter().map(observable_record).collect(),
         other_member_count: i32::try_from(a.other_member_count).unwrap_or(i32::MAX),
         summary: a.summary.clone(),
+        shared_scores: a.shared_scores.clone(),
     }
 }
 
@@ -85,6 +86,15 @@ pub fn campaign_record(v: &CampaignView) -> CampaignUpdateRecord {
         first_seen: v.first_seen_ms,
         last_seen: v.last_seen_ms,
         updated_at: v.updated_at_ms,
+        actor_id: v.attribution.as_ref().map(|a| a.actor_id.clone()),
+        actor_name: v.attribution.as_ref().map(|a| a.actor_name.clone()),
+        #[allow(clippy::cast_possible_truncation)]
+        attribution_confidence: v.attribution.as_ref().map_or(0.0, |a| a.confidence as f32),
+        attribution_evidence: v
+            .attribution
+            .as_ref()
+            .map(|a| a.evidence.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -106,6 +116,23 @@ pub fn campaign_row(v: &CampaignView) -> CampaignRow {
         first_seen: datetime(v.first_seen_ms),
         last_seen: datetime(v.last_seen_ms),
         updated_at: datetime(v.updated_at_ms),
+        actor_id: v
+            .attribution
+            .as_ref()
+            .map(|a| a.actor_id.clone())
+            .unwrap_or_default(),
+        actor_name: v
+            .attribution
+            .as_ref()
+            .map(|a| a.actor_name.clone())
+            .unwrap_or_default(),
+        #[allow(clippy::cast_possible_truncation)]
+        attribution_confidence: v.attribution.as_ref().map_or(0.0, |a| a.confidence as f32),
+        attribution_evidence: v
+            .attribution
+            .as_ref()
+            .map(|a| a.evidence.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -122,6 +149,12 @@ pub struct SubmissionFacts {
     pub observations: Vec<ObservationRow>,
 }
 
+/// What the engine said about each reported observable (same order).
+pub struct ObservableFacts<'a> {
+    pub warnlisted: &'a [Option<String>],
+    pub scores: &'a [f32],
+}
+
 pub fn submission_facts(
     s: &Submission,
     seq: u64,
@@ -129,6 +162,7 @@ pub fn submission_facts(
     registry: &Registry,
     src: &Source,
     now_ms: i64,
+    facts: &ObservableFacts<'_>,
 ) -> Result<SubmissionFacts, serde_json::Error> {
     let sector = registry
         .member(&s.member)
@@ -138,7 +172,8 @@ pub fn submission_facts(
     let observations = s
         .observables
         .iter()
-        .map(|o| ObservationRow {
+        .enumerate()
+        .map(|(i, o)| ObservationRow {
             observed_at: datetime(s.submitted_at_ms),
             ingested_at: datetime(now_ms),
             member_id: s.member.to_string(),
@@ -154,6 +189,13 @@ pub fn submission_facts(
             anonymous,
             sector: sector.clone(),
             confidence: o.confidence.unwrap_or(s.confidence),
+            warnlist: facts
+                .warnlisted
+                .get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_default(),
+            score: facts.scores.get(i).copied().unwrap_or(0.0),
         })
         .collect();
     let submission = SubmissionRow {

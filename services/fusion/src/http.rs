@@ -1,23 +1,228 @@
-//! `/metrics` (Prometheus text format) and `/health` (200 once the engine
-//! has been rebuilt and the pipeline runs, 503 before).
+//! `/metrics` (Prometheus text format), `/health` (200 once the engine
+//! has been rebuilt and the pipeline runs, 503 before), and the Fusion
+//! Cell query API under `/api/` (JSON; DOT for graphs):
+//!
+//! * `GET /api/campaigns` — live campaigns, largest first (`?limit=`);
+//! * `GET /api/campaigns/{id}` — a campaign with its submissions,
+//!   observables (scores, warn-lists), techniques, malware, actor claims,
+//!   attribution, and the evidence that ties each submission in;
+//! * `GET /api/campaigns/{id}/graph.dot` — its graph in Graphviz DOT;
+//! * `GET /api/observables?type=domain&value=evil.example` — an observable
+//!   with its score, every campaign and every sighting;
+//! * `GET /api/explain?a=member/id&b=member/id` — why two submissions are in
+//!   one campaign: the chain of links and their evidence.
+//!
+//! The API shows everything (it is the Fusion Cell's view), so it needs
+//! `Authorization: Bearer <CISP_API_TOKEN>`; without a configured token it
+//! is off (404). Inputs are bounded and normalised like submissions.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing;
 use axum::Router;
+use cisp_engine::SubmissionKey;
+use cisp_model::{MemberId, Observable, ObservableKind, SubmissionId};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
+use crate::pipeline::{lock, SharedEngine};
+
+/// The engine, once start-up has rebuilt it.
+pub type EngineSlot = Arc<OnceLock<SharedEngine>>;
 
 #[derive(Clone)]
 struct AppState {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    engine: EngineSlot,
+    token: Option<Arc<str>>,
+}
+
+/// Longest value accepted in an API query.
+const MAX_QUERY_VALUE: usize = 4096;
+
+fn json_response(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn problem(status: StatusCode, why: &str) -> Response {
+    let body = serde_json::json!({ "error": why }).to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Equal in time whatever the inputs' common prefix.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl AppState {
+    /// The engine, if the caller may ask it: the API is configured, the
+    /// bearer token matches, and start-up is done.
+    #[allow(clippy::result_large_err)] // the error is the response itself, built once
+    fn authorise(&self, headers: &HeaderMap) -> Result<SharedEngine, Response> {
+        let outcome = |o: &str| self.metrics.api_requests.with_label_values(&[o]).inc();
+        let Some(token) = &self.token else {
+            outcome("disabled");
+            return Err(problem(
+                StatusCode::NOT_FOUND,
+                "the query API is off: set CISP_API_TOKEN",
+            ));
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_secret(given.as_bytes(), token.as_bytes()) {
+            outcome("unauthorized");
+            return Err(problem(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token",
+            ));
+        }
+        let Some(engine) = self.engine.get() else {
+            outcome("starting");
+            return Err(problem(StatusCode::SERVICE_UNAVAILABLE, "starting"));
+        };
+        outcome("ok");
+        Ok(engine.clone())
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+async fn api_campaigns(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let engine = match s.authorise(&headers) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let views = lock(&engine).campaign_views(crate::pipeline::now_ms(), limit);
+    json_response(&serde_json::json!({ "campaigns": views }))
+}
+
+async fn api_campaign(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let engine = match s.authorise(&headers) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    if id.len() > 64 {
+        return problem(StatusCode::BAD_REQUEST, "campaign id too long");
+    }
+    let detail = lock(&engine).campaign(&id, crate::pipeline::now_ms());
+    match detail {
+        Some(d) => json_response(&d),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            "no live campaign with that id (merged ones point to their survivor on cisp.campaigns)",
+        ),
+    }
+}
+
+async fn api_campaign_dot(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let engine = match s.authorise(&headers) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    if id.len() > 64 {
+        return problem(StatusCode::BAD_REQUEST, "campaign id too long");
+    }
+    let dot = lock(&engine).campaign_dot(&id);
+    match dot {
+        Some(d) => ([(header::CONTENT_TYPE, "text/vnd.graphviz")], d).into_response(),
+        None => problem(StatusCode::NOT_FOUND, "no live campaign with that id"),
+    }
+}
+
+#[derive(Deserialize)]
+struct ObservableQuery {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+async fn api_observable(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ObservableQuery>,
+) -> Response {
+    let engine = match s.authorise(&headers) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    if q.value.len() > MAX_QUERY_VALUE {
+        return problem(StatusCode::BAD_REQUEST, "value too long");
+    }
+    let parsed = ObservableKind::parse(&q.kind).and_then(|k| Observable::parse(k, &q.value));
+    let o = match parsed {
+        Ok(o) => o,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let detail = lock(&engine).observable(&o, crate::pipeline::now_ms());
+    match detail {
+        Some(d) => json_response(&d),
+        None => problem(StatusCode::NOT_FOUND, "never reported"),
+    }
+}
+
+#[derive(Deserialize)]
+struct ExplainQuery {
+    a: String,
+    b: String,
+}
+
+fn submission_key(s: &str) -> Option<SubmissionKey> {
+    let (m, id) = s.split_once('/')?;
+    Some(SubmissionKey {
+        member: MemberId::parse(m).ok()?,
+        id: SubmissionId::parse(id).ok()?,
+    })
+}
+
+async fn api_explain(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ExplainQuery>,
+) -> Response {
+    let engine = match s.authorise(&headers) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let (Some(a), Some(b)) = (submission_key(&q.a), submission_key(&q.b)) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "a and b must be member/submission-id",
+        );
+    };
+    let hops = lock(&engine).explain(&a, &b);
+    match hops {
+        Some(h) => json_response(&serde_json::json!({ "linked": true, "hops": h })),
+        None => json_response(&serde_json::json!({ "linked": false, "hops": [] })),
+    }
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
@@ -35,11 +240,18 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// What the HTTP endpoint serves.
+pub struct Serve {
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+    pub engine: EngineSlot,
+    pub api_token: Option<String>,
+}
+
 /// Binds `addr` and serves until `stop` resolves. Returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    what: Serve,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
@@ -47,7 +259,20 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", routing::get(metrics_handler))
         .route("/health", routing::get(health))
-        .with_state(AppState { metrics, ready });
+        .route("/api/campaigns", routing::get(api_campaigns))
+        .route("/api/campaigns/{id}", routing::get(api_campaign))
+        .route(
+            "/api/campaigns/{id}/graph.dot",
+            routing::get(api_campaign_dot),
+        )
+        .route("/api/observables", routing::get(api_observable))
+        .route("/api/explain", routing::get(api_explain))
+        .with_state(AppState {
+            metrics: what.metrics,
+            ready: what.ready,
+            engine: what.engine,
+            token: what.api_token.map(Arc::from),
+        });
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
@@ -63,10 +288,16 @@ pub async fn serve(
 /// `cisp-demo` and the tests; not a general HTTP client). Returns the body
 /// of a 200 answer.
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    get_with(addr, path, None)
+}
+
+/// [`get`] with a bearer token (for the query API).
+pub fn get_with(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Result<String> {
     use std::io::{Error, Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n")?;
     let mut text = String::new();
     s.take(16 * 1024 * 1024).read_to_string(&mut text)?;
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));

@@ -22,6 +22,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
+pub mod state;
 pub mod store;
 pub mod testing;
 pub mod topics;
@@ -110,18 +111,21 @@ pub async fn setup(config: &Config) -> anyhow::Result<Arc<Registry>> {
     Ok(registry)
 }
 
-/// Rebuilds the engine from the submissions stored in ClickHouse.
+/// Rebuilds the engine: the snapshot if there is a usable one, then the
+/// submissions ClickHouse holds beyond it (all of them without one).
 async fn rebuild_engine(
     config: &Config,
     registry: &Arc<Registry>,
     store: &Store,
-) -> anyhow::Result<(Engine, usize)> {
+) -> anyhow::Result<(Engine, usize, u64)> {
     let started = Instant::now();
+    let (mut engine, header) =
+        state::load_or_fresh(&config.state.snapshot_path, registry, &config.engine);
+    let from = header.as_ref().map_or(0, |h| h.processed);
     let bodies = store
-        .load_submission_bodies()
+        .load_submission_bodies(from)
         .await
         .context("loading submissions for replay")?;
-    let mut engine = Engine::new(registry.clone(), config.engine.clone());
     for (i, body) in bodies.iter().enumerate() {
         let sub: Submission = serde_json::from_str(body).with_context(|| {
             format!("stored submission #{i} does not parse; the submissions table is corrupt")
@@ -135,11 +139,12 @@ async fn rebuild_engine(
         );
     }
     info!(
-        submissions = bodies.len(),
+        from_snapshot = from,
+        replayed = bodies.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "engine rebuilt from ClickHouse"
+        "engine rebuilt"
     );
-    Ok((engine, bodies.len()))
+    Ok((engine, bodies.len(), from))
 }
 
 /// Every fallible start-up step: load the registry, migrate ClickHouse,
@@ -147,11 +152,15 @@ async fn rebuild_engine(
 async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipeline::Pipeline> {
     let registry = setup(config).await?;
     let store = Store::new(&config.clickhouse);
-    let (engine, replayed) = rebuild_engine(config, &registry, &store).await?;
+    let (engine, replayed, restored) = rebuild_engine(config, &registry, &store).await?;
     metrics
         .replayed_submissions
         .set(i64::try_from(replayed).unwrap_or(i64::MAX));
+    metrics
+        .snapshot_restored_submissions
+        .set(i64::try_from(restored).unwrap_or(i64::MAX));
     metrics.set_engine(engine.stats());
+    let engine = Arc::new(std::sync::Mutex::new(engine));
 
     let topics = Topics::new(&config.kafka.topic_prefix);
     let consumer = kafka::consumer(&config.kafka)?;
@@ -180,6 +189,8 @@ async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipe
         metrics: metrics.clone(),
         rt: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
+        state: config.state.clone(),
+        since_snapshot: pipeline::SinceSnapshot::new(),
     })
 }
 
@@ -191,15 +202,20 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     // after a fatal error the process must exit (and be restarted), not
     // linger serving metrics.
     let (stop_http, http_stop) = shutdown_channel();
+    let engine_slot: http::EngineSlot = Arc::default();
     let (metrics_addr, http_task) = http::serve(
         config.metrics_addr,
-        metrics.clone(),
-        ready.clone(),
+        http::Serve {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+            engine: engine_slot.clone(),
+            api_token: config.api_token.clone(),
+        },
         http_stop.wait(),
     )
     .await
     .with_context(|| format!("binding the metrics endpoint {}", config.metrics_addr))?;
-    info!(%metrics_addr, "serving /metrics and /health");
+    info!(%metrics_addr, api = config.api_token.is_some(), "serving /metrics, /health and the query API (/api/, bearer token)");
 
     let pipeline = match prepare(&config, &metrics).await {
         Ok(p) => p,
@@ -209,6 +225,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             return Err(e);
         }
     };
+    let _ = engine_slot.set(pipeline.engine.clone());
     ready.store(true, Ordering::Release);
     info!(members = pipeline.registry.members().count(), prefix = %config.kafka.topic_prefix, "fusion service running");
     let handle = tokio::task::spawn_blocking(move || {

@@ -33,6 +33,15 @@ pub struct Metrics {
     pub indexed_observables: IntGauge,
     pub campaigns: IntGauge,
     pub replayed_submissions: IntGauge,
+    pub snapshot_restored_submissions: IntGauge,
+    pub snapshot_seconds: Histogram,
+    pub snapshot_bytes: IntGauge,
+    pub snapshot_failures: IntCounter,
+    pub common_infrastructure: IntCounter,
+    pub warnlisted: IntCounter,
+    pub common_values: IntGauge,
+    pub attributed_campaigns: IntGauge,
+    pub api_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -98,7 +107,28 @@ impl Metrics {
             campaigns: IntGauge::new("cisp_fusion_campaigns", "Live campaigns")?,
             replayed_submissions: IntGauge::new(
                 "cisp_fusion_replayed_submissions",
-                "Submissions replayed from ClickHouse at start-up",
+                "Submissions replayed from ClickHouse at start-up (those after the snapshot)",
+            )?,
+            snapshot_restored_submissions: IntGauge::new(
+                "cisp_fusion_snapshot_restored_submissions",
+                "Submissions the engine snapshot loaded at start-up held",
+            )?,
+            snapshot_seconds: secs("cisp_fusion_snapshot_seconds", "Time to write one engine snapshot", 0.001)?,
+            snapshot_bytes: IntGauge::new("cisp_fusion_snapshot_bytes", "Size of the last engine snapshot")?,
+            snapshot_failures: IntCounter::new("cisp_fusion_snapshot_failures_total", "Engine snapshots that could not be written")?,
+            common_infrastructure: IntCounter::new(
+                "cisp_fusion_common_infrastructure_total",
+                "Values the over-correlation guard found to be common infrastructure",
+            )?,
+            warnlisted: IntCounter::new(
+                "cisp_fusion_warnlisted_observables_total",
+                "Reported observables on a warn-list (likely false positives; they link nothing)",
+            )?,
+            common_values: IntGauge::new("cisp_fusion_common_values", "Evidence values that are common infrastructure")?,
+            attributed_campaigns: IntGauge::new("cisp_fusion_attributed_campaigns", "Live campaigns attributed to an actor")?,
+            api_requests: IntCounterVec::new(
+                Opts::new("cisp_fusion_api_requests_total", "Query API requests by outcome"),
+                &["outcome"],
             )?,
             registry,
         };
@@ -127,6 +157,18 @@ impl Metrics {
         m.registry.register(Box::new(m.campaigns.clone()))?;
         m.registry
             .register(Box::new(m.replayed_submissions.clone()))?;
+        m.registry
+            .register(Box::new(m.snapshot_restored_submissions.clone()))?;
+        m.registry.register(Box::new(m.snapshot_seconds.clone()))?;
+        m.registry.register(Box::new(m.snapshot_bytes.clone()))?;
+        m.registry.register(Box::new(m.snapshot_failures.clone()))?;
+        m.registry
+            .register(Box::new(m.common_infrastructure.clone()))?;
+        m.registry.register(Box::new(m.warnlisted.clone()))?;
+        m.registry.register(Box::new(m.common_values.clone()))?;
+        m.registry
+            .register(Box::new(m.attributed_campaigns.clone()))?;
+        m.registry.register(Box::new(m.api_requests.clone()))?;
         // Pre-create the outcome series so dashboards see zeros, not gaps.
         for o in ["accepted", "duplicate", "dead_letter"] {
             m.records.with_label_values(&[o]);
@@ -141,6 +183,8 @@ impl Metrics {
         self.indexed_submissions.set(g(s.submissions));
         self.indexed_observables.set(g(s.observables));
         self.campaigns.set(g(s.campaigns));
+        self.common_values.set(g(s.common_infrastructure));
+        self.attributed_campaigns.set(g(s.attributed_campaigns));
     }
 
     pub fn render(&self) -> String {

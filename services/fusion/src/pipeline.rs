@@ -13,9 +13,13 @@
 //!    errors) — a `submissions` row means "fully handled" to the replay;
 //! 5. only then commit the batch's offsets.
 //!
+//! 6. every `state.snapshot_every_records` records or
+//!    `state.snapshot_interval_s` seconds, snapshot the engine (`state.rs`).
+//!
 //! If step 3 or 4 fails for good, the loop stops *without committing*: the
-//! process exits, and on restart the engine is rebuilt from ClickHouse and
-//! the uncommitted records are redelivered. Redelivered submissions the
+//! process exits, and on restart the engine is loaded from its snapshot
+//! plus the submissions ClickHouse holds beyond it, and the uncommitted
+//! records are redelivered. Redelivered submissions the
 //! engine already holds are duplicates and change nothing; alerts that were
 //! acknowledged but not recorded are sent again with the same alert id.
 //!
@@ -40,7 +44,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
-use crate::config::KafkaConfig;
+use crate::config::{KafkaConfig, StateConfig};
 use crate::convert::{self, Source};
 use crate::error::FusionError;
 use crate::metrics::Metrics;
@@ -98,11 +102,46 @@ struct Batch {
     offsets: BTreeMap<(String, i32), i64>,
 }
 
+/// Progress since the last snapshot.
+pub struct SinceSnapshot {
+    records: u64,
+    at: Instant,
+    /// Next offset per topic:partition, as committed.
+    offsets: BTreeMap<String, i64>,
+}
+
+impl SinceSnapshot {
+    pub fn new() -> SinceSnapshot {
+        SinceSnapshot {
+            records: 0,
+            at: Instant::now(),
+            offsets: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for SinceSnapshot {
+    fn default() -> SinceSnapshot {
+        SinceSnapshot::new()
+    }
+}
+
+/// The engine, shared with the query API (which only reads it).
+pub type SharedEngine = Arc<std::sync::Mutex<Engine>>;
+
+/// Locks the engine; a panic while it was held is a bug that already
+/// stopped the pipeline, so a poisoned lock is taken as is for reading.
+pub fn lock(engine: &SharedEngine) -> std::sync::MutexGuard<'_, Engine> {
+    engine
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub struct Pipeline {
     pub(crate) consumer: BaseConsumer,
     pub(crate) producer: FutureProducer,
     pub(crate) codec: Codec,
-    pub(crate) engine: Engine,
+    pub(crate) engine: SharedEngine,
     pub(crate) store: Store,
     pub(crate) topics: Topics,
     pub(crate) registry: Arc<Registry>,
@@ -110,6 +149,8 @@ pub struct Pipeline {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) kafka: KafkaConfig,
+    pub(crate) state: StateConfig,
+    pub(crate) since_snapshot: SinceSnapshot,
 }
 
 impl Pipeline {
@@ -124,6 +165,14 @@ impl Pipeline {
                 continue;
             }
             self.flush(batch)?;
+            if self.since_snapshot.records >= self.state.snapshot_every_records
+                || self.since_snapshot.at.elapsed() >= self.state.snapshot_interval
+            {
+                self.snapshot();
+            }
+        }
+        if self.since_snapshot.records > 0 {
+            self.snapshot();
         }
         info!("pipeline stopped: every processed record is durable and committed");
         Ok(())
@@ -206,13 +255,14 @@ impl Pipeline {
             }
         };
         let published = m.timestamp_ms.unwrap_or(now);
-        match self.engine.process(
+        let outcome = lock(&self.engine).process(
             &sub,
             Ingest {
                 published_at_ms: published,
                 now_ms: now,
             },
-        ) {
+        );
+        match outcome {
             Outcome::Duplicate { campaign_id } => {
                 debug!(member = %member, submission = %sub.id, campaign = %campaign_id, "duplicate submission ignored");
                 self.metrics.records.with_label_values(&["duplicate"]).inc();
@@ -236,11 +286,33 @@ impl Pipeline {
                     &self.registry,
                     &m.source,
                     now,
+                    &convert::ObservableFacts {
+                        warnlisted: &fx.warnlisted,
+                        scores: &fx.scores,
+                    },
                 )
                 .map_err(|e| {
                     FusionError::Internal(format!("cannot serialise a validated submission: {e}"))
                 })?;
                 batch.rows.submissions.push(facts.submission);
+                self.metrics
+                    .common_infrastructure
+                    .inc_by(fx.common_infrastructure.len() as u64);
+                self.metrics
+                    .warnlisted
+                    .inc_by(fx.warnlisted.iter().filter(|w| w.is_some()).count() as u64);
+                for o in &fx.common_infrastructure {
+                    info!(observable = %o, "value is common infrastructure: it links nothing from now on");
+                    batch
+                        .rows
+                        .common_infrastructure
+                        .push(crate::store::CommonRow {
+                            detected_at: datetime(now),
+                            seq: fx.seq,
+                            obs_type: o.kind().name().to_owned(),
+                            value: o.value().to_owned(),
+                        });
+                }
                 batch.rows.observations.extend(facts.observations);
                 for alert in &fx.alerts {
                     self.queue_alert(batch, alert, &sub)?;
@@ -361,6 +433,43 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Snapshots the engine (everything it reflects is durable and
+    /// committed). A failure is logged and counted, not fatal: recovery
+    /// then replays more from ClickHouse.
+    fn snapshot(&mut self) {
+        let started = Instant::now();
+        let header = crate::state::Header {
+            processed: lock(&self.engine).processed(),
+            offsets: self.since_snapshot.offsets.clone(),
+            created_at_ms: now_ms(),
+        };
+        let written = {
+            let engine = lock(&self.engine);
+            crate::state::write(&self.state.snapshot_path, &header, &engine)
+        };
+        match written {
+            Ok(bytes) => {
+                let secs = started.elapsed().as_secs_f64();
+                self.metrics.snapshot_seconds.observe(secs);
+                self.metrics
+                    .snapshot_bytes
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                info!(
+                    submissions = header.processed,
+                    bytes,
+                    ms = (secs * 1000.0) as u64,
+                    "engine snapshot written"
+                );
+            }
+            Err(e) => {
+                self.metrics.snapshot_failures.inc();
+                warn!(error = %format!("{e:#}"), path = %self.state.snapshot_path.display(), "engine snapshot failed");
+            }
+        }
+        self.since_snapshot.records = 0;
+        self.since_snapshot.at = Instant::now();
+    }
+
     /// Makes a batch durable, then commits its offsets.
     fn flush(&mut self, mut batch: Batch) -> Result<(), FusionError> {
         let started = Instant::now();
@@ -442,7 +551,13 @@ impl Pipeline {
         self.metrics
             .batch_flush
             .observe(started.elapsed().as_secs_f64());
-        self.metrics.set_engine(self.engine.stats());
+        self.metrics.set_engine(lock(&self.engine).stats());
+        self.since_snapshot.records += batch.records as u64;
+        for ((topic, partition), offset) in &batch.offsets {
+            self.since_snapshot
+                .offsets
+                .insert(format!("{topic}:{partition}"), offset + 1);
+        }
         debug!(
             records = batch.records,
             alerts, campaigns, "batch durable and committed"

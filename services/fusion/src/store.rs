@@ -25,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "002_alert_views.sql",
         include_str!("../../../schemas/clickhouse/002_alert_views.sql"),
     ),
+    (
+        "003_correlation.sql",
+        include_str!("../../../schemas/clickhouse/003_correlation.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -71,6 +75,8 @@ pub struct ObservationRow {
     pub anonymous: u8,
     pub sector: String,
     pub confidence: u8,
+    pub warnlist: String,
+    pub score: f32,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -110,6 +116,10 @@ pub struct CampaignRow {
     pub first_seen: u32,
     pub last_seen: u32,
     pub updated_at: u32,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub attribution_confidence: f32,
+    pub attribution_evidence: Vec<String>,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -135,6 +145,15 @@ pub struct Rows {
     pub alerts: Vec<AlertRow>,
     pub campaigns: Vec<CampaignRow>,
     pub dead_letters: Vec<DeadLetterRow>,
+    pub common_infrastructure: Vec<CommonRow>,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct CommonRow {
+    pub detected_at: u32,
+    pub seq: u64,
+    pub obs_type: String,
+    pub value: String,
 }
 
 impl Rows {
@@ -144,6 +163,7 @@ impl Rows {
             && self.alerts.is_empty()
             && self.campaigns.is_empty()
             && self.dead_letters.is_empty()
+            && self.common_infrastructure.is_empty()
     }
 }
 
@@ -274,11 +294,13 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Every stored submission body in processing order, for the replay.
-    pub async fn load_submission_bodies(&self) -> Result<Vec<String>, FusionError> {
+    /// Every stored submission body from sequence number `from` on, in
+    /// processing order, for the replay.
+    pub async fn load_submission_bodies(&self, from: u64) -> Result<Vec<String>, FusionError> {
         let mut cursor = self
             .client
-            .query("SELECT body FROM submissions FINAL ORDER BY seq")
+            .query("SELECT body FROM submissions FINAL WHERE seq >= ? ORDER BY seq")
+            .bind(from)
             .fetch::<BodyRow>()
             .map_err(|e| FusionError::clickhouse("replay query", e))?;
         let mut out = Vec::new();
@@ -301,6 +323,7 @@ impl Store {
                 self.insert("dead_letters", &rows.dead_letters),
                 self.insert("observations", &rows.observations),
                 self.insert("campaigns", &rows.campaigns),
+                self.insert("common_infrastructure", &rows.common_infrastructure),
             )
             .map(|_| ())
         })
@@ -462,9 +485,14 @@ mod tests {
 
     #[test]
     fn later_migrations_add_columns_the_runner_can_skip() {
+        // Every later statement can run again: an ADD COLUMN the runner
+        // skips, or an idempotent CREATE.
         for (_, sql) in &MIGRATIONS[1..] {
             for stmt in statements(sql) {
-                assert!(added_column(&stmt).is_some(), "{stmt}");
+                assert!(
+                    added_column(&stmt).is_some() || stmt.starts_with("CREATE TABLE IF NOT EXISTS"),
+                    "{stmt}"
+                );
             }
         }
         assert_eq!(

@@ -177,7 +177,11 @@ retry_backoff_ms = 100
 "sasl.username" = "cisp-fusion"
 [engine]
 id_salt = "test"
-"#
+warnlists_disabled = ["documentation"]
+[state]
+snapshot_path = "{snapshots}/{prefix}.snapshot"
+"#,
+            snapshots = std::env::temp_dir().join("cisp-test-snapshots").display(),
         );
         adjust(&mut toml);
         let env = local_kafka_env();

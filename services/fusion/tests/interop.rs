@@ -71,6 +71,9 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
                 "PY-1",
                 "--domain",
                 "interop.example",
+                // An hour after the Rust side's record: inside the link window.
+                "--submitted-at",
+                "1763550000000",
                 "--timeout",
                 "60",
             ])

@@ -170,6 +170,10 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
                     first_seen: 0,
                     last_seen: 0,
                     updated_at: 0,
+                    actor_id: None,
+                    actor_name: None,
+                    attribution_confidence: 0.0,
+                    attribution_evidence: vec![],
                 },
             )
             .unwrap(),
@@ -267,9 +271,11 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
     trigger.trigger();
     running.join().await.unwrap();
 
-    // A new process: the engine is rebuilt from ClickHouse.
+    // A new process: the engine comes back from the snapshot written at
+    // the clean stop, with nothing left to replay.
     let (trigger, running) = env.start().await;
-    assert_eq!(running.metrics.replayed_submissions.get(), 1);
+    assert_eq!(running.metrics.snapshot_restored_submissions.get(), 1);
+    assert_eq!(running.metrics.replayed_submissions.get(), 0);
     env.produce(&p, &t.submissions(&member("northbank")), "A-1", &a_bytes)
         .await; // redelivery
     let b = record(
@@ -308,6 +314,22 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
         .decode::<AlertRecord>(RecordType::Alert, &to_b[0])
         .unwrap();
     assert_eq!(alert.related[0].submission_id, "A-1");
+
+    trigger.trigger();
+    running.join().await.unwrap();
+
+    // Without the snapshot (lost disk, other settings) everything is
+    // replayed from ClickHouse instead, to the same state.
+    std::fs::remove_file(&env.config.state.snapshot_path).unwrap();
+    let (trigger, running) = env.start().await;
+    assert_eq!(running.metrics.snapshot_restored_submissions.get(), 0);
+    assert_eq!(running.metrics.replayed_submissions.get(), 2);
+    assert_eq!(running.metrics.indexed_submissions.get(), 2);
+    assert_eq!(
+        running.metrics.campaigns.get(),
+        1,
+        "the replay rebuilt the same campaign"
+    );
 
     trigger.trigger();
     running.join().await.unwrap();
@@ -377,7 +399,7 @@ async fn migrations_are_idempotent() {
             "SELECT count() FROM system.tables WHERE database = '{db}'"
         ))
         .await,
-        5
+        6
     );
     env.drop_database().await;
 }

@@ -1,0 +1,353 @@
+//! Threat actors: profiles seeded from reference data (a compact extract of
+//! MITRE ATT&CK intrusion sets, `data/attack/groups.tsv`, licence in
+//! `data/attack/LICENSE-ATTACK.txt`) plus the actors members claim, and the
+//! scoring that attributes a campaign to one of them.
+//!
+//! Score of actor `a` for campaign `c` (both as sets of features: parent
+//! ATT&CK techniques and malware families, each weighted by its rarity
+//! among the profiles, `ln(1 + N / df)`, malware ×3):
+//!
+//! * overlap = p^¾ · r^¼ with p = Σ shared w / Σ w over c (how much of
+//!   the campaign the actor explains) and r = Σ shared w / Σ w over a (how
+//!   much of the actor the campaign shows): a campaign is a partial view
+//!   of an actor, so p weighs most, and r keeps a group that uses
+//!   everything from matching everything;
+//! * claims = 1 − ½ⁿ for n distinct members claiming `a`;
+//! * confidence = 1 − (1 − overlap)(1 − claims).
+//!
+//! The best actor is attributed when its confidence reaches the threshold;
+//! the attribution carries its top contributing evidence.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+/// The extract shipped with this build.
+pub const SHIPPED: &str = include_str!("../../../data/attack/groups.tsv");
+/// Other names of the software in it (`x-agent` → `chopstick`).
+pub const SHIPPED_SOFTWARE_ALIASES: &str =
+    include_str!("../../../data/attack/software-aliases.tsv");
+
+const MALWARE_WEIGHT: f64 = 3.0;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActorProfile {
+    /// ATT&CK group id (`G0007`), or `claim:<name>` for an actor known only
+    /// from members' claims.
+    pub id: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub techniques: BTreeSet<String>,
+    pub software: BTreeSet<String>,
+}
+
+/// A campaign's features, as [`Actors::score`] reads them.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Features {
+    /// Parent technique id → submissions naming it.
+    pub techniques: BTreeMap<Box<str>, u32>,
+    /// Malware family (lower case) → submissions naming it.
+    pub malware: BTreeMap<Box<str>, u32>,
+    /// Claimed actor (profile index) → distinct claiming members.
+    pub claims: BTreeMap<u32, BTreeSet<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub actor: u32,
+    pub confidence: f64,
+    /// Top contributing evidence, most telling first.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Actors {
+    profiles: Vec<ActorProfile>,
+    /// Lower-cased name or alias → profile.
+    by_name: HashMap<String, u32>,
+    /// Feature → profiles that have it.
+    technique_index: HashMap<String, Vec<u32>>,
+    software_index: HashMap<String, Vec<u32>>,
+    /// Σ feature weights of each profile.
+    norm: Vec<f64>,
+    /// How many reference profiles there are (weights use it).
+    reference: u32,
+    /// Other name of a piece of software → the name profiles use.
+    software_aliases: HashMap<String, String>,
+}
+
+impl Actors {
+    /// Parses the TSV extract: id, name, aliases, techniques, software
+    /// (lists `;`-separated). Malformed lines are errors.
+    pub fn parse(tsv: &str) -> Result<Actors, String> {
+        let mut actors = Actors::default();
+        for (n, line) in tsv.lines().enumerate() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [id, name, aliases, techniques, software] = cols[..] else {
+                return Err(format!("groups.tsv:{}: expected 5 columns", n + 1));
+            };
+            let list = |s: &str| -> Vec<String> {
+                s.split(';')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            };
+            actors.add(ActorProfile {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                aliases: list(aliases),
+                techniques: list(techniques)
+                    .into_iter()
+                    .map(|t| parent(&t).to_owned())
+                    .collect(),
+                software: list(software)
+                    .into_iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+            });
+        }
+        actors.reference = u32::try_from(actors.profiles.len()).unwrap_or(u32::MAX);
+        actors.renorm();
+        Ok(actors)
+    }
+
+    pub fn shipped() -> Actors {
+        let mut a = Actors::parse(SHIPPED).unwrap_or_default();
+        a.add_software_aliases(SHIPPED_SOFTWARE_ALIASES);
+        a
+    }
+
+    /// Reads `alias <TAB> name` lines.
+    pub fn add_software_aliases(&mut self, tsv: &str) {
+        for line in tsv.lines().filter(|l| !l.starts_with('#')) {
+            if let Some((alias, name)) = line.split_once('\t') {
+                self.software_aliases
+                    .insert(alias.trim().to_lowercase(), name.trim().to_lowercase());
+            }
+        }
+    }
+
+    /// The name profiles use for a piece of software.
+    pub fn software_name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.software_aliases.get(name).map_or(name, String::as_str)
+    }
+
+    fn add(&mut self, p: ActorProfile) -> u32 {
+        let i = u32::try_from(self.profiles.len()).unwrap_or(u32::MAX);
+        for n in std::iter::once(&p.name).chain(&p.aliases) {
+            self.by_name.entry(n.to_lowercase()).or_insert(i);
+        }
+        for t in &p.techniques {
+            self.technique_index.entry(t.clone()).or_default().push(i);
+        }
+        for s in &p.software {
+            self.software_index.entry(s.clone()).or_default().push(i);
+        }
+        self.profiles.push(p);
+        i
+    }
+
+    fn weight(&self, df: usize) -> f64 {
+        let n = f64::from(self.reference.max(1));
+        (1.0 + n / (df.max(1) as f64)).ln()
+    }
+
+    fn technique_weight(&self, t: &str) -> f64 {
+        self.weight(self.technique_index.get(t).map_or(0, Vec::len))
+    }
+
+    fn malware_weight(&self, m: &str) -> f64 {
+        MALWARE_WEIGHT * self.weight(self.software_index.get(m).map_or(0, Vec::len))
+    }
+
+    fn renorm(&mut self) {
+        self.norm = self
+            .profiles
+            .iter()
+            .map(|p| {
+                p.techniques
+                    .iter()
+                    .map(|t| self.technique_weight(t))
+                    .chain(p.software.iter().map(|s| self.malware_weight(s)))
+                    .sum()
+            })
+            .collect();
+    }
+
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    pub fn profile(&self, i: u32) -> Option<&ActorProfile> {
+        self.profiles.get(i as usize)
+    }
+
+    pub fn profiles(&self) -> &[ActorProfile] {
+        &self.profiles
+    }
+
+    /// The profile a member's claim names (name or alias, any case);
+    /// unknown names get a claim-only profile.
+    pub fn resolve_claim(&mut self, claim: &str) -> u32 {
+        let key = claim.trim().to_lowercase();
+        if let Some(&i) = self.by_name.get(&key) {
+            return i;
+        }
+        let i = self.add(ActorProfile {
+            id: format!("claim:{key}"),
+            name: claim.trim().to_owned(),
+            aliases: Vec::new(),
+            techniques: BTreeSet::new(),
+            software: BTreeSet::new(),
+        });
+        self.norm.push(0.0);
+        i
+    }
+
+    /// The best-scoring actor for `f`, if its confidence reaches
+    /// `threshold`.
+    pub fn score(&self, f: &Features, threshold: f64) -> Option<Attribution> {
+        // Shared weight per actor, and what contributed.
+        let mut shared: HashMap<u32, (f64, Vec<(f64, String)>)> = HashMap::new();
+        let mut total = 0.0;
+        for t in f.techniques.keys() {
+            let w = self.technique_weight(t);
+            total += w;
+            for &a in self.technique_index.get(&**t).into_iter().flatten() {
+                let e = shared.entry(a).or_default();
+                e.0 += w;
+                e.1.push((w, format!("technique {t}")));
+            }
+        }
+        let malware: BTreeSet<&str> = f.malware.keys().map(|m| self.software_name(m)).collect();
+        for m in malware {
+            let w = self.malware_weight(m);
+            total += w;
+            for &a in self.software_index.get(m).into_iter().flatten() {
+                let e = shared.entry(a).or_default();
+                e.0 += w;
+                e.1.push((w, format!("malware {m}")));
+            }
+        }
+        for &a in f.claims.keys() {
+            shared.entry(a).or_default();
+        }
+        let mut best: Option<Attribution> = None;
+        for (a, (w, mut why)) in shared {
+            let norm = self.norm.get(a as usize).copied().unwrap_or(0.0);
+            let overlap = if total > 0.0 && norm > 0.0 {
+                let precision = (w / total).min(1.0);
+                let recall = (w / norm).min(1.0);
+                precision.powf(0.75) * recall.powf(0.25)
+            } else {
+                0.0
+            };
+            let claimants = f.claims.get(&a).map_or(0, BTreeSet::len);
+            let claims = 1.0 - 0.5f64.powi(i32::try_from(claimants).unwrap_or(i32::MAX));
+            let confidence = 1.0 - (1.0 - overlap) * (1.0 - claims);
+            let better = match &best {
+                None => true,
+                // Ties go to the lower index: deterministic.
+                Some(b) => confidence > b.confidence || (confidence == b.confidence && a < b.actor),
+            };
+            if better {
+                why.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
+                let mut evidence: Vec<String> = why.into_iter().take(5).map(|(_, s)| s).collect();
+                if claimants > 0 {
+                    evidence.insert(0, format!("claimed by {claimants} member(s)"));
+                }
+                best = Some(Attribution {
+                    actor: a,
+                    confidence,
+                    evidence,
+                });
+            }
+        }
+        best.filter(|b| b.confidence >= threshold)
+    }
+}
+
+/// `T1566.001` → `T1566`.
+pub fn parent(technique: &str) -> &str {
+    technique.split('.').next().unwrap_or(technique)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn features(t: &[&str], m: &[&str]) -> Features {
+        Features {
+            techniques: t.iter().map(|x| (Box::from(*x), 1)).collect(),
+            malware: m.iter().map(|x| (Box::from(*x), 1)).collect(),
+            claims: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_shipped_extract_loads() {
+        let a = Actors::shipped();
+        assert!(a.len() > 150, "{} profiles", a.len());
+        let apt28 = a.by_name["apt28"];
+        assert_eq!(a.profile(apt28).unwrap().id, "G0007");
+        assert_eq!(a.by_name["fancy bear"], apt28, "aliases resolve");
+    }
+
+    #[test]
+    fn a_groups_own_techniques_and_software_attribute_to_it() {
+        let a = Actors::shipped();
+        for name in ["apt28", "lazarus group", "fin7", "apt29"] {
+            let i = a.by_name[name];
+            let p = a.profile(i).unwrap();
+            let t: Vec<&str> = p.techniques.iter().take(12).map(String::as_str).collect();
+            let m: Vec<&str> = p.software.iter().take(2).map(String::as_str).collect();
+            let got = a.score(&features(&t, &m), 0.3).unwrap();
+            assert_eq!(got.actor, i, "{name}: {:?}", a.profile(got.actor));
+            assert!(!got.evidence.is_empty());
+        }
+    }
+
+    #[test]
+    fn claims_raise_confidence_and_unknown_actors_get_a_profile() {
+        let mut a = Actors::shipped();
+        let x = a.resolve_claim("Totally New Crew");
+        assert_eq!(a.resolve_claim("totally new crew"), x);
+        let mut f = features(&[], &[]);
+        f.claims.insert(x, ["m1".to_owned()].into());
+        assert!(a.score(&f, 0.55).is_none(), "one claim alone is not enough");
+        f.claims.get_mut(&x).unwrap().insert("m2".into());
+        let got = a.score(&f, 0.55).unwrap();
+        assert_eq!(got.actor, x);
+        assert!((got.confidence - 0.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn apt28_from_a_few_techniques_and_its_malware() {
+        let a = Actors::shipped();
+        let f = features(
+            &["T1566", "T1059", "T1071", "T1003", "T1547"],
+            &["x-agent", "zebrocy"],
+        );
+        let got = a.score(&f, 0.0).unwrap();
+        assert_eq!(a.profile(got.actor).unwrap().id, "G0007", "{got:?}");
+        assert!(got.confidence >= 0.5, "{got:?}");
+    }
+
+    #[test]
+    fn nothing_in_common_attributes_nothing() {
+        let a = Actors::shipped();
+        assert!(a
+            .score(&features(&["T9999"], &["no-such-family"]), 0.3)
+            .is_none());
+        assert!(a.score(&Features::default(), 0.0).is_none());
+    }
+}

@@ -1,0 +1,561 @@
+//! Clustering: which submissions are linked, and the campaigns that are
+//! the connected parts of that graph.
+//!
+//! **The rule** (one function, [`Engine::links`], used by clustering, the
+//! per-reader views, splits and explanations alike): submissions `x` and
+//! `y`, submitted at most [`EngineConfig::link_window_ms`] apart, are
+//! linked when they share a strong piece of evidence, or two different
+//! weak ones (see [`crate::evidence`]), that is on no warn-list and not
+//! common infrastructure.
+//!
+//! **Campaigns** are the connected components of the linked graph,
+//! maintained incrementally with a union-find: a new submission joins,
+//! merges (the oldest campaign survives; the absorbed ids point to it) or
+//! founds a campaign. A value becoming common infrastructure withdraws
+//! its links retroactively: the campaigns it touched are recomputed
+//! (split) from their members' remaining links. So at every moment the
+//! campaigns equal the components computed from scratch, which the
+//! property tests check.
+//!
+//! [`EngineConfig::link_window_ms`]: crate::EngineConfig::link_window_ms
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use cisp_model::{Distribution, Observable, ObservableKind};
+
+use crate::alerts::Alert;
+use crate::campaign::{CampaignState, CampaignView};
+use crate::engine::{Edge, Engine, Link, Node, View};
+use crate::evidence::{EvidenceKey, Strength};
+
+/// What linking a new submission found.
+pub(crate) struct Linked {
+    /// Earlier submissions sharing strong observables with it, and those.
+    pub(crate) matches: BTreeMap<u32, BTreeSet<Observable>>,
+    /// Campaign roots it links to.
+    pub(crate) roots: Vec<u32>,
+    /// Campaign views changed by splits.
+    pub(crate) views: Vec<CampaignView>,
+    /// Values that became common infrastructure.
+    pub(crate) common: Vec<Observable>,
+}
+
+/// One hop of an explanation: `from` and `to` are linked by `evidence`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Hop {
+    pub from: crate::SubmissionKey,
+    pub to: crate::SubmissionKey,
+    /// (kind, value) of each shared piece: one strong, or two weak.
+    pub evidence: Vec<(&'static str, String)>,
+}
+
+impl Engine {
+    /// Calls `f(y, link)` for every submission `y` (accepted by `accept`)
+    /// linked to `x`, possibly more than once per `y`. `cost` counts the
+    /// posting-list entries looked at.
+    pub(crate) fn links(
+        &self,
+        x: u32,
+        accept: impl Fn(u32) -> bool,
+        weak: &mut HashMap<u32, u32>,
+        cost: &mut u64,
+        mut f: impl FnMut(u32, Link),
+    ) {
+        weak.clear();
+        let window = self.config.link_window_ms;
+        let tx = self.sub_time[x as usize];
+        for &e in &self.subs[x as usize].evidence {
+            let ev = &self.evidence[e as usize];
+            if !ev.links() {
+                continue;
+            }
+            *cost += ev.subs.len() as u64;
+            for &y in &ev.subs {
+                if y == x || self.sub_time[y as usize].abs_diff(tx) > window.unsigned_abs() {
+                    continue;
+                }
+                if !accept(y) {
+                    continue;
+                }
+                if ev.strength == Strength::Strong {
+                    f(y, Link::Strong(e));
+                    continue;
+                }
+                match weak.get(&y) {
+                    None => {
+                        weak.insert(y, e);
+                    }
+                    Some(&first) if first != e && first != u32::MAX => {
+                        f(y, Link::Weak(first, e));
+                        weak.insert(y, u32::MAX); // linked: once is enough
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Links new submission `si` (not yet in any posting list) to earlier
+    /// ones, applying the over-correlation guard first.
+    pub(crate) fn link_new(&mut self, si: u32, seq: u64, now_ms: i64) -> Linked {
+        let mut weak = std::mem::take(&mut self.marks.weak);
+        let mut found: Vec<(u32, Link)> = Vec::new();
+        let mut cost = 0;
+        self.links(
+            si,
+            |_| true,
+            &mut weak,
+            &mut cost,
+            |y, l| found.push((y, l)),
+        );
+
+        // The guard. Per piece of linking evidence: the campaigns it reaches.
+        let mut reach: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+        for &(y, l) in &found {
+            let root = self.uf.find(y);
+            match l {
+                Link::Strong(e) => {
+                    reach.entry(e).or_default().insert(root);
+                }
+                Link::Weak(a, b) => {
+                    reach.entry(a).or_default().insert(root);
+                    reach.entry(b).or_default().insert(root);
+                }
+            }
+        }
+        let own: Vec<u32> = self.subs[si as usize]
+            .evidence
+            .iter()
+            .copied()
+            .filter(|&e| self.evidence[e as usize].links())
+            .collect();
+        let strong: Vec<u32> = own
+            .iter()
+            .copied()
+            .filter(|&e| self.evidence[e as usize].strength == Strength::Strong)
+            .collect();
+        let mut newly_common: Vec<u32> = Vec::new();
+        for &e in &own {
+            let ev = &self.evidence[e as usize];
+            if ev.subs.len() >= self.config.hot_observable_limit as usize {
+                newly_common.push(e);
+                continue;
+            }
+            let Some(mine) = reach.get(&e) else { continue };
+            // Does `e` alone tie this submission, which has strong evidence
+            // of its own, to campaigns nothing else ties it to?
+            let has_other_strong = strong.iter().any(|&s| s != e);
+            let others: BTreeSet<u32> = reach
+                .iter()
+                .filter(|(&k, _)| k != e)
+                .flat_map(|(_, r)| r.iter().copied())
+                .collect();
+            if has_other_strong && !mine.is_subset(&others) {
+                let ev = &mut self.evidence[e as usize];
+                if ev.bridged >= self.config.common_after_campaigns {
+                    newly_common.push(e);
+                } else {
+                    ev.bridged += 1;
+                }
+            }
+        }
+
+        let mut views = Vec::new();
+        let mut common = Vec::new();
+        if !newly_common.is_empty() {
+            let mut roots = BTreeSet::new();
+            for &e in &newly_common {
+                let ev = &mut self.evidence[e as usize];
+                ev.common = true;
+                if let EvidenceKey::Observable(o) = &ev.key {
+                    common.push(o.clone());
+                }
+                let subs = ev.subs.clone();
+                for y in subs {
+                    roots.insert(self.uf.find(y));
+                }
+            }
+            for root in roots {
+                views.extend(self.split(root, seq, now_ms));
+            }
+            found.clear();
+            self.links(
+                si,
+                |_| true,
+                &mut weak,
+                &mut cost,
+                |y, l| found.push((y, l)),
+            );
+        }
+        self.marks.weak = weak;
+
+        let mut matches: BTreeMap<u32, BTreeSet<Observable>> = BTreeMap::new();
+        let mut roots: Vec<u32> = Vec::new();
+        for &(y, l) in &found {
+            roots.push(self.uf.find(y));
+            if let Link::Strong(e) = l {
+                if let EvidenceKey::Observable(o) = &self.evidence[e as usize].key {
+                    matches.entry(y).or_default().insert(o.clone());
+                }
+            }
+        }
+        roots.sort_unstable();
+        roots.dedup();
+        Linked {
+            matches,
+            roots,
+            views,
+            common,
+        }
+    }
+
+    /// Puts submission `si` into a campaign: a new one, the one it links
+    /// to, or the oldest of several, which absorbs the others.
+    pub(crate) fn join_campaign(
+        &mut self,
+        si: u32,
+        seq: u64,
+        roots: &[u32],
+        now_ms: i64,
+    ) -> (crate::CampaignId, Vec<CampaignView>, u32) {
+        let mut views = Vec::new();
+        let survivor = roots
+            .iter()
+            .copied()
+            .min_by_key(|r| self.campaigns[r].founded_seq);
+        let (mut root, mut state) = match survivor {
+            None => {
+                let node = self.graph.add_node(Node::Campaign);
+                (si, CampaignState::new(self.key.campaign(si), seq, node))
+            }
+            Some(survivor) => {
+                let mut state = self.take_campaign(survivor);
+                let mut root = survivor;
+                for &r in roots.iter().filter(|&&r| r != survivor) {
+                    let absorbed = self.take_campaign(r);
+                    views.push(absorbed.view(seq, Some(state.id.clone()), now_ms, &self.actors));
+                    self.graph.remove_node(absorbed.node);
+                    for &s in &absorbed.subs {
+                        let sn = self.subs[s as usize].node;
+                        self.graph.add_edge(sn, state.node, Edge::MemberOf);
+                    }
+                    state.absorb(absorbed);
+                    root = self.uf.union_roots(root, r);
+                }
+                (root, state)
+            }
+        };
+        root = self.uf.union_roots(root, si);
+        self.add_to(&mut state, si);
+        self.attribute(&mut state);
+        views.push(state.view(seq, None, now_ms, &self.actors));
+        let id = state.id.clone();
+        self.campaigns.insert(root, state);
+        (id, views, root)
+    }
+
+    fn take_campaign(&mut self, root: u32) -> CampaignState {
+        #[allow(clippy::expect_used)]
+        self.campaigns
+            .remove(&root)
+            .expect("every root has a campaign")
+    }
+
+    /// Adds submission `s` to `state` (and its member-of edge).
+    fn add_to(&mut self, state: &mut CampaignState, s: u32) {
+        let meta = &self.subs[s as usize];
+        self.graph.add_edge(meta.node, state.node, Edge::MemberOf);
+        state.add_submission(s, meta);
+        for &e in &meta.evidence {
+            match &self.evidence[e as usize].key {
+                EvidenceKey::Observable(_) => {
+                    state.observables.insert(e);
+                }
+                EvidenceKey::Technique(t) => {
+                    *state.features.techniques.entry(t.clone()).or_default() += 1;
+                }
+                EvidenceKey::Malware(m) => {
+                    *state.features.malware.entry(m.clone()).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        for &a in &meta.claims {
+            state
+                .features
+                .claims
+                .entry(a)
+                .or_default()
+                .insert(meta.key.member.to_string());
+        }
+    }
+
+    /// Re-scores `state` against every actor and redraws its attributed-to
+    /// edge.
+    fn attribute(&mut self, state: &mut CampaignState) {
+        let new = self
+            .actors
+            .score(&state.features, self.config.attribution_threshold);
+        if new == state.attribution {
+            return;
+        }
+        if let Some(old) = &state.attribution {
+            if let Some(&an) = self.actor_nodes.get(old.actor as usize) {
+                if let Some(edge) = self.graph.find_edge(state.node, an) {
+                    self.graph.remove_edge(edge);
+                }
+            }
+        }
+        if let Some(a) = &new {
+            if let Some(&an) = self.actor_nodes.get(a.actor as usize) {
+                #[allow(clippy::cast_possible_truncation)]
+                self.graph
+                    .add_edge(state.node, an, Edge::AttributedTo(a.confidence as f32));
+            }
+        }
+        state.attribution = new;
+    }
+
+    /// Recomputes the campaign rooted at `root` from its members' links:
+    /// after a value stopped linking it may fall apart. The part holding
+    /// the oldest submission keeps the id; the others are new campaigns.
+    pub(crate) fn split(&mut self, root: u32, seq: u64, now_ms: i64) -> Vec<CampaignView> {
+        let old = self.take_campaign(root);
+        self.graph.remove_node(old.node);
+        let mut members = old.subs.clone();
+        members.sort_unstable();
+        let mut marks = std::mem::take(&mut self.marks);
+        let epoch = marks.next(self.subs.len());
+        for &s in &members {
+            marks.sub_mark[s as usize] = epoch; // in the campaign, unassigned
+            self.uf.reset(s);
+        }
+        let mut parts: Vec<Vec<u32>> = Vec::new();
+        let mut cost = 0;
+        for &start in &members {
+            if marks.sub_mark[start as usize] != epoch {
+                continue;
+            }
+            marks.sub_mark[start as usize] = 0;
+            let mut part = vec![start];
+            let mut stack = vec![start];
+            while let Some(x) = stack.pop() {
+                let mut next = Vec::new();
+                let sub_mark = &marks.sub_mark;
+                self.links(
+                    x,
+                    |y| sub_mark[y as usize] == epoch,
+                    &mut marks.weak,
+                    &mut cost,
+                    |y, _| next.push(y),
+                );
+                for y in next {
+                    if marks.sub_mark[y as usize] == epoch {
+                        marks.sub_mark[y as usize] = 0;
+                        part.push(y);
+                        stack.push(y);
+                    }
+                }
+            }
+            parts.push(part);
+        }
+        self.marks = marks;
+        let mut views = Vec::new();
+        for mut part in parts {
+            part.sort_unstable();
+            let first = part[0];
+            let node = self.graph.add_node(Node::Campaign);
+            let founded = u64::from(first);
+            let mut state = CampaignState::new(self.key.campaign(first), founded, node);
+            state.escalated = old.escalated.clone();
+            state.actors_told = old.actors_told.clone();
+            let mut r = first;
+            for &s in &part {
+                self.add_to(&mut state, s);
+                let rr = self.uf.find(r);
+                r = self.uf.union_roots(rr, s);
+            }
+            self.attribute(&mut state);
+            views.push(state.view(seq, None, now_ms, &self.actors));
+            let r = self.uf.find(r);
+            self.campaigns.insert(r, state);
+        }
+        views
+    }
+
+    /// The view from `start` of a reader who may see every community-wide
+    /// submission and, of the others, exactly `visible`: every submission
+    /// reachable through links between submissions it may see. `None`
+    /// when the walk exceeds [`crate::EngineConfig::view_budget`].
+    pub(crate) fn view(&mut self, visible: &[u32], start: u32) -> Option<View> {
+        let budget = u64::from(self.config.view_budget);
+        let mut marks = std::mem::take(&mut self.marks);
+        let epoch = marks.next(self.subs.len());
+        for &j in visible {
+            marks.vis_mark[j as usize] = epoch;
+        }
+        let mut cost = 0u64;
+        let mut subs = Vec::new();
+        let mut stack = vec![start];
+        marks.sub_mark[start as usize] = epoch;
+        let mut over = false;
+        while let Some(x) = stack.pop() {
+            subs.push(x);
+            let mut next = Vec::new();
+            let (sub_mark, vis_mark) = (&marks.sub_mark, &marks.vis_mark);
+            self.links(
+                x,
+                |y| {
+                    sub_mark[y as usize] != epoch
+                        && (self.subs[y as usize].distribution == Distribution::Community
+                            || vis_mark[y as usize] == epoch)
+                },
+                &mut marks.weak,
+                &mut cost,
+                |y, _| next.push(y),
+            );
+            for y in next {
+                if marks.sub_mark[y as usize] != epoch {
+                    marks.sub_mark[y as usize] = epoch;
+                    stack.push(y);
+                }
+            }
+            if cost > budget {
+                over = true;
+                break;
+            }
+        }
+        self.marks = marks;
+        self.walk_cost.walks += 1;
+        self.walk_cost.edges += cost;
+        if over {
+            return None;
+        }
+        subs.sort_unstable();
+        let label = subs.first().copied().unwrap_or(start);
+        Some(View { label, subs })
+    }
+
+    /// Indicator score of evidence `e` as everyone's reports make it.
+    pub(crate) fn score_of(&self, e: u32, now_ms: i64) -> f32 {
+        let ev = &self.evidence[e as usize];
+        let EvidenceKey::Observable(o) = &ev.key else {
+            return 0.0;
+        };
+        indicator_score(
+            o.kind(),
+            ev.reporters.iter().map(|(_, c)| *c),
+            ev.last_seen_ms,
+            now_ms,
+        )
+    }
+
+    /// Scores of an alert's shared observables from the alert's own inputs
+    /// only (submissions its recipient may see), so a score never counts
+    /// a reporter the recipient could not see.
+    pub(crate) fn alert_scores(&self, alert: &Alert, now_ms: i64) -> Vec<f32> {
+        let inputs: Vec<u32> = alert
+            .provenance
+            .iter()
+            .filter_map(|k| self.by_key.get(k).copied())
+            .collect();
+        alert
+            .shared
+            .iter()
+            .map(|o| {
+                let Some(&e) = self.index.get(&EvidenceKey::Observable(o.clone())) else {
+                    return 0.0;
+                };
+                let ev = &self.evidence[e as usize];
+                let mut best: BTreeMap<&cisp_model::MemberId, u8> = BTreeMap::new();
+                let mut last = i64::MIN;
+                for &s in &inputs {
+                    if ev.subs.binary_search(&s).is_ok() {
+                        let m = &self.subs[s as usize];
+                        let c = best.entry(&m.key.member).or_default();
+                        *c = (*c).max(m.confidence);
+                        last = last.max(m.submitted_at_ms);
+                    }
+                }
+                indicator_score(o.kind(), best.into_values(), last, now_ms)
+            })
+            .collect()
+    }
+
+    /// Why two submissions are in one campaign: the shortest chain of
+    /// links between them, each with its evidence (Fusion Cell view).
+    /// `None` if they are not linked.
+    pub fn explain(&self, a: &crate::SubmissionKey, b: &crate::SubmissionKey) -> Option<Vec<Hop>> {
+        let (&x, &y) = (self.by_key.get(a)?, self.by_key.get(b)?);
+        let mut prev: HashMap<u32, (u32, Link)> = HashMap::new();
+        let mut seen: HashSet<u32> = HashSet::from([x]);
+        let mut queue = std::collections::VecDeque::from([x]);
+        let mut weak = HashMap::new();
+        let mut cost = 0;
+        while let Some(s) = queue.pop_front() {
+            if s == y {
+                break;
+            }
+            let mut next = Vec::new();
+            self.links(s, |_| true, &mut weak, &mut cost, |t, l| next.push((t, l)));
+            for (t, l) in next {
+                if seen.insert(t) {
+                    prev.insert(t, (s, l));
+                    queue.push_back(t);
+                }
+            }
+        }
+        if x != y && !prev.contains_key(&y) {
+            return None;
+        }
+        let mut hops = Vec::new();
+        let mut at = y;
+        while at != x {
+            let (from, link) = prev[&at];
+            hops.push(self.hop(from, at, link));
+            at = from;
+        }
+        hops.reverse();
+        Some(hops)
+    }
+}
+
+/// How long an indicator of each type stays telling: its score halves
+/// every this many days without a new sighting.
+pub fn half_life_days(kind: ObservableKind) -> f64 {
+    match kind {
+        ObservableKind::Ipv4 | ObservableKind::Ipv6 => 14.0,
+        ObservableKind::Url | ObservableKind::Filename => 30.0,
+        ObservableKind::Domain => 60.0,
+        ObservableKind::Email
+        | ObservableKind::Cidr
+        | ObservableKind::Asn
+        | ObservableKind::Ja3 => 90.0,
+        ObservableKind::Md5
+        | ObservableKind::Sha1
+        | ObservableKind::Sha256
+        | ObservableKind::Ssdeep
+        | ObservableKind::Tlsh => 365.0,
+        ObservableKind::Cve => 730.0,
+    }
+}
+
+/// An indicator's score in [0, 1]: `1 − Π(1 − 0.9·cᵢ)` over its distinct
+/// reporters' confidences `cᵢ` (0–1; no single report is certainty), times
+/// `½^(age / half-life)` where age runs from its last sighting.
+pub fn indicator_score(
+    kind: ObservableKind,
+    confidences: impl IntoIterator<Item = u8>,
+    last_seen_ms: i64,
+    now_ms: i64,
+) -> f32 {
+    let miss: f64 = confidences
+        .into_iter()
+        .map(|c| 1.0 - 0.9 * f64::from(c.min(100)) / 100.0)
+        .product();
+    let age_days = (now_ms.saturating_sub(last_seen_ms)).max(0) as f64 / 86_400_000.0;
+    let decay = 0.5f64.powf(age_days / half_life_days(kind));
+    #[allow(clippy::cast_possible_truncation)]
+    let s = ((1.0 - miss) * decay) as f32;
+    s.clamp(0.0, 1.0)
+}

@@ -1,0 +1,393 @@
+//! Read-only questions the Fusion Cell asks of the engine (the query API):
+//! a campaign with its submissions, observables, actors and evidence; an
+//! observable with every campaign and sighting; a campaign's graph in
+//! Graphviz DOT. These are Fusion Cell views: they show everything.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt::Write as _;
+
+use cisp_model::Observable;
+use petgraph::visit::EdgeRef;
+use serde::Serialize;
+
+use crate::campaign::CampaignView;
+use crate::engine::{Edge, Engine, Link, Node};
+use crate::evidence::EvidenceKey;
+use crate::ids::{CampaignId, SubmissionKey};
+use crate::linking::Hop;
+
+/// At most this many submissions are explained or drawn per campaign.
+pub const MAX_DETAIL_SUBMISSIONS: usize = 2000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmissionSummary {
+    pub member: String,
+    pub id: String,
+    pub kind: String,
+    pub tlp: String,
+    pub title: String,
+    pub submitted_at_ms: i64,
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservableSummary {
+    pub kind: &'static str,
+    pub value: String,
+    pub score: f32,
+    pub reporters: u32,
+    pub warnlist: Option<String>,
+    pub common_infrastructure: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignDetail {
+    pub campaign: CampaignView,
+    pub submissions: Vec<SubmissionSummary>,
+    pub observables: Vec<ObservableSummary>,
+    pub techniques: Vec<String>,
+    pub malware: Vec<String>,
+    /// Actor claims: actor name → claiming members.
+    pub claims: BTreeMap<String, BTreeSet<String>>,
+    /// Why each submission is in the campaign: a spanning tree of links
+    /// from the oldest one, each with its evidence.
+    pub evidence: Vec<Hop>,
+    /// More submissions than [`MAX_DETAIL_SUBMISSIONS`]: lists are cut.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sighting {
+    pub member: String,
+    pub submission: String,
+    pub submitted_at_ms: i64,
+    pub campaign: CampaignId,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservableDetail {
+    #[serde(flatten)]
+    pub summary: ObservableSummary,
+    pub campaigns: Vec<CampaignId>,
+    pub sightings: Vec<Sighting>,
+    /// What it is derived from and what derives from it (kind, value).
+    pub derived: Vec<(&'static str, String)>,
+}
+
+impl Engine {
+    fn campaign_root(&self, id: &str) -> Option<u32> {
+        self.campaigns
+            .iter()
+            .find(|(_, c)| c.id.as_str() == id)
+            .map(|(&r, _)| r)
+    }
+
+    fn summary(&self, e: u32, now_ms: i64) -> Option<ObservableSummary> {
+        let ev = &self.evidence[e as usize];
+        let EvidenceKey::Observable(o) = &ev.key else {
+            return None;
+        };
+        Some(ObservableSummary {
+            kind: o.kind().name(),
+            value: o.value().to_owned(),
+            score: self.score_of(e, now_ms),
+            reporters: u32::try_from(ev.reporters.len()).unwrap_or(u32::MAX),
+            warnlist: ev.warn.map(|w| self.warn.name(w).to_owned()),
+            common_infrastructure: ev.common,
+        })
+    }
+
+    /// A campaign by id, as the Fusion Cell sees it.
+    pub fn campaign(&self, id: &str, now_ms: i64) -> Option<CampaignDetail> {
+        let root = self.campaign_root(id)?;
+        let state = &self.campaigns[&root];
+        let mut subs = state.subs.clone();
+        subs.sort_unstable();
+        let truncated = subs.len() > MAX_DETAIL_SUBMISSIONS;
+        subs.truncate(MAX_DETAIL_SUBMISSIONS);
+        let submissions = subs
+            .iter()
+            .map(|&s| {
+                let m = &self.subs[s as usize];
+                SubmissionSummary {
+                    member: m.key.member.to_string(),
+                    id: m.key.id.to_string(),
+                    kind: m.kind.name().to_owned(),
+                    tlp: m.tlp.to_string(),
+                    title: m.title.clone(),
+                    submitted_at_ms: m.submitted_at_ms,
+                    anonymous: m.attribution == cisp_model::Attribution::Anonymous,
+                }
+            })
+            .collect();
+        let mut obs: Vec<u32> = state.observables.iter().copied().collect();
+        obs.sort_unstable();
+        let observables = obs
+            .iter()
+            .take(MAX_DETAIL_SUBMISSIONS * 10)
+            .filter_map(|&e| self.summary(e, now_ms))
+            .collect();
+        let claims = state
+            .features
+            .claims
+            .iter()
+            .filter_map(|(a, who)| Some((self.actors.profile(*a)?.name.clone(), who.clone())))
+            .collect();
+        Some(CampaignDetail {
+            campaign: state.view(self.subs.len() as u64, None, now_ms, &self.actors),
+            submissions,
+            observables,
+            techniques: state
+                .features
+                .techniques
+                .keys()
+                .map(|t| t.to_string())
+                .collect(),
+            malware: state
+                .features
+                .malware
+                .keys()
+                .map(|t| t.to_string())
+                .collect(),
+            claims,
+            evidence: self.spanning_tree(&subs),
+            truncated,
+        })
+    }
+
+    /// Links from the first of `subs` reaching the others (breadth first,
+    /// within `subs`).
+    fn spanning_tree(&self, subs: &[u32]) -> Vec<Hop> {
+        let inside: std::collections::HashSet<u32> = subs.iter().copied().collect();
+        let Some(&first) = subs.first() else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::HashSet::from([first]);
+        let mut queue = VecDeque::from([first]);
+        let mut weak = HashMap::new();
+        let mut cost = 0;
+        let mut hops = Vec::new();
+        while let Some(x) = queue.pop_front() {
+            let mut next = Vec::new();
+            self.links(
+                x,
+                |y| inside.contains(&y),
+                &mut weak,
+                &mut cost,
+                |y, l| {
+                    next.push((y, l));
+                },
+            );
+            for (y, l) in next {
+                if seen.insert(y) {
+                    queue.push_back(y);
+                    hops.push(self.hop(x, y, l));
+                }
+            }
+        }
+        hops
+    }
+
+    pub(crate) fn hop(&self, x: u32, y: u32, l: Link) -> Hop {
+        let evidence = match l {
+            Link::Strong(e) => vec![self.evidence[e as usize].key.describe()],
+            Link::Weak(e, f) => vec![
+                self.evidence[e as usize].key.describe(),
+                self.evidence[f as usize].key.describe(),
+            ],
+        };
+        Hop {
+            from: self.subs[x as usize].key.clone(),
+            to: self.subs[y as usize].key.clone(),
+            evidence,
+        }
+    }
+
+    /// An observable with every campaign it is in and every sighting.
+    pub fn observable(&self, o: &Observable, now_ms: i64) -> Option<ObservableDetail> {
+        let &e = self.index.get(&EvidenceKey::Observable(o.clone()))?;
+        let ev = &self.evidence[e as usize];
+        let mut campaigns = BTreeSet::new();
+        let sightings = ev
+            .subs
+            .iter()
+            .map(|&s| {
+                let m = &self.subs[s as usize];
+                let campaign = self.campaign_id_of(s);
+                campaigns.insert(campaign.clone());
+                Sighting {
+                    member: m.key.member.to_string(),
+                    submission: m.key.id.to_string(),
+                    submitted_at_ms: m.submitted_at_ms,
+                    campaign,
+                }
+            })
+            .collect();
+        let derived = self
+            .graph
+            .edges_directed(ev.node, petgraph::Direction::Outgoing)
+            .chain(
+                self.graph
+                    .edges_directed(ev.node, petgraph::Direction::Incoming),
+            )
+            .filter(|r| matches!(r.weight(), Edge::DerivedFrom))
+            .filter_map(|r| {
+                let other = if r.source() == ev.node {
+                    r.target()
+                } else {
+                    r.source()
+                };
+                match self.graph[other] {
+                    Node::Evidence(x) => Some(self.evidence[x as usize].key.describe()),
+                    _ => None,
+                }
+            })
+            .collect();
+        Some(ObservableDetail {
+            summary: self.summary(e, now_ms)?,
+            campaigns: campaigns.into_iter().collect(),
+            sightings,
+            derived,
+        })
+    }
+
+    fn campaign_id_of(&self, s: u32) -> CampaignId {
+        let root = self.uf.root(s);
+        self.campaigns
+            .get(&root)
+            .map_or_else(|| self.key.campaign(s), |c| c.id.clone())
+    }
+
+    /// The campaign of submission `key` (without path compression).
+    pub fn campaign_of_key(&self, key: &SubmissionKey) -> Option<CampaignId> {
+        self.by_key.get(key).map(|&s| self.campaign_id_of(s))
+    }
+
+    /// Every piece of evidence that is common infrastructure, as
+    /// (kind, value).
+    pub fn common_evidence(&self) -> Vec<(&'static str, String)> {
+        self.evidence
+            .iter()
+            .filter(|e| e.common)
+            .map(|e| e.key.describe())
+            .collect()
+    }
+
+    /// Every live campaign, largest first (at most `limit`).
+    pub fn campaign_views(&self, now_ms: i64, limit: usize) -> Vec<CampaignView> {
+        let mut c: Vec<&crate::campaign::CampaignState> = self.campaigns.values().collect();
+        c.sort_by_key(|c| (std::cmp::Reverse(c.submission_count), c.founded_seq));
+        c.into_iter()
+            .take(limit)
+            .map(|c| c.view(self.subs.len() as u64, None, now_ms, &self.actors))
+            .collect()
+    }
+
+    /// Every live campaign's id, oldest first.
+    pub fn campaign_ids(&self) -> Vec<CampaignId> {
+        let mut c: Vec<_> = self
+            .campaigns
+            .values()
+            .map(|c| (c.founded_seq, c.id.clone()))
+            .collect();
+        c.sort();
+        c.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// A campaign's part of the graph in Graphviz DOT: its submissions,
+    /// their evidence (with derivations), and its actor. Labels are
+    /// escaped; member-supplied titles are not drawn.
+    pub fn campaign_dot(&self, id: &str) -> Option<String> {
+        let root = self.campaign_root(id)?;
+        let state = &self.campaigns[&root];
+        let mut subs = state.subs.clone();
+        subs.sort_unstable();
+        subs.truncate(MAX_DETAIL_SUBMISSIONS);
+        let mut out = String::from("digraph campaign {\n  rankdir=LR;\n  node [fontsize=10];\n");
+        let _ = writeln!(
+            out,
+            "  c [shape=doubleoctagon, label=\"{}\"];",
+            dot_escape(state.id.as_str())
+        );
+        let mut drawn: BTreeSet<u32> = BTreeSet::new();
+        let mut edges: BTreeSet<String> = BTreeSet::new();
+        for &s in &subs {
+            let m = &self.subs[s as usize];
+            let _ = writeln!(
+                out,
+                "  s{s} [shape=box, label=\"{}\"];",
+                dot_escape(&m.key.to_string())
+            );
+            edges.insert(format!("  s{s} -> c [label=\"member-of\"];"));
+            let mut stack: Vec<u32> =
+                m.evidence[..(m.reported as usize).min(m.evidence.len())].to_vec();
+            for &e in &stack {
+                edges.insert(format!("  s{s} -> e{e} [label=\"contains\"];"));
+            }
+            while let Some(e) = stack.pop() {
+                if !drawn.insert(e) {
+                    continue;
+                }
+                let ev = &self.evidence[e as usize];
+                let (kind, value) = ev.key.describe();
+                let style = if ev.warn.is_some() || ev.common {
+                    ", style=dashed, color=gray"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "  e{e} [shape=ellipse, label=\"{}\\n{}\"{style}];",
+                    dot_escape(kind),
+                    dot_escape(&value)
+                );
+                for r in self
+                    .graph
+                    .edges_directed(ev.node, petgraph::Direction::Outgoing)
+                {
+                    if let (Edge::DerivedFrom, Node::Evidence(x)) =
+                        (r.weight(), self.graph[r.target()])
+                    {
+                        edges.insert(format!("  e{e} -> e{x} [label=\"derived-from\"];"));
+                        stack.push(x);
+                    }
+                }
+            }
+        }
+        if let Some(a) = &state.attribution {
+            if let Some(p) = self.actors.profile(a.actor) {
+                let _ = writeln!(
+                    out,
+                    "  a [shape=house, label=\"{} {}\"];",
+                    dot_escape(&p.id),
+                    dot_escape(&p.name)
+                );
+                edges.insert(format!(
+                    "  c -> a [label=\"attributed-to {:.2}\"];",
+                    a.confidence
+                ));
+            }
+        }
+        for e in edges {
+            out.push_str(&e);
+            out.push('\n');
+        }
+        out.push_str("}\n");
+        Some(out)
+    }
+}
+
+/// Escapes a string for a double-quoted DOT label.
+pub fn dot_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}

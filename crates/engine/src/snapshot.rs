@@ -1,0 +1,165 @@
+//! Snapshots: the engine's whole state as bytes, so the service can resume
+//! after a crash without replaying history.
+//!
+//! Format: a magic/version header, then the state in `postcard` (compact
+//! serde). Reference data (public suffixes, warn-lists, ATT&CK profiles)
+//! and the registry are not in it: they come from the build and the
+//! configuration. A snapshot records a keyed check of the id salt and the
+//! linking settings it was built under and refuses to load under others
+//! (ids and campaigns would silently change meaning).
+
+use std::collections::HashMap;
+
+use petgraph::stable_graph::{NodeIndex, StableGraph};
+use serde::{Deserialize, Serialize};
+
+use crate::actors::Actors;
+use crate::campaign::CampaignState;
+use crate::engine::{Edge, Engine, Evidence, Marks, Node, Reference, SubMeta, WalkCost};
+use crate::evidence::EvidenceKey;
+use crate::ids::{IdKey, SubmissionKey};
+use crate::union_find::UnionFind;
+use crate::{EngineConfig, Registry};
+
+const MAGIC: &[u8; 8] = b"CISPENG1";
+
+#[derive(Serialize)]
+struct Out<'a> {
+    check: u64,
+    graph: &'a StableGraph<Node, Edge>,
+    evidence: &'a Vec<Evidence>,
+    subs: &'a Vec<SubMeta>,
+    uf: &'a UnionFind,
+    campaigns: &'a HashMap<u32, CampaignState>,
+    actors: &'a Actors,
+    actor_nodes: &'a Vec<NodeIndex>,
+}
+
+#[derive(Deserialize)]
+struct In {
+    check: u64,
+    graph: StableGraph<Node, Edge>,
+    evidence: Vec<Evidence>,
+    subs: Vec<SubMeta>,
+    uf: UnionFind,
+    campaigns: HashMap<u32, CampaignState>,
+    actors: Actors,
+    actor_nodes: Vec<NodeIndex>,
+}
+
+fn check(key: &IdKey, config: &EngineConfig) -> u64 {
+    key.hash(&[
+        "snapshot",
+        &config.hot_observable_limit.to_string(),
+        &config.common_after_campaigns.to_string(),
+        &config.link_window_ms.to_string(),
+        &config.warnlists_disabled.join(","),
+    ])
+}
+
+impl Engine {
+    /// The engine's state as bytes (see the module docs).
+    pub fn snapshot(&self) -> Result<Vec<u8>, String> {
+        let out = Out {
+            check: check(&self.key, &self.config),
+            graph: &self.graph,
+            evidence: &self.evidence,
+            subs: &self.subs,
+            uf: &self.uf,
+            campaigns: &self.campaigns,
+            actors: &self.actors,
+            actor_nodes: &self.actor_nodes,
+        };
+        let mut bytes = MAGIC.to_vec();
+        let body = postcard::to_stdvec(&out).map_err(|e| format!("cannot encode snapshot: {e}"))?;
+        bytes.extend(body);
+        Ok(bytes)
+    }
+
+    /// An engine in the state `bytes` describe. Refused when the snapshot
+    /// was made with another id salt or other linking settings.
+    pub fn restore(
+        registry: std::sync::Arc<Registry>,
+        config: EngineConfig,
+        reference: Reference,
+        bytes: &[u8],
+    ) -> Result<Engine, String> {
+        let body = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or("not a CiSP engine snapshot (or an older format)")?;
+        let s: In = postcard::from_bytes(body).map_err(|e| format!("corrupt snapshot: {e}"))?;
+        let mut engine = Engine::with_reference(registry, config, reference);
+        if s.check != check(&engine.key, &engine.config) {
+            return Err("snapshot was made with another id salt or other linking settings".into());
+        }
+        let index: HashMap<EvidenceKey, u32> = s
+            .evidence
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        let by_key: HashMap<SubmissionKey, u32> = s
+            .subs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.key.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        engine.sub_time = s.subs.iter().map(|m| m.submitted_at_ms).collect();
+        engine.graph = s.graph;
+        engine.index = index;
+        engine.evidence = s.evidence;
+        engine.subs = s.subs;
+        engine.by_key = by_key;
+        engine.uf = s.uf;
+        engine.campaigns = s.campaigns;
+        engine.actors = s.actors;
+        engine.actor_nodes = s.actor_nodes;
+        engine.marks = Marks::default();
+        engine.walk_cost = WalkCost::default();
+        Ok(engine)
+    }
+
+    /// Submissions processed so far (the sequence number of the next one).
+    pub fn processed(&self) -> u64 {
+        self.subs.len() as u64
+    }
+}
+
+/// `Distribution` is internally tagged for JSON, which a compact binary
+/// format cannot read back; snapshots store it externally tagged.
+pub(crate) mod distribution {
+    use std::collections::BTreeSet;
+
+    use cisp_model::{Distribution, GroupId, MemberId};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    enum Repr {
+        FusionCellOnly,
+        NamedMembers(BTreeSet<MemberId>),
+        SharingGroups(BTreeSet<GroupId>),
+        Sector,
+        Community,
+    }
+
+    pub(crate) fn serialize<S: Serializer>(d: &Distribution, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Distribution::FusionCellOnly => Repr::FusionCellOnly,
+            Distribution::NamedMembers { members } => Repr::NamedMembers(members.clone()),
+            Distribution::SharingGroups { groups } => Repr::SharingGroups(groups.clone()),
+            Distribution::Sector => Repr::Sector,
+            Distribution::Community => Repr::Community,
+        }
+        .serialize(s)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Distribution, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::FusionCellOnly => Distribution::FusionCellOnly,
+            Repr::NamedMembers(members) => Distribution::NamedMembers { members },
+            Repr::SharingGroups(groups) => Distribution::SharingGroups { groups },
+            Repr::Sector => Distribution::Sector,
+            Repr::Community => Distribution::Community,
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! Engine snapshots on disk, and recovery at start-up.
+//!
+//! After a batch is durable and its offsets committed, the pipeline
+//! snapshots the engine every `state.snapshot_every_records` records or
+//! `state.snapshot_interval_s` seconds (and at a clean stop). A snapshot
+//! file holds a small JSON header — how many submissions the engine had
+//! processed and the offsets consumed then — and the engine's state
+//! ([`cisp_engine::Engine::snapshot`]). It is written to a temporary file,
+//! synced and renamed, so a crash leaves the previous one intact.
+//!
+//! At start the service loads the snapshot and replays from ClickHouse only
+//! the submissions handled after it (`seq >=` the snapshot's count; a
+//! `submissions` row means "fully handled", see `pipeline.rs`); the
+//! consumer resumes from the committed offsets, which are never behind the
+//! snapshot's. Without a usable snapshot (none yet, corrupt, made under
+//! other settings) it replays everything, which gives the same state.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use cisp_engine::{Engine, EngineConfig, Reference};
+use cisp_model::Registry;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+const MAGIC: &[u8; 8] = b"CISPSNAP";
+
+/// What a snapshot file says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    /// Submissions the engine had processed (the next one's sequence number).
+    pub processed: u64,
+    /// Next offset to consume per `topic:partition` when it was taken.
+    pub offsets: BTreeMap<String, i64>,
+    pub created_at_ms: i64,
+}
+
+/// Writes a snapshot atomically (temporary file, fsync, rename).
+pub fn write(path: &Path, header: &Header, engine: &Engine) -> anyhow::Result<u64> {
+    let body = engine.snapshot().map_err(anyhow::Error::msg)?;
+    let head = serde_json::to_vec(header)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(MAGIC)?;
+        f.write_all(&u32::try_from(head.len())?.to_le_bytes())?;
+        f.write_all(&head)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok((MAGIC.len() + 4 + head.len() + body.len()) as u64)
+}
+
+/// Reads a snapshot; `Ok(None)` when there is none.
+pub fn read(
+    path: &Path,
+    registry: &Arc<Registry>,
+    config: &EngineConfig,
+) -> anyhow::Result<Option<(Header, Engine)>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .context("not a CiSP snapshot file")?;
+    let (len, rest) = rest.split_at_checked(4).context("truncated snapshot")?;
+    let len = u32::from_le_bytes(len.try_into()?) as usize;
+    let (head, body) = rest.split_at_checked(len).context("truncated snapshot")?;
+    let header: Header = serde_json::from_slice(head).context("snapshot header")?;
+    let reference = Reference::shipped(&config.warnlists_disabled).map_err(anyhow::Error::msg)?;
+    let engine = Engine::restore(registry.clone(), config.clone(), reference, body)
+        .map_err(anyhow::Error::msg)?;
+    if engine.processed() != header.processed {
+        anyhow::bail!("snapshot header and body disagree");
+    }
+    Ok(Some((header, engine)))
+}
+
+/// Loads the snapshot at `path` if it is usable, else a fresh engine
+/// (saying why, once).
+pub fn load_or_fresh(
+    path: &Path,
+    registry: &Arc<Registry>,
+    config: &EngineConfig,
+) -> (Engine, Option<Header>) {
+    match read(path, registry, config) {
+        Ok(Some((h, e))) => {
+            info!(path = %path.display(), submissions = h.processed, "engine snapshot loaded");
+            (e, Some(h))
+        }
+        Ok(None) => (Engine::new(registry.clone(), config.clone()), None),
+        Err(e) => {
+            warn!(path = %path.display(), error = %format!("{e:#}"), "engine snapshot not usable; replaying everything");
+            (Engine::new(registry.clone(), config.clone()), None)
+        }
+    }
+}
