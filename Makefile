@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CISP_ROOT := $(CURDIR)
 
-.PHONY: bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+.PHONY: quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,4 +52,7 @@ fuzz: build-deps ## Fuzz every hostile-input path for FUZZ_SECONDS per target (d
 	$(CARGO) run --release -p cisp-fuzz -- --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED}
 
 bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack: fusion throughput vs raw consume rate (release build)
-	$(CARGO) run --release -p cisp-load -- --records $${RECORDS:-20000} --members $${MEMBERS:-40}
+	$(CARGO) run --release -p cisp-load --bin cisp-load -- --records $${RECORDS:-20000} --members $${MEMBERS:-40}
+
+quality: build-deps ## Clustering quality on a planted scenario: pairwise precision/recall, actor top-1, engine throughput (release build)
+	$(CARGO) run --release -p cisp-load --bin cisp-quality -- --seed $${SEED:-7} $${CAMPAIGNS:+--campaigns $$CAMPAIGNS} $${BACKGROUND:+--background $$BACKGROUND}

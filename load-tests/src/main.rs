@@ -8,8 +8,6 @@
 //! 4. print both rates and their ratio, and check nothing was lost
 //!    (ClickHouse counts equal what was published).
 
-mod generator;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,10 +16,10 @@ use anyhow::{bail, Context as _};
 use cisp_fusion::config::KafkaConfig;
 use cisp_fusion::testing::unique;
 use cisp_fusion::{shutdown_channel, Config, Store, Topics};
+use cisp_load::generator::{generate, Item, Params};
 use cisp_model::MemberId;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use clap::Parser;
-use generator::{generate, Item, Params};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -78,6 +76,10 @@ async fn main() -> anyhow::Result<()> {
         ("CISP_CLICKHOUSE_DATABASE", format!("bench_{run}")),
         ("CISP_REGISTRY", registry_path.display().to_string()),
         ("CISP_METRICS_ADDR", "127.0.0.1:0".into()),
+        (
+            "CISP_SNAPSHOT_PATH",
+            dir.join("engine.snapshot").display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -159,6 +159,9 @@ pub(crate) struct SubMeta {
     /// Everything it carries (reported and derived), as evidence indexes;
     /// the first `reported` are its observables in the submission's order.
     pub(crate) evidence: Vec<u32>,
+    /// (derived evidence, evidence it was derived from), sorted: a value
+    /// derived only from values that no longer link (common) links nothing.
+    pub(crate) sources: Vec<(u32, u32)>,
     pub(crate) reported: u32,
     /// Actors its member claims (profile indexes).
     pub(crate) claims: Vec<u32>,
@@ -461,7 +464,8 @@ impl Engine {
         // Its evidence: reported observables, what they are derived from,
         // techniques and malware.
         let warn = self.warn.clone();
-        let items = evidence::derive(sub, &self.psl, &|o| warn.check(o).is_some());
+        let derived = evidence::derive(sub, &self.psl, &|o| warn.check(o).is_some());
+        let items = derived.items;
         let reported = sub.observables.len();
         let mut ids: Vec<u32> = Vec::with_capacity(items.len());
         let mut created: Vec<bool> = Vec::with_capacity(items.len());
@@ -488,6 +492,12 @@ impl Engine {
             ids.push(e);
             created.push(new);
         }
+        let mut sources: Vec<(u32, u32)> = derived
+            .sources
+            .iter()
+            .map(|&(d, from)| (ids[d], ids[from]))
+            .collect();
+        sources.sort_unstable();
         let claims: Vec<u32> = sub
             .actor_claims
             .iter()
@@ -506,6 +516,7 @@ impl Engine {
             confidence,
             node,
             evidence: ids.clone(),
+            sources,
             reported: u32::try_from(reported).unwrap_or(u32::MAX),
             claims,
         });

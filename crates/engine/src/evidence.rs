@@ -99,15 +99,23 @@ pub(crate) enum Via {
 /// once. Nothing is derived from a value `listed` says is warn-listed: an
 /// open resolver's /24 or a popular site's registrable domain must not
 /// link through the back door.
+/// Everything derived, with every source it is derived from, is in
+/// [`Derived::sources`] as (derived position, source position).
+pub(crate) struct Derived {
+    pub(crate) items: Vec<(EvidenceKey, Via)>,
+    pub(crate) sources: Vec<(usize, usize)>,
+}
+
 pub(crate) fn derive(
     sub: &Submission,
     psl: &PublicSuffixList,
     listed: &dyn Fn(&Observable) -> bool,
-) -> Vec<(EvidenceKey, Via)> {
+) -> Derived {
     let mut c = Collector {
         out: Vec::with_capacity(sub.observables.len() * 3),
         seen: HashMap::with_capacity(sub.observables.len() * 3),
         listed,
+        sources: Vec::new(),
     };
     for s in &sub.observables {
         c.push(EvidenceKey::Observable(s.observable.clone()), Via::Direct);
@@ -139,24 +147,37 @@ pub(crate) fn derive(
             c.push(EvidenceKey::Malware(name.into()), Via::Direct);
         }
     }
-    c.out
+    Derived {
+        items: c.out,
+        sources: c.sources,
+    }
 }
 
 struct Collector<'l> {
     out: Vec<(EvidenceKey, Via)>,
     seen: HashMap<EvidenceKey, usize>,
     listed: &'l dyn Fn(&Observable) -> bool,
+    sources: Vec<(usize, usize)>,
 }
 
 impl Collector<'_> {
     /// Adds `k` unless present; its position either way.
     fn push(&mut self, k: EvidenceKey, via: Via) -> usize {
-        if let Some(&i) = self.seen.get(&k) {
-            return i;
+        let i = match self.seen.get(&k) {
+            Some(&i) => i,
+            None => {
+                self.out.push((k.clone(), via));
+                self.seen.insert(k, self.out.len() - 1);
+                self.out.len() - 1
+            }
+        };
+        // Reported items have no sources; derived ones remember them all.
+        if let (Via::DerivedFrom(from), (_, Via::DerivedFrom(_))) = (via, &self.out[i]) {
+            if !self.sources.contains(&(i, from)) {
+                self.sources.push((i, from));
+            }
         }
-        self.out.push((k.clone(), via));
-        self.seen.insert(k, self.out.len() - 1);
-        self.out.len() - 1
+        i
     }
 
     fn derive_from(&mut self, o: &Observable, at: usize, psl: &PublicSuffixList) {
@@ -263,6 +284,7 @@ mod tests {
     fn keys(s: &Submission) -> Vec<(&'static str, String, Strength)> {
         let psl = PublicSuffixList::shipped();
         derive(s, &psl, &|_| false)
+            .items
             .into_iter()
             .map(|(k, _)| {
                 let (kind, v) = k.describe();

@@ -66,15 +66,16 @@ impl Engine {
         let tx = self.sub_time[x as usize];
         for &e in &self.subs[x as usize].evidence {
             let ev = &self.evidence[e as usize];
-            if !ev.links() {
+            if !ev.links() || !self.carries(x, e) {
                 continue;
             }
+            let derived = matches!(ev.key, EvidenceKey::Prefix(_) | EvidenceKey::Registrable(_));
             *cost += ev.subs.len() as u64;
             for &y in &ev.subs {
                 if y == x || self.sub_time[y as usize].abs_diff(tx) > window.unsigned_abs() {
                     continue;
                 }
-                if !accept(y) {
+                if !accept(y) || (derived && !self.carries(y, e)) {
                     continue;
                 }
                 if ev.strength == Strength::Strong {
@@ -95,6 +96,27 @@ impl Engine {
         }
     }
 
+    /// Whether submission `s` still carries evidence `e`: reported, or
+    /// derived from at least one value that still links (the /24 of an
+    /// address that turned out to be shared hosting says nothing more
+    /// than the address).
+    pub(crate) fn carries(&self, s: u32, e: u32) -> bool {
+        let sources = &self.subs[s as usize].sources;
+        let start = sources.partition_point(|&(d, _)| d < e);
+        let mut any = false;
+        for &(d, from) in &sources[start..] {
+            if d != e {
+                break;
+            }
+            any = true;
+            let src = &self.evidence[from as usize];
+            if !src.common && src.warn.is_none() {
+                return true;
+            }
+        }
+        !any
+    }
+
     /// Links new submission `si` (not yet in any posting list) to earlier
     /// ones, applying the over-correlation guard first.
     pub(crate) fn link_new(&mut self, si: u32, seq: u64, now_ms: i64) -> Linked {
@@ -109,19 +131,16 @@ impl Engine {
             |y, l| found.push((y, l)),
         );
 
-        // The guard. Per piece of linking evidence: the campaigns it reaches.
-        let mut reach: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+        // The guard. Per reason (one strong piece, or a weak pair): the
+        // campaigns it reaches.
+        let mut reasons: BTreeMap<(u32, u32), BTreeSet<u32>> = BTreeMap::new();
         for &(y, l) in &found {
             let root = self.uf.find(y);
-            match l {
-                Link::Strong(e) => {
-                    reach.entry(e).or_default().insert(root);
-                }
-                Link::Weak(a, b) => {
-                    reach.entry(a).or_default().insert(root);
-                    reach.entry(b).or_default().insert(root);
-                }
-            }
+            let key = match l {
+                Link::Strong(e) => (e, e),
+                Link::Weak(a, b) => (a.min(b), a.max(b)),
+            };
+            reasons.entry(key).or_default().insert(root);
         }
         let own: Vec<u32> = self.subs[si as usize]
             .evidence
@@ -141,13 +160,22 @@ impl Engine {
                 newly_common.push(e);
                 continue;
             }
-            let Some(mine) = reach.get(&e) else { continue };
-            // Does `e` alone tie this submission, which has strong evidence
-            // of its own, to campaigns nothing else ties it to?
-            let has_other_strong = strong.iter().any(|&s| s != e);
-            let others: BTreeSet<u32> = reach
+            // Does `e` (alone or in a weak pair) tie this submission, which
+            // has strong evidence of its own, to campaigns nothing else
+            // ties it to?
+            let involves = |k: &(u32, u32)| k.0 == e || k.1 == e;
+            let mine: BTreeSet<u32> = reasons
                 .iter()
-                .filter(|(&k, _)| k != e)
+                .filter(|(k, _)| involves(k))
+                .flat_map(|(_, r)| r.iter().copied())
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let has_other_strong = strong.iter().any(|&s| s != e);
+            let others: BTreeSet<u32> = reasons
+                .iter()
+                .filter(|(k, _)| !involves(k))
                 .flat_map(|(_, r)| r.iter().copied())
                 .collect();
             if has_other_strong && !mine.is_subset(&others) {

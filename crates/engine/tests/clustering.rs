@@ -140,8 +140,11 @@ fn submission(n: usize, s: &S) -> Submission {
         .unwrap()
 }
 
-/// Oracle: (kind, value, strong?) of everything a submission carries.
-fn oracle_evidence(s: &S) -> Vec<(String, String, bool)> {
+/// Oracle: (kind, value, strong?) of everything a submission carries. A
+/// /24 or registrable domain counts only when derived from an address or
+/// host that is not common infrastructure.
+fn oracle_evidence(s: &S, common: &BTreeSet<(String, String)>) -> Vec<(String, String, bool)> {
+    let is_common = |k: &str, v: &str| common.contains(&(k.to_owned(), v.to_owned()));
     let mut out: Vec<(String, String, bool)> = Vec::new();
     let mut add = |k: &str, v: &str, strong: bool| {
         let e = (k.to_owned(), v.to_owned(), strong);
@@ -186,11 +189,11 @@ fn oracle_evidence(s: &S) -> Vec<(String, String, bool)> {
             }
             _ => {}
         }
-        for ip in ips {
+        for ip in ips.into_iter().filter(|ip| !is_common("ipv4", ip)) {
             let p: Vec<&str> = ip.split('.').collect();
             add("prefix", &format!("{}.{}.{}.0/24", p[0], p[1], p[2]), false);
         }
-        for h in hosts {
+        for h in hosts.into_iter().filter(|h| !is_common("domain", h)) {
             let labels: Vec<&str> = h.split('.').collect();
             let reg = labels[labels.len() - 2..].join(".");
             add("registrable-domain", &reg, false);
@@ -218,7 +221,7 @@ fn oracle_partition(
     let ev: Vec<Vec<(String, String, bool)>> = subs
         .iter()
         .map(|s| {
-            oracle_evidence(s)
+            oracle_evidence(s, common)
                 .into_iter()
                 .filter(|(k, v, _)| !warn_listed(k, v) && !common.contains(&(k.clone(), v.clone())))
                 .collect()

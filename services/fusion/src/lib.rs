@@ -119,8 +119,17 @@ async fn rebuild_engine(
     store: &Store,
 ) -> anyhow::Result<(Engine, usize, u64)> {
     let started = Instant::now();
-    let (mut engine, header) =
-        state::load_or_fresh(&config.state.snapshot_path, registry, &config.engine);
+    let stored = store
+        .count_submissions()
+        .await
+        .context("counting stored submissions")?;
+    let (mut engine, header) = state::load_or_fresh(
+        &config.state.snapshot_path,
+        &state::scope(config),
+        stored,
+        registry,
+        &config.engine,
+    );
     let from = header.as_ref().map_or(0, |h| h.processed);
     let bodies = store
         .load_submission_bodies(from)
@@ -190,6 +199,7 @@ async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipe
         rt: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
         state: config.state.clone(),
+        snapshot_scope: state::scope(config),
         since_snapshot: pipeline::SinceSnapshot::new(),
     })
 }

@@ -150,6 +150,7 @@ pub struct Pipeline {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) kafka: KafkaConfig,
     pub(crate) state: StateConfig,
+    pub(crate) snapshot_scope: String,
     pub(crate) since_snapshot: SinceSnapshot,
 }
 
@@ -442,6 +443,7 @@ impl Pipeline {
             processed: lock(&self.engine).processed(),
             offsets: self.since_snapshot.offsets.clone(),
             created_at_ms: now_ms(),
+            scope: self.snapshot_scope.clone(),
         };
         let written = {
             let engine = lock(&self.engine);

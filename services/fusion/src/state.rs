@@ -36,6 +36,17 @@ pub struct Header {
     /// Next offset to consume per `topic:partition` when it was taken.
     pub offsets: BTreeMap<String, i64>,
     pub created_at_ms: i64,
+    /// `<clickhouse database>/<topic prefix>` it belongs to: a snapshot of
+    /// another deployment sharing the path is refused, not loaded.
+    pub scope: String,
+}
+
+/// The deployment a snapshot belongs to.
+pub fn scope(config: &crate::Config) -> String {
+    format!(
+        "{}/{}",
+        config.clickhouse.database, config.kafka.topic_prefix
+    )
 }
 
 /// Writes a snapshot atomically (temporary file, fsync, rename).
@@ -88,14 +99,27 @@ pub fn read(
     Ok(Some((header, engine)))
 }
 
-/// Loads the snapshot at `path` if it is usable, else a fresh engine
+/// Loads the snapshot at `path` if it is usable for `scope` and no newer
+/// than what ClickHouse holds (`stored` submissions), else a fresh engine
 /// (saying why, once).
 pub fn load_or_fresh(
     path: &Path,
+    scope: &str,
+    stored: u64,
     registry: &Arc<Registry>,
     config: &EngineConfig,
 ) -> (Engine, Option<Header>) {
-    match read(path, registry, config) {
+    let usable = read(path, registry, config).and_then(|found| match found {
+        Some((h, _)) if h.scope != scope => {
+            anyhow::bail!("it belongs to {}, not {scope}", h.scope)
+        }
+        Some((h, _)) if h.processed > stored => anyhow::bail!(
+            "it holds {} submissions but ClickHouse only {stored} (was the database reset?)",
+            h.processed
+        ),
+        other => Ok(other),
+    });
+    match usable {
         Ok(Some((h, e))) => {
             info!(path = %path.display(), submissions = h.processed, "engine snapshot loaded");
             (e, Some(h))

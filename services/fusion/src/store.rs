@@ -294,6 +294,15 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// How many submissions are stored (fully handled).
+    pub async fn count_submissions(&self) -> Result<u64, FusionError> {
+        self.client
+            .query("SELECT count() FROM submissions FINAL")
+            .fetch_one::<u64>()
+            .await
+            .map_err(|e| FusionError::clickhouse("count submissions", e))
+    }
+
     /// Every stored submission body from sequence number `from` on, in
     /// processing order, for the replay.
     pub async fn load_submission_bodies(&self, from: u64) -> Result<Vec<String>, FusionError> {
