@@ -24,6 +24,7 @@ start() {
   if curl -fsS --max-time 2 "http://$addr/health" >/dev/null 2>&1; then
     die "something else already serves http://$addr (another cisp-fusion?); stop it or change metrics_addr"
   fi
+  ensure_api_token
   log "fusion: starting (log $LOG)"
   rm -f "$PID"
   spawn_detached "$PID" "$LOG" "$BIN/cisp-fusion" run
@@ -32,7 +33,7 @@ start() {
     tail -20 "$LOG" >&2
     die "fusion did not become healthy on $addr; log: $LOG"
   fi
-  log "fusion: healthy on http://$addr"
+  log "fusion: healthy on http://$addr (query API: curl -H \"Authorization: Bearer \$(cat $CISP_API_TOKEN_FILE)\" http://$addr/api/campaigns)"
 }
 
 stop() {

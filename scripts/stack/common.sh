@@ -89,6 +89,18 @@ ensure_credentials() {
   done
 }
 
+# The Fusion Cell query API's bearer token (local stack): created once,
+# mode 600, next to the broker credentials; the service reads it through
+# CISP_API_TOKEN_FILE.
+export CISP_API_TOKEN_FILE="${CISP_API_TOKEN_FILE:-$CISP_CACHE_DIR/api-token}"
+ensure_api_token() {
+  if [[ ! -s "$CISP_API_TOKEN_FILE" ]]; then
+    (umask 077 && mkdir -p "$(dirname "$CISP_API_TOKEN_FILE")" \
+      && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$CISP_API_TOKEN_FILE")
+    log "credentials: created the query API token in $CISP_API_TOKEN_FILE"
+  fi
+}
+
 # Install Debian packages "$@" with apt-get (as root or through sudo),
 # updating the package lists only if the first attempt fails.
 apt_install() {

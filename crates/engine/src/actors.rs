@@ -52,6 +52,18 @@ pub struct Features {
     pub claims: BTreeMap<u32, BTreeSet<String>>,
 }
 
+impl Features {
+    /// Distinct techniques, families and (actor, member) claims: grows
+    /// exactly when scoring could change.
+    pub(crate) fn size(&self) -> (usize, usize, usize) {
+        (
+            self.techniques.len(),
+            self.malware.len(),
+            self.claims.values().map(BTreeSet::len).sum(),
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attribution {
     pub actor: u32,
@@ -215,33 +227,29 @@ impl Actors {
     /// The best-scoring actor for `f`, if its confidence reaches
     /// `threshold`.
     pub fn score(&self, f: &Features, threshold: f64) -> Option<Attribution> {
-        // Shared weight per actor, and what contributed.
-        let mut shared: HashMap<u32, (f64, Vec<(f64, String)>)> = HashMap::new();
+        // Shared weight per actor (first pass: numbers only).
+        let malware: BTreeSet<&str> = f.malware.keys().map(|m| self.software_name(m)).collect();
+        let mut shared: HashMap<u32, f64> = HashMap::new();
         let mut total = 0.0;
         for t in f.techniques.keys() {
             let w = self.technique_weight(t);
             total += w;
             for &a in self.technique_index.get(&**t).into_iter().flatten() {
-                let e = shared.entry(a).or_default();
-                e.0 += w;
-                e.1.push((w, format!("technique {t}")));
+                *shared.entry(a).or_default() += w;
             }
         }
-        let malware: BTreeSet<&str> = f.malware.keys().map(|m| self.software_name(m)).collect();
-        for m in malware {
+        for m in &malware {
             let w = self.malware_weight(m);
             total += w;
-            for &a in self.software_index.get(m).into_iter().flatten() {
-                let e = shared.entry(a).or_default();
-                e.0 += w;
-                e.1.push((w, format!("malware {m}")));
+            for &a in self.software_index.get(*m).into_iter().flatten() {
+                *shared.entry(a).or_default() += w;
             }
         }
         for &a in f.claims.keys() {
             shared.entry(a).or_default();
         }
-        let mut best: Option<Attribution> = None;
-        for (a, (w, mut why)) in shared {
+        let mut best: Option<(u32, f64)> = None;
+        for (a, w) in shared {
             let norm = self.norm.get(a as usize).copied().unwrap_or(0.0);
             let overlap = if total > 0.0 && norm > 0.0 {
                 let precision = (w / total).min(1.0);
@@ -253,25 +261,37 @@ impl Actors {
             let claimants = f.claims.get(&a).map_or(0, BTreeSet::len);
             let claims = 1.0 - 0.5f64.powi(i32::try_from(claimants).unwrap_or(i32::MAX));
             let confidence = 1.0 - (1.0 - overlap) * (1.0 - claims);
-            let better = match &best {
-                None => true,
-                // Ties go to the lower index: deterministic.
-                Some(b) => confidence > b.confidence || (confidence == b.confidence && a < b.actor),
-            };
+            // Ties go to the lower index: deterministic.
+            let better = best.is_none_or(|(b, c)| confidence > c || (confidence == c && a < b));
             if better {
-                why.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
-                let mut evidence: Vec<String> = why.into_iter().take(5).map(|(_, s)| s).collect();
-                if claimants > 0 {
-                    evidence.insert(0, format!("claimed by {claimants} member(s)"));
-                }
-                best = Some(Attribution {
-                    actor: a,
-                    confidence,
-                    evidence,
-                });
+                best = Some((a, confidence));
             }
         }
-        best.filter(|b| b.confidence >= threshold)
+        let (actor, confidence) = best.filter(|&(_, c)| c >= threshold)?;
+        // Second pass, for the winner only: what contributed.
+        let p = self.profile(actor)?;
+        let mut why: Vec<(f64, String)> = Vec::new();
+        for t in f.techniques.keys() {
+            if p.techniques.contains(&**t) {
+                why.push((self.technique_weight(t), format!("technique {t}")));
+            }
+        }
+        for m in &malware {
+            if p.software.contains(*m) {
+                why.push((self.malware_weight(m), format!("malware {m}")));
+            }
+        }
+        why.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
+        let mut evidence: Vec<String> = why.into_iter().take(5).map(|(_, s)| s).collect();
+        let claimants = f.claims.get(&actor).map_or(0, BTreeSet::len);
+        if claimants > 0 {
+            evidence.insert(0, format!("claimed by {claimants} member(s)"));
+        }
+        Some(Attribution {
+            actor,
+            confidence,
+            evidence,
+        })
     }
 }
 

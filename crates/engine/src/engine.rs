@@ -24,10 +24,13 @@ pub struct EngineConfig {
     /// A piece of evidence carried by this many submissions stops linking
     /// (a hard bound on the work one lookup can cause).
     pub hot_observable_limit: u32,
-    /// Over-correlation guard: a piece of evidence that has already tied
-    /// this many otherwise unrelated campaigns together stops linking, for
-    /// everyone and retroactively (the campaigns it alone joined split
-    /// again), and is reported as common infrastructure.
+    /// Over-correlation guard: a piece of evidence that holds together
+    /// more than this many unrelated groups of recurring indicators (one
+    /// per campaign that uses it: shared hosting, CDNs, commodity tools)
+    /// stops linking, for everyone and retroactively (the campaigns it
+    /// alone joined split again), and is reported as common
+    /// infrastructure. Checked at each sighting up to 24, then at powers
+    /// of two.
     pub common_after_campaigns: u32,
     /// Two submissions link only when they were submitted at most this far
     /// apart.
@@ -204,9 +207,6 @@ pub(crate) struct Evidence {
     pub(crate) warn: Option<u16>,
     /// Common infrastructure: links nothing any more.
     pub(crate) common: bool,
-    /// Times it tied a submission with evidence of its own to campaigns
-    /// nothing else tied it to.
-    pub(crate) bridged: u32,
     /// Submissions carrying it, in engine order (sorted).
     pub(crate) subs: Vec<u32>,
     /// Distinct reporting members and the highest confidence each gave.
@@ -436,7 +436,6 @@ impl Engine {
             node,
             warn,
             common: false,
-            bridged: 0,
             subs: Vec::new(),
             reporters: Vec::new(),
             last_seen_ms: i64::MIN,

@@ -69,7 +69,17 @@ impl Engine {
             if !ev.links() || !self.carries(x, e) {
                 continue;
             }
-            let derived = matches!(ev.key, EvidenceKey::Prefix(_) | EvidenceKey::Registrable(_));
+            // Values that can be derived (hosts, addresses, /24s,
+            // registrable domains) link a submission only while it carries
+            // them (see `carries`).
+            let derived = match &ev.key {
+                EvidenceKey::Prefix(_) | EvidenceKey::Registrable(_) => true,
+                EvidenceKey::Observable(o) => matches!(
+                    o.kind(),
+                    ObservableKind::Domain | ObservableKind::Ipv4 | ObservableKind::Ipv6
+                ),
+                _ => false,
+            };
             *cost += ev.subs.len() as u64;
             for &y in &ev.subs {
                 if y == x || self.sub_time[y as usize].abs_diff(tx) > window.unsigned_abs() {
@@ -131,60 +141,22 @@ impl Engine {
             |y, l| found.push((y, l)),
         );
 
-        // The guard. Per reason (one strong piece, or a weak pair): the
-        // campaigns it reaches.
-        let mut reasons: BTreeMap<(u32, u32), BTreeSet<u32>> = BTreeMap::new();
-        for &(y, l) in &found {
-            let root = self.uf.find(y);
-            let key = match l {
-                Link::Strong(e) => (e, e),
-                Link::Weak(a, b) => (a.min(b), a.max(b)),
-            };
-            reasons.entry(key).or_default().insert(root);
-        }
+        // The guard: a value carried by too many submissions, or holding
+        // together more than `common_after_campaigns` groups of otherwise
+        // unrelated indicators, is common infrastructure.
         let own: Vec<u32> = self.subs[si as usize]
             .evidence
             .iter()
             .copied()
             .filter(|&e| self.evidence[e as usize].links())
             .collect();
-        let strong: Vec<u32> = own
-            .iter()
-            .copied()
-            .filter(|&e| self.evidence[e as usize].strength == Strength::Strong)
-            .collect();
         let mut newly_common: Vec<u32> = Vec::new();
         for &e in &own {
-            let ev = &self.evidence[e as usize];
-            if ev.subs.len() >= self.config.hot_observable_limit as usize {
+            let n = self.evidence[e as usize].subs.len() + 1;
+            let hot = n > self.config.hot_observable_limit as usize;
+            let check = n >= 3 && (n <= 24 || n.is_power_of_two());
+            if hot || (check && self.tenants(e, si) > self.config.common_after_campaigns as usize) {
                 newly_common.push(e);
-                continue;
-            }
-            // Does `e` (alone or in a weak pair) tie this submission, which
-            // has strong evidence of its own, to campaigns nothing else
-            // ties it to?
-            let involves = |k: &(u32, u32)| k.0 == e || k.1 == e;
-            let mine: BTreeSet<u32> = reasons
-                .iter()
-                .filter(|(k, _)| involves(k))
-                .flat_map(|(_, r)| r.iter().copied())
-                .collect();
-            if mine.is_empty() {
-                continue;
-            }
-            let has_other_strong = strong.iter().any(|&s| s != e);
-            let others: BTreeSet<u32> = reasons
-                .iter()
-                .filter(|(k, _)| !involves(k))
-                .flat_map(|(_, r)| r.iter().copied())
-                .collect();
-            if has_other_strong && !mine.is_subset(&others) {
-                let ev = &mut self.evidence[e as usize];
-                if ev.bridged >= self.config.common_after_campaigns {
-                    newly_common.push(e);
-                } else {
-                    ev.bridged += 1;
-                }
             }
         }
 
@@ -237,6 +209,133 @@ impl Engine {
         }
     }
 
+    /// How many unrelated groups of indicators `e` holds together. Over
+    /// the submissions carrying it (and `new`, not yet indexed), their
+    /// other indicators that recur (in two submissions or more) — strong
+    /// ones, and the registrable domains and /24s of their network
+    /// indicators — are joined when reported together; a group counts
+    /// when it comes with `e` in two submissions or more. A campaign's own
+    /// C2 or payload sits with one group (its reports share hosts,
+    /// registrable domains or other indicators; a victim's one-off values
+    /// do not recur); a shared-hosting address or a commodity tool sits
+    /// with one group per campaign that uses it.
+    pub(crate) fn tenants(&self, e: u32, new: u32) -> usize {
+        let mut parent: HashMap<u32, u32> = HashMap::new();
+        fn find(parent: &mut HashMap<u32, u32>, mut x: u32) -> u32 {
+            while let Some(&p) = parent.get(&x) {
+                if p == x {
+                    break;
+                }
+                let g = parent.get(&p).copied().unwrap_or(p);
+                parent.insert(x, g);
+                x = g;
+            }
+            x
+        }
+        let new_evidence = &self.subs[new as usize].evidence;
+        let reports: Vec<u32> = self.evidence[e as usize]
+            .subs
+            .iter()
+            .copied()
+            .chain(std::iter::once(new))
+            .collect();
+        let mut firsts: Vec<Option<u32>> = Vec::with_capacity(reports.len());
+        for &r in &reports {
+            let mut first: Option<u32> = None;
+            for &v in &self.subs[r as usize].evidence {
+                let ev = &self.evidence[v as usize];
+                let network =
+                    matches!(ev.key, EvidenceKey::Prefix(_) | EvidenceKey::Registrable(_));
+                if v == e || !(ev.strength == Strength::Strong || network) || !ev.links() {
+                    continue;
+                }
+                let seen = ev.subs.len() + usize::from(r != new && new_evidence.contains(&v));
+                let recurs = seen + usize::from(r == new) >= 2;
+                if !recurs || !self.carries(r, v) || self.derived_only_from(r, v, e) {
+                    continue;
+                }
+                parent.entry(v).or_insert(v);
+                match first {
+                    None => first = Some(v),
+                    Some(f) => {
+                        let (a, b) = (find(&mut parent, f), find(&mut parent, v));
+                        if a != b {
+                            parent.insert(b, a);
+                        }
+                    }
+                }
+            }
+            firsts.push(first);
+        }
+        // Submissions per group.
+        let mut per_group: HashMap<u32, u32> = HashMap::new();
+        for f in firsts.into_iter().flatten() {
+            *per_group.entry(find(&mut parent, f)).or_default() += 1;
+        }
+        per_group.len()
+    }
+
+    /// Whether `s` carries `w` only because it carries `e`.
+    fn derived_only_from(&self, s: u32, w: u32, e: u32) -> bool {
+        let sources = &self.subs[s as usize].sources;
+        let start = sources.partition_point(|&(d, _)| d < w);
+        let mut any = false;
+        for &(d, from) in &sources[start..] {
+            if d != w {
+                break;
+            }
+            if from != e {
+                return false;
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// The connected parts of `members` under the linking rule, each
+    /// sorted, in order of their first member.
+    pub(crate) fn components(&mut self, members: &[u32]) -> Vec<Vec<u32>> {
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        let mut marks = std::mem::take(&mut self.marks);
+        let epoch = marks.next(self.subs.len());
+        for &s in &members {
+            marks.sub_mark[s as usize] = epoch; // in the set, not yet placed
+        }
+        let mut parts: Vec<Vec<u32>> = Vec::new();
+        let mut cost = 0;
+        for &start in &members {
+            if marks.sub_mark[start as usize] != epoch {
+                continue;
+            }
+            marks.sub_mark[start as usize] = 0;
+            let mut part = vec![start];
+            let mut stack = vec![start];
+            while let Some(x) = stack.pop() {
+                let mut next = Vec::new();
+                let sub_mark = &marks.sub_mark;
+                self.links(
+                    x,
+                    |y| sub_mark[y as usize] == epoch,
+                    &mut marks.weak,
+                    &mut cost,
+                    |y, _| next.push(y),
+                );
+                for y in next {
+                    if marks.sub_mark[y as usize] == epoch {
+                        marks.sub_mark[y as usize] = 0;
+                        part.push(y);
+                        stack.push(y);
+                    }
+                }
+            }
+            part.sort_unstable();
+            parts.push(part);
+        }
+        self.marks = marks;
+        parts
+    }
+
     /// Puts submission `si` into a campaign: a new one, the one it links
     /// to, or the oldest of several, which absorbs the others.
     pub(crate) fn join_campaign(
@@ -274,8 +373,12 @@ impl Engine {
             }
         };
         root = self.uf.union_roots(root, si);
+        let before = state.features.size();
         self.add_to(&mut state, si);
-        self.attribute(&mut state);
+        // Attribution reads only the features: re-score when they changed.
+        if !views.is_empty() || state.features.size() != before || state.submission_count == 1 {
+            self.attribute(&mut state);
+        }
         views.push(state.view(seq, None, now_ms, &self.actors));
         let id = state.id.clone();
         self.campaigns.insert(root, state);
@@ -350,47 +453,12 @@ impl Engine {
     pub(crate) fn split(&mut self, root: u32, seq: u64, now_ms: i64) -> Vec<CampaignView> {
         let old = self.take_campaign(root);
         self.graph.remove_node(old.node);
-        let mut members = old.subs.clone();
-        members.sort_unstable();
-        let mut marks = std::mem::take(&mut self.marks);
-        let epoch = marks.next(self.subs.len());
-        for &s in &members {
-            marks.sub_mark[s as usize] = epoch; // in the campaign, unassigned
+        for &s in &old.subs {
             self.uf.reset(s);
         }
-        let mut parts: Vec<Vec<u32>> = Vec::new();
-        let mut cost = 0;
-        for &start in &members {
-            if marks.sub_mark[start as usize] != epoch {
-                continue;
-            }
-            marks.sub_mark[start as usize] = 0;
-            let mut part = vec![start];
-            let mut stack = vec![start];
-            while let Some(x) = stack.pop() {
-                let mut next = Vec::new();
-                let sub_mark = &marks.sub_mark;
-                self.links(
-                    x,
-                    |y| sub_mark[y as usize] == epoch,
-                    &mut marks.weak,
-                    &mut cost,
-                    |y, _| next.push(y),
-                );
-                for y in next {
-                    if marks.sub_mark[y as usize] == epoch {
-                        marks.sub_mark[y as usize] = 0;
-                        part.push(y);
-                        stack.push(y);
-                    }
-                }
-            }
-            parts.push(part);
-        }
-        self.marks = marks;
+        let parts = self.components(&old.subs);
         let mut views = Vec::new();
-        for mut part in parts {
-            part.sort_unstable();
+        for part in parts {
             let first = part[0];
             let node = self.graph.add_node(Node::Campaign);
             let founded = u64::from(first);

@@ -141,8 +141,8 @@ fn submission(n: usize, s: &S) -> Submission {
 }
 
 /// Oracle: (kind, value, strong?) of everything a submission carries. A
-/// /24 or registrable domain counts only when derived from an address or
-/// host that is not common infrastructure.
+/// value derived (a URL's host, a /24, a registrable domain) counts only
+/// when derived from a value that is not common infrastructure.
 fn oracle_evidence(s: &S, common: &BTreeSet<(String, String)>) -> Vec<(String, String, bool)> {
     let is_common = |k: &str, v: &str| common.contains(&(k.to_owned(), v.to_owned()));
     let mut out: Vec<(String, String, bool)> = Vec::new();
@@ -168,6 +168,7 @@ fn oracle_evidence(s: &S, common: &BTreeSet<(String, String)>) -> Vec<(String, S
         match kind {
             "ipv4" => ips.push(value.clone()),
             "domain" => hosts.push(value.clone()),
+            "url" if is_common("url", &value) => {} // nothing derived from a common value
             "url" => {
                 let host = value
                     .split("://")

@@ -121,6 +121,8 @@ pub fn local_kafka_env() -> BTreeMap<String, String> {
 /// One isolated test environment on the shared local stack.
 pub struct TestEnv {
     pub config: Config,
+    /// The configuration file's text (registry path relative to `config/`).
+    pub toml: String,
 }
 
 impl TestEnv {
@@ -193,7 +195,21 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         }
         let config =
             Config::from_parts(&toml, &env, &repo_root().join("config")).expect("test config");
-        TestEnv { config }
+        TestEnv { config, toml }
+    }
+
+    /// Writes the configuration as a file a `cisp-fusion` process can run
+    /// with (`--config`), next to nothing else: paths in it are absolute.
+    pub fn write_config(&self, dir: &Path) -> PathBuf {
+        let registry = repo_root().join("config/members.toml");
+        let text = self.toml.replace(
+            "registry_path = \"members.toml\"",
+            &format!("registry_path = {:?}", registry.display().to_string()),
+        );
+        std::fs::create_dir_all(dir).expect("config dir");
+        let path = dir.join(format!("{}.toml", self.prefix()));
+        std::fs::write(&path, text).expect("config written");
+        path
     }
 
     pub fn prefix(&self) -> &str {
