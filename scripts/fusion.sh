@@ -14,6 +14,7 @@ metrics_addr() {
 
 start() {
   [[ -x "$BIN/cisp-fusion" ]] || die "$BIN/cisp-fusion is not built; run make build"
+  ensure_api_token
   if pid_alive "$PID"; then
     log "fusion: already running (pid $(cat "$PID"))"
     return 0
@@ -24,7 +25,6 @@ start() {
   if curl -fsS --max-time 2 "http://$addr/health" >/dev/null 2>&1; then
     die "something else already serves http://$addr (another cisp-fusion?); stop it or change metrics_addr"
   fi
-  ensure_api_token
   log "fusion: starting (log $LOG)"
   rm -f "$PID"
   spawn_detached "$PID" "$LOG" "$BIN/cisp-fusion" run

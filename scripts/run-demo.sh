@@ -7,6 +7,7 @@ BIN="${CISP_BIN_DIR:-$CISP_ROOT/target/debug}"
 PID="$CISP_STACK_DIR/fusion.pid"
 LOG="$CISP_STACK_DIR/fusion.log"
 export CISP_CONFIG="${CISP_CONFIG:-$CISP_ROOT/config/fusion.toml}"
+ensure_api_token
 METRICS="$("$BIN/cisp-fusion" config | sed -n 's/^ *metrics_addr: \(.*\),$/\1/p')"
 [[ -n "$METRICS" ]] || die "cannot read metrics_addr from $CISP_CONFIG"
 
@@ -15,6 +16,20 @@ bash "$CISP_ROOT/scripts/fusion.sh" restart
 "$BIN/cisp-demo" --scenario "$CISP_ROOT/demo/scenario.json" run
 status=$?
 
+# The Fusion Cell's picture, from the query API: the largest campaign, why
+# its submissions belong together, and its graph.
+AUTH="Authorization: Bearer $(cat "$CISP_API_TOKEN_FILE")"
+CAMPAIGN="$(curl -fsS -H "$AUTH" "http://$METRICS/api/campaigns?limit=1" \
+  | sed -n 's/^ *"id": "\(C-[0-9a-f]*\)",$/\1/p' | head -1)"
+if [[ -n "$CAMPAIGN" ]]; then
+  echo
+  echo "== Fusion Cell view of campaign $CAMPAIGN (query API) =="
+  curl -fsS -H "$AUTH" "http://$METRICS/api/campaigns/$CAMPAIGN" \
+    | python3 "$CISP_ROOT/scripts/show-campaign.py" \
+    || echo "(query API not reachable)"
+  echo "graph:     curl -H \"Authorization: Bearer \$(cat $CISP_API_TOKEN_FILE)\" http://$METRICS/api/campaigns/$CAMPAIGN/graph.dot | dot -Tsvg > campaign.svg"
+fi
+
 cat <<MSG
 
 The fusion service keeps running (pid $(cat "$PID"), log $LOG):
@@ -22,6 +37,7 @@ The fusion service keeps running (pid $(cat "$PID"), log $LOG):
   health    http://$METRICS/health
   again     make run            (re-publishing is idempotent: the same submissions are duplicates)
   show      target/debug/cisp-demo show
+  query API curl -H "Authorization: Bearer \$(cat $CISP_API_TOKEN_FILE)" http://$METRICS/api/campaigns
 Stop it:    make stop           (fusion only)
             make stack-down     (fusion, broker and ClickHouse; data kept in .stack/)
             make clean-stack    (stop everything and delete .stack/)

@@ -363,6 +363,22 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_campaign_points_at_fin7() {
+        // demo/scenario.json: the invoice campaign's techniques and malware.
+        let a = Actors::shipped();
+        let f = features(
+            &["T1566", "T1071", "T1059", "T1105", "T1204"],
+            &["griffon", "carbanak", "cobalt strike"],
+        );
+        let got = a.score(&f, 0.0).unwrap();
+        assert_eq!(a.profile(got.actor).unwrap().name, "FIN7", "{got:?}");
+        assert!(
+            got.confidence >= 0.5,
+            "attributed at the default threshold: {got:?}"
+        );
+    }
+
+    #[test]
     fn nothing_in_common_attributes_nothing() {
         let a = Actors::shipped();
         assert!(a

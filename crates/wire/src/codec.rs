@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{short, WireError};
-use crate::schemas::{crc64_avro, RecordType, Schemas};
+use crate::schemas::{crc64_avro, parsing_canonical_form, RecordType, Schemas};
 
 /// Single-object encoding marker (Avro spec, "Single object encoding").
 const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -50,6 +50,9 @@ pub struct Codec {
     fingerprints: Vec<[u8; 8]>,
     readers: Vec<GenericDatumReader<'static>>,
     writers: Vec<GenericDatumWriter<'static>>,
+    /// Earlier versions still on the topics: (type, fingerprint, reader
+    /// resolving them to the current schema).
+    previous: Vec<(RecordType, [u8; 8], GenericDatumReader<'static>)>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -82,11 +85,21 @@ impl Codec {
                     .map_err(|e| WireError::Schema(short(&e)))?,
             );
         }
+        let mut previous = Vec::new();
+        for (rt, old) in schemas.history() {
+            let fp = crc64_avro(parsing_canonical_form(old).as_bytes());
+            let reader = GenericDatumReader::builder(old)
+                .reader_schema(schemas.schema(*rt))
+                .build()
+                .map_err(|e| WireError::Schema(short(&e)))?;
+            previous.push((*rt, fp, reader));
+        }
         Ok(Codec {
             limits,
             fingerprints,
             readers,
             writers,
+            previous,
         })
     }
 
@@ -154,6 +167,24 @@ impl Codec {
                     ));
                 }
                 let fp = &rest[..8];
+                if let Some((_, _, old)) = self
+                    .previous
+                    .iter()
+                    .find(|(t, f, _)| *t == rt && f.as_slice() == fp)
+                {
+                    // Resolution works on values (apache-avro 0.22's
+                    // schema-aware deserialiser does not resolve).
+                    let mut cursor = &rest[8..];
+                    let value = old
+                        .read_value(&mut cursor)
+                        .map_err(|e| WireError::Decode(short(&e)))?;
+                    let record = apache_avro::from_value::<T>(&value)
+                        .map_err(|e| WireError::Decode(short(&e)))?;
+                    if !cursor.is_empty() {
+                        return Err(WireError::TrailingBytes(cursor.len()));
+                    }
+                    return Ok((record, Framing::SingleObject));
+                }
                 if fp != self.fingerprints[rt as usize] {
                     return Err(WireError::UnknownSchema(
                         format!("fingerprint {}", hex(fp)),
@@ -270,6 +301,64 @@ mod tests {
             c.decode(RecordType::Submission, &conf).unwrap();
         assert_eq!(back, rec);
         assert_eq!(framing, Framing::Confluent { schema_id: 7 });
+    }
+
+    #[test]
+    fn alerts_written_with_the_previous_schema_still_decode() {
+        let c = codec();
+        let schemas = Schemas::get().unwrap();
+        let (_, old) = schemas
+            .history()
+            .iter()
+            .find(|(rt, _)| *rt == RecordType::Alert)
+            .unwrap();
+        let fp = crc64_avro(parsing_canonical_form(old).as_bytes());
+        // The fingerprint the issue-4 service wrote (seen on a real topic).
+        assert_eq!(hex(&fp), "0378f461f6696afb");
+        let alert = AlertRecord {
+            alert_id: "a1".into(),
+            recipient: "bank-b".into(),
+            created_at: 1,
+            trigger_published_at: 2,
+            kind: AlertKind::PeerSighting,
+            severity: Severity::High,
+            tlp: Tlp::Green,
+            campaign_id: None,
+            your_submission_ids: vec!["x".into()],
+            related: vec![],
+            shared_observables: vec![ObservableRecord::new(
+                ObservableKind::Domain,
+                "evil.example",
+            )],
+            other_member_count: 1,
+            summary: "s".into(),
+            shared_scores: vec![],
+        };
+        // The same alert as the old schema wrote it: no shared_scores.
+        let apache_avro::types::Value::Record(mut fields) = apache_avro::to_value(&alert).unwrap()
+        else {
+            panic!("a record");
+        };
+        fields.retain(|(name, _)| name != "shared_scores");
+        let body =
+            apache_avro::to_avro_datum(old, apache_avro::types::Value::Record(fields)).unwrap();
+        let mut bytes = vec![0xC3, 0x01];
+        bytes.extend_from_slice(&fp);
+        bytes.extend_from_slice(&body);
+        let (back, framing) = c.decode::<AlertRecord>(RecordType::Alert, &bytes).unwrap();
+        assert_eq!(
+            back, alert,
+            "resolved to today's schema, new fields defaulted"
+        );
+        assert_eq!(framing, Framing::SingleObject);
+        // A fingerprint that is neither today's nor a known earlier one is refused.
+        bytes[2] ^= 0xFF;
+        assert_eq!(
+            c.decode::<AlertRecord>(RecordType::Alert, &bytes)
+                .unwrap_err()
+                .reason_code(),
+            "unknown_schema"
+        );
     }
 
     #[test]

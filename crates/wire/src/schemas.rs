@@ -66,9 +66,30 @@ pub fn schema_files() -> [(&'static str, &'static str); 5] {
     ]
 }
 
-/// One self-contained (denormalised) schema per record type.
+/// Earlier versions of record types whose records may still be on the
+/// topics (`schemas/history/`): decoded by resolving them against the
+/// current schema (new fields take their defaults). Rule 5 of
+/// `schemas/README.md`.
+pub fn history_files() -> [(RecordType, &'static str, &'static str); 2] {
+    [
+        (
+            RecordType::Alert,
+            "history/Alert.v1.avsc",
+            include_str!("../../../schemas/history/Alert.v1.avsc"),
+        ),
+        (
+            RecordType::CampaignUpdate,
+            "history/CampaignUpdate.v1.avsc",
+            include_str!("../../../schemas/history/CampaignUpdate.v1.avsc"),
+        ),
+    ]
+}
+
+/// One self-contained (denormalised) schema per record type, and the
+/// earlier versions still readable.
 pub(crate) struct Schemas {
     standalone: Vec<Schema>,
+    history: Vec<(RecordType, Schema)>,
 }
 
 impl Schemas {
@@ -104,7 +125,27 @@ impl Schemas {
             }
             standalone.push(schema);
         }
-        Ok(Schemas { standalone })
+        let mut history = Vec::new();
+        for (rt, file, text) in history_files() {
+            let json: Json = serde_json::from_str(text)
+                .map_err(|e| WireError::Schema(format!("{file}: {e}")))?;
+            // Named types the old version defines itself win over today's.
+            let mut lib = library.clone();
+            collect_named(&json, "", &mut lib);
+            let composed = inline_refs(&json, "", &lib, &mut HashSet::new())?;
+            let schema = Schema::parse(&composed)
+                .map_err(|e| WireError::Schema(format!("{file}: {}", short(&e))))?;
+            history.push((rt, schema));
+        }
+        Ok(Schemas {
+            standalone,
+            history,
+        })
+    }
+
+    /// Earlier versions: (record type, schema).
+    pub(crate) fn history(&self) -> &[(RecordType, Schema)] {
+        &self.history
     }
 
     pub(crate) fn schema(&self, rt: RecordType) -> &Schema {
