@@ -340,8 +340,11 @@ mod tests {
             panic!("a record");
         };
         fields.retain(|(name, _)| name != "shared_scores");
-        let body =
-            apache_avro::to_avro_datum(old, apache_avro::types::Value::Record(fields)).unwrap();
+        let body = GenericDatumWriter::builder(old)
+            .build()
+            .unwrap()
+            .write_value_to_vec(apache_avro::types::Value::Record(fields))
+            .unwrap();
         let mut bytes = vec![0xC3, 0x01];
         bytes.extend_from_slice(&fp);
         bytes.extend_from_slice(&body);
