@@ -111,20 +111,22 @@ impl Engine {
     /// address that turned out to be shared hosting says nothing more
     /// than the address).
     pub(crate) fn carries(&self, s: u32, e: u32) -> bool {
+        let mut sources = self.sources(s, e).peekable();
+        sources.peek().is_none()
+            || sources.any(|from| {
+                let src = &self.evidence[from as usize];
+                !src.common && src.warn.is_none()
+            })
+    }
+
+    /// What submission `s` derived `e` from (nothing if it reported `e`).
+    fn sources(&self, s: u32, e: u32) -> impl Iterator<Item = u32> + '_ {
         let sources = &self.subs[s as usize].sources;
         let start = sources.partition_point(|&(d, _)| d < e);
-        let mut any = false;
-        for &(d, from) in &sources[start..] {
-            if d != e {
-                break;
-            }
-            any = true;
-            let src = &self.evidence[from as usize];
-            if !src.common && src.warn.is_none() {
-                return true;
-            }
-        }
-        !any
+        sources[start..]
+            .iter()
+            .take_while(move |&&(d, _)| d == e)
+            .map(|&(_, from)| from)
     }
 
     /// Links new submission `si` (not yet in any posting list) to earlier
@@ -277,19 +279,8 @@ impl Engine {
 
     /// Whether `s` carries `w` only because it carries `e`.
     fn derived_only_from(&self, s: u32, w: u32, e: u32) -> bool {
-        let sources = &self.subs[s as usize].sources;
-        let start = sources.partition_point(|&(d, _)| d < w);
-        let mut any = false;
-        for &(d, from) in &sources[start..] {
-            if d != w {
-                break;
-            }
-            if from != e {
-                return false;
-            }
-            any = true;
-        }
-        any
+        let mut sources = self.sources(s, w).peekable();
+        sources.peek().is_some() && sources.all(|from| from == e)
     }
 
     /// The connected parts of `members` under the linking rule, each

@@ -303,6 +303,37 @@ mod tests {
         assert_eq!(framing, Framing::Confluent { schema_id: 7 });
     }
 
+    fn sample_alert() -> AlertRecord {
+        AlertRecord {
+            alert_id: "a1".into(),
+            recipient: "bank-b".into(),
+            created_at: 1,
+            trigger_published_at: 2,
+            kind: AlertKind::PeerSighting,
+            severity: Severity::High,
+            tlp: Tlp::Green,
+            campaign_id: Some("c1".into()),
+            your_submission_ids: vec!["x".into()],
+            related: vec![RelatedSubmissionRecord {
+                submission_id: "s".into(),
+                member_id: None,
+                member_name: None,
+                sector: Some("finance".into()),
+                kind: SubmissionKind::Incident,
+                tlp: Tlp::Clear,
+                title: "t".into(),
+                submitted_at: 3,
+            }],
+            shared_observables: vec![ObservableRecord::new(
+                ObservableKind::Domain,
+                "evil.example",
+            )],
+            other_member_count: 1,
+            summary: "s".into(),
+            shared_scores: vec![0.75],
+        }
+    }
+
     #[test]
     fn alerts_written_with_the_previous_schema_still_decode() {
         let c = codec();
@@ -316,23 +347,10 @@ mod tests {
         // The fingerprint the issue-4 service wrote (seen on a real topic).
         assert_eq!(hex(&fp), "0378f461f6696afb");
         let alert = AlertRecord {
-            alert_id: "a1".into(),
-            recipient: "bank-b".into(),
-            created_at: 1,
-            trigger_published_at: 2,
-            kind: AlertKind::PeerSighting,
-            severity: Severity::High,
-            tlp: Tlp::Green,
             campaign_id: None,
-            your_submission_ids: vec!["x".into()],
             related: vec![],
-            shared_observables: vec![ObservableRecord::new(
-                ObservableKind::Domain,
-                "evil.example",
-            )],
-            other_member_count: 1,
-            summary: "s".into(),
             shared_scores: vec![],
+            ..sample_alert()
         };
         // The same alert as the old schema wrote it: no shared_scores.
         let apache_avro::types::Value::Record(mut fields) = apache_avro::to_value(&alert).unwrap()
@@ -367,34 +385,7 @@ mod tests {
     #[test]
     fn every_output_record_round_trips() {
         let c = codec();
-        let alert = AlertRecord {
-            alert_id: "a1".into(),
-            recipient: "bank-b".into(),
-            created_at: 1,
-            trigger_published_at: 2,
-            kind: AlertKind::PeerSighting,
-            severity: Severity::High,
-            tlp: Tlp::Green,
-            campaign_id: Some("c1".into()),
-            your_submission_ids: vec!["x".into()],
-            related: vec![RelatedSubmissionRecord {
-                submission_id: "s".into(),
-                member_id: None,
-                member_name: None,
-                sector: Some("finance".into()),
-                kind: SubmissionKind::Incident,
-                tlp: Tlp::Clear,
-                title: "t".into(),
-                submitted_at: 3,
-            }],
-            shared_observables: vec![ObservableRecord::new(
-                ObservableKind::Domain,
-                "evil.example",
-            )],
-            other_member_count: 1,
-            summary: "s".into(),
-            shared_scores: vec![0.75],
-        };
+        let alert = sample_alert();
         let b = c.encode(RecordType::Alert, &alert).unwrap();
         assert_eq!(
             c.decode::<AlertRecord>(RecordType::Alert, &b).unwrap().0,

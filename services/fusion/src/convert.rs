@@ -88,14 +88,21 @@ pub fn campaign_record(v: &CampaignView) -> CampaignUpdateRecord {
         updated_at: v.updated_at_ms,
         actor_id: v.attribution.as_ref().map(|a| a.actor_id.clone()),
         actor_name: v.attribution.as_ref().map(|a| a.actor_name.clone()),
-        #[allow(clippy::cast_possible_truncation)]
-        attribution_confidence: v.attribution.as_ref().map_or(0.0, |a| a.confidence as f32),
-        attribution_evidence: v
-            .attribution
-            .as_ref()
-            .map(|a| a.evidence.clone())
-            .unwrap_or_default(),
+        attribution_confidence: attribution_confidence(v),
+        attribution_evidence: attribution_evidence(v),
     }
+}
+
+#[allow(clippy::cast_possible_truncation)]
+fn attribution_confidence(v: &CampaignView) -> f32 {
+    v.attribution.as_ref().map_or(0.0, |a| a.confidence as f32)
+}
+
+fn attribution_evidence(v: &CampaignView) -> Vec<String> {
+    v.attribution
+        .as_ref()
+        .map(|a| a.evidence.clone())
+        .unwrap_or_default()
 }
 
 pub fn campaign_row(v: &CampaignView) -> CampaignRow {
@@ -126,13 +133,8 @@ pub fn campaign_row(v: &CampaignView) -> CampaignRow {
             .as_ref()
             .map(|a| a.actor_name.clone())
             .unwrap_or_default(),
-        #[allow(clippy::cast_possible_truncation)]
-        attribution_confidence: v.attribution.as_ref().map_or(0.0, |a| a.confidence as f32),
-        attribution_evidence: v
-            .attribution
-            .as_ref()
-            .map(|a| a.evidence.clone())
-            .unwrap_or_default(),
+        attribution_confidence: attribution_confidence(v),
+        attribution_evidence: attribution_evidence(v),
     }
 }
 

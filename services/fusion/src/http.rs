@@ -107,55 +107,49 @@ async fn api_campaigns(
     State(s): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
-) -> Response {
-    let engine = match s.authorise(&headers) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let engine = s.authorise(&headers)?;
     let limit = q.limit.unwrap_or(100).min(10_000);
     let views = lock(&engine).campaign_views(crate::pipeline::now_ms(), limit);
-    json_response(&serde_json::json!({ "campaigns": views }))
+    Ok(json_response(&serde_json::json!({ "campaigns": views })))
+}
+
+impl AppState {
+    /// [`AppState::authorise`] for a request about campaign `id`.
+    #[allow(clippy::result_large_err)]
+    fn campaign_request(&self, headers: &HeaderMap, id: &str) -> Result<SharedEngine, Response> {
+        let engine = self.authorise(headers)?;
+        if id.len() > 64 {
+            return Err(problem(StatusCode::BAD_REQUEST, "campaign id too long"));
+        }
+        Ok(engine)
+    }
 }
 
 async fn api_campaign(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let engine = match s.authorise(&headers) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    if id.len() > 64 {
-        return problem(StatusCode::BAD_REQUEST, "campaign id too long");
-    }
+) -> Result<Response, Response> {
+    let engine = s.campaign_request(&headers, &id)?;
     let detail = lock(&engine).campaign(&id, crate::pipeline::now_ms());
-    match detail {
-        Some(d) => json_response(&d),
-        None => problem(
+    detail.map(|d| json_response(&d)).ok_or_else(|| {
+        problem(
             StatusCode::NOT_FOUND,
             "no live campaign with that id (merged ones point to their survivor on cisp.campaigns)",
-        ),
-    }
+        )
+    })
 }
 
 async fn api_campaign_dot(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let engine = match s.authorise(&headers) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    if id.len() > 64 {
-        return problem(StatusCode::BAD_REQUEST, "campaign id too long");
-    }
+) -> Result<Response, Response> {
+    let engine = s.campaign_request(&headers, &id)?;
     let dot = lock(&engine).campaign_dot(&id);
-    match dot {
-        Some(d) => ([(header::CONTENT_TYPE, "text/vnd.graphviz")], d).into_response(),
-        None => problem(StatusCode::NOT_FOUND, "no live campaign with that id"),
-    }
+    dot.map(|d| ([(header::CONTENT_TYPE, "text/vnd.graphviz")], d).into_response())
+        .ok_or_else(|| problem(StatusCode::NOT_FOUND, "no live campaign with that id"))
 }
 
 #[derive(Deserialize)]
@@ -169,24 +163,17 @@ async fn api_observable(
     State(s): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ObservableQuery>,
-) -> Response {
-    let engine = match s.authorise(&headers) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let engine = s.authorise(&headers)?;
     if q.value.len() > MAX_QUERY_VALUE {
-        return problem(StatusCode::BAD_REQUEST, "value too long");
+        return Err(problem(StatusCode::BAD_REQUEST, "value too long"));
     }
     let parsed = ObservableKind::parse(&q.kind).and_then(|k| Observable::parse(k, &q.value));
-    let o = match parsed {
-        Ok(o) => o,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
+    let o = parsed.map_err(|e| problem(StatusCode::BAD_REQUEST, &e.to_string()))?;
     let detail = lock(&engine).observable(&o, crate::pipeline::now_ms());
-    match detail {
-        Some(d) => json_response(&d),
-        None => problem(StatusCode::NOT_FOUND, "never reported"),
-    }
+    detail
+        .map(|d| json_response(&d))
+        .ok_or_else(|| problem(StatusCode::NOT_FOUND, "never reported"))
 }
 
 #[derive(Deserialize)]
@@ -207,21 +194,22 @@ async fn api_explain(
     State(s): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ExplainQuery>,
-) -> Response {
-    let engine = match s.authorise(&headers) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let engine = s.authorise(&headers)?;
     let (Some(a), Some(b)) = (submission_key(&q.a), submission_key(&q.b)) else {
-        return problem(
+        return Err(problem(
             StatusCode::BAD_REQUEST,
             "a and b must be member/submission-id",
-        );
+        ));
     };
     let hops = lock(&engine).explain(&a, &b);
     match hops {
-        Some(h) => json_response(&serde_json::json!({ "linked": true, "hops": h })),
-        None => json_response(&serde_json::json!({ "linked": false, "hops": [] })),
+        Some(h) => Ok(json_response(
+            &serde_json::json!({ "linked": true, "hops": h }),
+        )),
+        None => Ok(json_response(
+            &serde_json::json!({ "linked": false, "hops": [] }),
+        )),
     }
 }
 
