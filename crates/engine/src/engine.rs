@@ -281,6 +281,8 @@ pub struct Engine {
     pub(crate) uf: UnionFind,
     /// Live campaigns keyed by their union-find root.
     pub(crate) campaigns: HashMap<u32, CampaignState>,
+    /// Live campaign id → its root (for queries by id).
+    pub(crate) campaign_roots: HashMap<CampaignId, u32>,
     pub(crate) actors: Actors,
     pub(crate) actor_nodes: Vec<NodeIndex>,
     pub(crate) marks: Marks,
@@ -344,6 +346,7 @@ impl Engine {
             by_key: HashMap::new(),
             uf: UnionFind::default(),
             campaigns: HashMap::new(),
+            campaign_roots: HashMap::new(),
             actors: reference.actors,
             actor_nodes: Vec::new(),
             marks: Marks::default(),

@@ -16,6 +16,7 @@
 //! * **context** never links: single techniques, ASNs, CIDR ranges.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use cisp_model::{Observable, ObservableKind, Submission};
@@ -114,6 +115,7 @@ pub(crate) fn derive(
     let mut c = Collector {
         out: Vec::with_capacity(sub.observables.len() * 3),
         seen: HashMap::with_capacity(sub.observables.len() * 3),
+        hasher: std::collections::hash_map::RandomState::new(),
         listed,
         sources: Vec::new(),
     };
@@ -155,22 +157,28 @@ pub(crate) fn derive(
 
 struct Collector<'l> {
     out: Vec<(EvidenceKey, Via)>,
-    seen: HashMap<EvidenceKey, usize>,
+    /// Hash of a key → its first position.
+    seen: HashMap<u64, usize>,
+    hasher: std::collections::hash_map::RandomState,
     listed: &'l dyn Fn(&Observable) -> bool,
     sources: Vec<(usize, usize)>,
 }
 
 impl Collector<'_> {
-    /// Adds `k` unless present; its position either way.
+    /// Adds `k` unless present; its position either way. Keys are found
+    /// by hash without copying them (a collision falls back to a scan).
     fn push(&mut self, k: EvidenceKey, via: Via) -> usize {
-        let i = match self.seen.get(&k) {
-            Some(&i) => i,
-            None => {
-                self.out.push((k.clone(), via));
-                self.seen.insert(k, self.out.len() - 1);
-                self.out.len() - 1
-            }
+        let h = self.hasher.hash_one(&k);
+        let known = match self.seen.get(&h) {
+            Some(&i) if self.out[i].0 == k => Some(i),
+            Some(_) => self.out.iter().position(|(e, _)| *e == k),
+            None => None,
         };
+        let i = known.unwrap_or_else(|| {
+            self.out.push((k, via));
+            self.seen.entry(h).or_insert(self.out.len() - 1);
+            self.out.len() - 1
+        });
         // Reported items have no sources; derived ones remember them all.
         if let (Via::DerivedFrom(from), (_, Via::DerivedFrom(_))) = (via, &self.out[i]) {
             if !self.sources.contains(&(i, from)) {

@@ -372,15 +372,23 @@ impl Engine {
         }
         views.push(state.view(seq, None, now_ms, &self.actors));
         let id = state.id.clone();
-        self.campaigns.insert(root, state);
+        self.put_campaign(root, state);
         (id, views, root)
     }
 
     fn take_campaign(&mut self, root: u32) -> CampaignState {
         #[allow(clippy::expect_used)]
-        self.campaigns
+        let state = self
+            .campaigns
             .remove(&root)
-            .expect("every root has a campaign")
+            .expect("every root has a campaign");
+        self.campaign_roots.remove(&state.id);
+        state
+    }
+
+    fn put_campaign(&mut self, root: u32, state: CampaignState) {
+        self.campaign_roots.insert(state.id.clone(), root);
+        self.campaigns.insert(root, state);
     }
 
     /// Adds submission `s` to `state` (and its member-of edge).
@@ -465,7 +473,7 @@ impl Engine {
             self.attribute(&mut state);
             views.push(state.view(seq, None, now_ms, &self.actors));
             let r = self.uf.find(r);
-            self.campaigns.insert(r, state);
+            self.put_campaign(r, state);
         }
         views
     }

@@ -76,10 +76,7 @@ pub struct ObservableDetail {
 
 impl Engine {
     fn campaign_root(&self, id: &str) -> Option<u32> {
-        self.campaigns
-            .iter()
-            .find(|(_, c)| c.id.as_str() == id)
-            .map(|(&r, _)| r)
+        self.campaign_roots.get(&CampaignId::from_wire(id)).copied()
     }
 
     fn summary(&self, e: u32, now_ms: i64) -> Option<ObservableSummary> {

@@ -111,6 +111,11 @@ impl Engine {
         engine.subs = s.subs;
         engine.by_key = by_key;
         engine.uf = s.uf;
+        engine.campaign_roots = s
+            .campaigns
+            .iter()
+            .map(|(&root, c)| (c.id.clone(), root))
+            .collect();
         engine.campaigns = s.campaigns;
         engine.actors = s.actors;
         engine.actor_nodes = s.actor_nodes;
