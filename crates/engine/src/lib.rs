@@ -5,24 +5,27 @@
 //! ([`Outcome`]): the campaign the submission now belongs to, the alerts to
 //! send, and the campaign views that changed. It does no I/O and reads no
 //! clock, so a run is a function of its inputs: replaying the same
-//! submissions in the same order rebuilds the same state, which is how the
-//! service recovers after a restart.
+//! submissions in the same order rebuilds the same state, and a
+//! [`Engine::snapshot`] restored with [`Engine::restore`] continues exactly
+//! as the original would.
 //!
 //! Structure:
-//! * a `petgraph::StableGraph` whose nodes are submissions and normalised
-//!   observables, joined by `contains` edges;
-//! * an index from normalised observable to its node (one hash probe);
-//! * an incremental union-find over submissions: a submission that shares an
-//!   observable with earlier ones joins (or merges) their campaigns, the
-//!   oldest campaign surviving a merge;
+//! * a `petgraph::StableGraph` of submissions, evidence (observables and
+//!   what they derive: hosts, registrable domains, /24s; techniques,
+//!   technique sets, malware), campaigns and actors, with `contains`,
+//!   `uses`, `derived-from`, `member-of` and `attributed-to` edges
+//!   ([`evidence`]);
+//! * an index from evidence to its node and posting list (one hash probe);
+//! * one linking rule (`linking.rs`): one strong or two weak pieces within a
+//!   time window, never through warn-listed values ([`warnlist`]) or common
+//!   infrastructure; campaigns are its connected components, kept by an
+//!   incremental union-find that joins, merges (oldest survives) and — when
+//!   a value turns out to be common infrastructure — splits;
+//! * attribution of campaigns to actors ([`actors`]) and indicator scores;
 //! * an audience check ([`cisp_model::Registry::may_see`]) on every item that
 //!   goes into an alert, so a member is only ever told about submissions
-//!   whose audience contains it, and anonymous submitters are never named.
-//!
-//! An observable that already links more than
-//! [`EngineConfig::hot_observable_limit`] submissions (shared hosting, CDNs,
-//! public resolvers) stops linking: it is counted but joins nothing. The
-//! fuller warn-list and evidence weighting of DESIGN §4 build on this.
+//!   whose audience contains it, and anonymous submitters are never named;
+//! * read-only queries for the Fusion Cell ([`query`]).
 
 pub mod actors;
 mod alerts;
