@@ -1,6 +1,6 @@
 //! The CiSP correlation engine: a pure, synchronous library.
 //!
-//! The fusion service feeds it validated [`Submission`]s one at a time with
+//! The fusion service feeds it validated [`cisp_model::Submission`]s one at a time with
 //! the time as an argument ([`Ingest`]); it returns what follows
 //! ([`Outcome`]): the campaign the submission now belongs to, the alerts to
 //! send, and the campaign views that changed. It does no I/O and reads no
