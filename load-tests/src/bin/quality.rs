@@ -25,10 +25,100 @@ struct Cli {
     /// Exit non-zero below this precision or recall (0 = report only).
     #[arg(long, default_value_t = 0.0)]
     require: f64,
+    /// Instead: fill an engine with this many observables (reports of ten
+    /// unique values) and print its resident memory per indexed observable.
+    #[arg(long)]
+    index_memory: Option<u64>,
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn index_memory(n: u64) -> anyhow::Result<()> {
+    use cisp_model::{Limits, MemberId, ObservableDraft, SubmissionDraft};
+    let registry = cisp_load::scenario::registry(40);
+    let before = rss_bytes();
+    let started = std::time::Instant::now();
+    let mut engine = cisp_engine::Engine::new(registry.clone(), EngineConfig::default());
+    let base = rss_bytes();
+    for i in 0..n / 10 {
+        let member = format!("q{:03}", i % 40);
+        let draft = SubmissionDraft {
+            submission_id: format!("m-{i}"),
+            member_id: member.clone(),
+            submitted_at_ms: 1_767_225_600_000,
+            kind: "incident".into(),
+            tlp: "GREEN".into(),
+            scope: "community".into(),
+            title: format!("memory {i}"),
+            observables: (0..10)
+                .map(|k| {
+                    let u = i * 10 + k;
+                    let (kind, value) = match k % 4 {
+                        0 => ("sha256", format!("{u:064x}")),
+                        1 => ("domain", format!("h{u}.m{u}.net")),
+                        2 => (
+                            "ipv4",
+                            format!(
+                                "{}.{}.{}.{}",
+                                11 + (u >> 24) % 200,
+                                (u >> 16) % 256,
+                                (u >> 8) % 256,
+                                u % 256
+                            ),
+                        ),
+                        _ => ("url", format!("https://h{u}.m{u}.net/p/{u}")),
+                    };
+                    ObservableDraft {
+                        kind: kind.into(),
+                        value,
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            confidence: 50,
+            ..Default::default()
+        };
+        let sub = draft
+            .validate(&MemberId::parse(&member)?, &registry, &Limits::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        engine.process(
+            &sub,
+            cisp_engine::Ingest {
+                published_at_ms: 0,
+                now_ms: 0,
+            },
+        );
+    }
+    let after = rss_bytes();
+    let s = engine.stats();
+    println!(
+        "{} reports, {} indexed observables ({} graph nodes, {} edges) in {:.1} s: resident memory {} MiB over an empty engine ({} MiB with the reference data) = {} bytes per indexed observable",
+        s.submissions,
+        s.observables,
+        s.graph_nodes,
+        s.graph_edges,
+        started.elapsed().as_secs_f64(),
+        (after - base) >> 20,
+        (after - before) >> 20,
+        (after - base) / s.observables.max(1)
+    );
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(n) = cli.index_memory {
+        return index_memory(n);
+    }
     let params = QualityParams {
         seed: cli.seed,
         campaigns: cli.campaigns,

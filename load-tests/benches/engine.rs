@@ -1,0 +1,220 @@
+//! Engine and decode benchmarks (criterion; `cargo bench -p cisp-load`):
+//!
+//! * `engine/process` — the quality scenario (`cisp_load::scenario`, seed 7)
+//!   through a fresh engine: normalised submissions in, campaigns, alerts
+//!   and per-audience views out; throughput in observables per second on
+//!   one core.
+//! * `engine/growth/N` — the cost of 200 new reports (eight new values,
+//!   two already known, so each joins an existing campaign) on top of an
+//!   engine already indexing N observables (10⁴, 10⁵, 10⁶; 10⁷ with
+//!   `CISP_BENCH_LARGE=1`). Resident memory per indexed observable is
+//!   measured in a fresh process instead: `cisp-quality --index-memory N`
+//!   (in here, memory freed by earlier benchmarks blurs it).
+//! * `wire/decode+validate` — one 10-observable submission record from
+//!   bytes to a validated `Submission`.
+
+use std::time::{Duration, Instant};
+
+use cisp_engine::{Engine, EngineConfig, Ingest};
+use cisp_load::scenario::{generate, QualityParams};
+use cisp_model::{Limits, MemberId, ObservableDraft, Submission, SubmissionDraft};
+use cisp_wire::{Codec, DecodeLimits, RecordType};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        id_salt: "bench".into(),
+        ..EngineConfig::default()
+    }
+}
+
+fn at(ms: i64) -> Ingest {
+    Ingest {
+        published_at_ms: ms,
+        now_ms: ms,
+    }
+}
+
+fn process(c: &mut Criterion) {
+    let s = generate(&QualityParams::default());
+    let observables: u64 = s
+        .reports
+        .iter()
+        .map(|r| r.submission.observables.len() as u64)
+        .sum();
+    let mut g = c.benchmark_group("engine");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(observables));
+    g.bench_function("process", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut engine = Engine::new(s.registry.clone(), config());
+                let started = Instant::now();
+                for r in &s.reports {
+                    engine.process(&r.submission, at(r.submission.submitted_at_ms));
+                }
+                total += started.elapsed();
+            }
+            total
+        });
+    });
+    g.finish();
+}
+
+const T0: i64 = 1_767_225_600_000;
+
+/// A report of `n` unique observables (hashes and hosts nobody else has).
+fn filler(registry: &cisp_model::Registry, i: u64, n: u64) -> Submission {
+    let member = format!("q{:03}", i % 40);
+    let draft = SubmissionDraft {
+        submission_id: format!("fill-{i}"),
+        member_id: member.clone(),
+        submitted_at_ms: T0 + (i as i64 % 80) * 86_400_000,
+        kind: "incident".into(),
+        tlp: "GREEN".into(),
+        scope: "community".into(),
+        title: format!("filler {i}"),
+        observables: (0..n)
+            .map(|k| {
+                let u = i * n + k;
+                if k % 2 == 0 {
+                    ObservableDraft {
+                        kind: "sha256".into(),
+                        value: format!("{u:064x}"),
+                        ..Default::default()
+                    }
+                } else {
+                    ObservableDraft {
+                        kind: "domain".into(),
+                        value: format!("h{u}.fill{u}.net"),
+                        ..Default::default()
+                    }
+                }
+            })
+            .collect(),
+        confidence: 50,
+        ..Default::default()
+    };
+    #[allow(clippy::unwrap_used)]
+    draft
+        .validate(
+            &MemberId::parse(&member).unwrap(),
+            registry,
+            &Limits::default(),
+        )
+        .unwrap()
+}
+
+/// A new report: eight values nobody has reported and the two that filler
+/// report `seen` carries (so lookups both miss and hit, and the report
+/// joins an existing one-report campaign).
+fn probe(registry: &cisp_model::Registry, round: u64, k: u64, seen: u64) -> Submission {
+    let mut s = filler(registry, 1_000_000_000 + round * 1000 + k, 8);
+    let old = filler(registry, seen, PER);
+    s.observables.extend(old.observables);
+    s
+}
+
+/// Observables per filler report: small, so even 10⁴ indexed observables
+/// give enough fillers for every probe to meet a fresh one.
+const PER: u64 = 2;
+
+fn growth(c: &mut Criterion) {
+    let registry = cisp_load::scenario::registry(40);
+    let mut sizes = vec![10_000u64, 100_000, 1_000_000];
+    if std::env::var("CISP_BENCH_LARGE").is_ok_and(|v| v == "1") {
+        sizes.push(10_000_000);
+    }
+    const PROBES: u64 = 200;
+    let mut g = c.benchmark_group("engine/growth");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(PROBES));
+    for n in sizes {
+        let mut engine = Engine::new(registry.clone(), config());
+        let fillers = n / PER;
+        for i in 0..fillers {
+            engine.process(&filler(&registry, i, PER), at(T0));
+        }
+        let mut round = 0u64;
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    round += 1;
+                    let fresh: Vec<Submission> = (0..PROBES)
+                        // Each probe meets a filler no probe met before
+                        // (until they run out: 25 rounds at 10⁴).
+                        .map(|k| {
+                            probe(
+                                &registry,
+                                round,
+                                k,
+                                fillers - 1 - ((round - 1) * PROBES + k) % fillers,
+                            )
+                        })
+                        .collect();
+                    let started = Instant::now();
+                    for s in &fresh {
+                        engine.process(s, at(s.submitted_at_ms));
+                    }
+                    total += started.elapsed();
+                }
+                total
+            });
+        });
+    }
+    g.finish();
+}
+
+fn decode(c: &mut Criterion) {
+    let codec = match Codec::new(DecodeLimits::default()) {
+        Ok(c) => c,
+        Err(e) => panic!("codec: {e}"),
+    };
+    let registry = cisp_load::scenario::registry(40);
+    let obs: Vec<(cisp_model::ObservableKind, String)> = (0..10)
+        .map(|k| {
+            if k % 2 == 0 {
+                (
+                    cisp_model::ObservableKind::Domain,
+                    format!("c2-{k}.evil-bench.com"),
+                )
+            } else {
+                (
+                    cisp_model::ObservableKind::Url,
+                    format!("hxxps://c2-{k}.evil-bench[.]com/gate.php?id={k}"),
+                )
+            }
+        })
+        .collect();
+    let refs: Vec<(cisp_model::ObservableKind, &str)> =
+        obs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let record = cisp_fusion::testing::community_record("q001", "BENCH-1", &refs);
+    let bytes = match codec.encode(RecordType::Submission, &record) {
+        Ok(b) => b,
+        Err(e) => panic!("encode: {e}"),
+    };
+    let member = match MemberId::parse("q001") {
+        Ok(m) => m,
+        Err(e) => panic!("member: {e}"),
+    };
+    let limits = Limits::default();
+    let mut g = c.benchmark_group("wire");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode+validate", |b| {
+        b.iter(|| {
+            let Ok((r, _)) = codec
+                .decode::<cisp_wire::records::SubmissionRecord>(RecordType::Submission, &bytes)
+            else {
+                panic!("decodes")
+            };
+            let draft: SubmissionDraft = r.into();
+            draft.validate(&member, &registry, &limits).is_ok()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, process, growth, decode);
+criterion_main!(benches);
