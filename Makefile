@@ -13,7 +13,7 @@ run: build stack-up ## Build, start the local stack and the fusion service, publ
 	@bash scripts/run-demo.sh
 
 test: build stack-up python-env ## Run every test: unit, property, integration and end-to-end against the real broker and ClickHouse
-	CISP_PYTHON="$$(bash scripts/python-env.sh)" $(CARGO) test --workspace --all-targets -- --test-threads=2
+	CISP_PYTHON="$$(bash scripts/python-env.sh)" $(CARGO) test --workspace --lib --bins --tests -- --test-threads=2
 
 unit-test: build-deps ## Only the tests that need no running stack
 	$(CARGO) test --workspace --lib
