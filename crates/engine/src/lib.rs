@@ -42,7 +42,6 @@ pub mod warnlist;
 
 pub use alerts::{Alert, RelatedSubmission};
 pub use campaign::{ActorAttribution, CampaignView};
-pub use cisp_model::Registry;
 pub use engine::{
     Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome, Reference, WalkCost,
 };

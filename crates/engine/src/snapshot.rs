@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use cisp_model::Registry;
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,7 @@ use crate::engine::{Edge, Engine, Evidence, Marks, Node, Reference, SubMeta, Wal
 use crate::evidence::EvidenceKey;
 use crate::ids::{IdKey, SubmissionKey};
 use crate::union_find::UnionFind;
-use crate::{EngineConfig, Registry};
+use crate::EngineConfig;
 
 const MAGIC: &[u8; 8] = b"CISPENG1";
 
