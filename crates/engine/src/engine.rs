@@ -286,8 +286,28 @@ pub struct Engine {
     pub(crate) actors: Actors,
     pub(crate) actor_nodes: Vec<NodeIndex>,
     pub(crate) marks: Marks,
+    /// Evidence counts kept as it changes (stats are read every batch).
+    pub(crate) counts: Counts,
     /// Walks of the submission being processed.
     pub(crate) walk_cost: WalkCost,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    pub(crate) observables: u64,
+    pub(crate) common: u64,
+}
+
+impl Counts {
+    pub(crate) fn of(evidence: &[Evidence]) -> Counts {
+        Counts {
+            observables: evidence
+                .iter()
+                .filter(|e| matches!(e.key, EvidenceKey::Observable(_)))
+                .count() as u64,
+            common: evidence.iter().filter(|e| e.common).count() as u64,
+        }
+    }
 }
 
 /// Reference data the engine is built with: shared, read-only.
@@ -350,6 +370,7 @@ impl Engine {
             actors: reference.actors,
             actor_nodes: Vec::new(),
             marks: Marks::default(),
+            counts: Counts::default(),
             walk_cost: WalkCost::default(),
         };
         engine.seed_actors();
@@ -395,15 +416,11 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             submissions: self.subs.len() as u64,
-            observables: self
-                .evidence
-                .iter()
-                .filter(|e| matches!(e.key, EvidenceKey::Observable(_)))
-                .count() as u64,
+            observables: self.counts.observables,
             campaigns: self.campaigns.len() as u64,
             graph_nodes: self.graph.node_count() as u64,
             graph_edges: self.graph.edge_count() as u64,
-            common_infrastructure: self.evidence.iter().filter(|e| e.common).count() as u64,
+            common_infrastructure: self.counts.common,
             attributed_campaigns: self
                 .campaigns
                 .values()
@@ -443,6 +460,9 @@ impl Engine {
             reporters: Vec::new(),
             last_seen_ms: i64::MIN,
         });
+        if matches!(key, EvidenceKey::Observable(_)) {
+            self.counts.observables += 1;
+        }
         self.index.insert(key, e);
         (e, true)
     }

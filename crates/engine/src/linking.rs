@@ -169,6 +169,7 @@ impl Engine {
             for &e in &newly_common {
                 let ev = &mut self.evidence[e as usize];
                 ev.common = true;
+                self.counts.common += 1;
                 if let EvidenceKey::Observable(o) = &ev.key {
                     common.push(o.clone());
                 }

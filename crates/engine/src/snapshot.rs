@@ -108,6 +108,7 @@ impl Engine {
         engine.sub_time = s.subs.iter().map(|m| m.submitted_at_ms).collect();
         engine.graph = s.graph;
         engine.index = index;
+        engine.counts = crate::engine::Counts::of(&s.evidence);
         engine.evidence = s.evidence;
         engine.subs = s.subs;
         engine.by_key = by_key;
