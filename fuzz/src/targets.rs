@@ -371,6 +371,20 @@ impl Harness for OutputsTarget {
         let mut b = rng.pick(&self.corpus).clone();
         let other = rng.pick(&self.corpus).clone();
         mutate(rng, &mut b, &TOKENS, &other, MAX_INPUT);
+        // Now and then claim an earlier schema version, so the path that
+        // resolves old records to today's schema sees hostile bodies too.
+        if b.len() >= 10 && b[..2] == [0xC3, 0x01] && rng.below(8) == 0 {
+            let rt = if rng.below(2) == 0 {
+                RecordType::Alert
+            } else {
+                RecordType::CampaignUpdate
+            };
+            let previous = self.codec.previous_fingerprints(rt);
+            if !previous.is_empty() {
+                let fp: [u8; 8] = *rng.pick(previous.as_slice());
+                b[2..10].copy_from_slice(&fp);
+            }
+        }
         b
     }
 

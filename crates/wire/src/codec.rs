@@ -113,6 +113,16 @@ impl Codec {
         self.fingerprints[rt as usize]
     }
 
+    /// Fingerprints of the earlier versions of `rt` this codec still reads
+    /// (`schemas/history/`).
+    pub fn previous_fingerprints(&self, rt: RecordType) -> Vec<[u8; 8]> {
+        self.previous
+            .iter()
+            .filter(|(t, _, _)| *t == rt)
+            .map(|(_, fp, _)| *fp)
+            .collect()
+    }
+
     /// The Parsing Canonical Form of a record type's self-contained schema.
     pub fn canonical_form(rt: RecordType) -> Result<String, WireError> {
         Ok(Schemas::get()?.canonical_form(rt))
