@@ -45,6 +45,12 @@ struct Cli {
     /// Keep the benchmark's ClickHouse database afterwards.
     #[arg(long)]
     keep: bool,
+    /// Experimental (issue 7): seconds of paced load per latency level
+    /// (25 %, 50 %, 90 % of the measured maximum); 0, the default, skips
+    /// it. On tansu 0.6.0 it has twice crashed the broker's storage task
+    /// (a panic in idempotent_message_check): restart the stack after.
+    #[arg(long, default_value_t = 0)]
+    latency_seconds: u64,
 }
 
 fn registry_toml(members: &[String]) -> String {
@@ -125,7 +131,12 @@ async fn main() -> anyhow::Result<()> {
     let bytes: usize = payloads.iter().map(|p| p.2.len()).sum();
     let producer: FutureProducer = client(&config.kafka)
         .set("enable.idempotence", "true")
-        .set("linger.ms", "20")
+        // Short: the latency phase reuses this producer, and its linger is
+        // part of publish→alert. (One producer for all phases: a second
+        // idempotent producer on the same partitions crashed tansu 0.6.0's
+        // storage task, "more or less than one row" in
+        // idempotent_message_check, seen here.)
+        .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
     let started = Instant::now();
@@ -213,9 +224,87 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("ratio fusion / raw consume: {:.3}", fusion_rate / raw_rate);
 
-    // 4. Nothing lost.
+    // 4. Publish→alert latency under paced load: 25 %, 50 % and 90 % of the
+    //    rate just measured, each level with fresh records (their own seed),
+    //    the service restarted from its snapshot. Latencies come from the
+    //    alert audit (`alerts.publish_to_alert_ms`: broker timestamp of the
+    //    triggering record to the broker's acknowledgement of the alert).
     let store = Store::new(&config.clickhouse);
     let db = &config.clickhouse.database;
+    let (mut valid, mut malformed) = (valid, malformed);
+    if cli.latency_seconds > 0 {
+        let (trigger, shutdown) = shutdown_channel();
+        let running = cisp_fusion::start(config.clone(), shutdown).await?;
+        let m = running.metrics.clone();
+        let mut committed_target = m.records_committed.get();
+        for (level, percent) in [(1u64, 25u64), (2, 50), (3, 90)] {
+            let rate = (fusion_rate * percent as f64 / 100.0).max(1.0);
+            let count = (rate * cli.latency_seconds as f64) as u64;
+            let seed = cli.seed + 1000 * level;
+            let items = generate(&params, count, seed);
+            let t0 = Instant::now();
+            let mut deliveries = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+                let (member, key, payload) = match item {
+                    Item::Submission { member, record } => {
+                        valid += 1;
+                        (
+                            member,
+                            record.submission_id.clone(),
+                            codec.encode(RecordType::Submission, record)?,
+                        )
+                    }
+                    Item::Malformed { member, bytes } => {
+                        malformed += 1;
+                        (member, String::new(), bytes.clone())
+                    }
+                };
+                let topic = topics.submissions(&MemberId::parse(member)?);
+                deliveries.push(
+                    producer
+                        .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
+                        .map_err(|(e, _)| e)?,
+                );
+            }
+            let sent_secs = t0.elapsed().as_secs_f64();
+            for d in deliveries {
+                d.await?.map_err(|(e, _)| e)?;
+            }
+            committed_target += items.len() as u64;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while m.records_committed.get() < committed_target {
+                if Instant::now() > deadline {
+                    bail!("latency phase {percent} %: records not durable within 10 minutes");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let q: (Vec<f64>, u64) = store
+                .client()
+                .query(&format!(
+                    "SELECT quantiles(0.5, 0.99, 0.999)(publish_to_alert_ms), count() FROM {db}.alerts FINAL \
+                     WHERE startsWith(trigger_submission, 'load-{seed}-')"
+                ))
+                .fetch_one()
+                .await?;
+            println!(
+                "latency at {percent} % of maximum ({:.0} records/s offered, {:.0} achieved by the publisher): publish→alert p50 {:.0} ms, p99 {:.0} ms, p999 {:.0} ms over {} alerts",
+                rate,
+                items.len() as f64 / sent_secs.max(1e-3),
+                q.0.first().copied().unwrap_or(f64::NAN),
+                q.0.get(1).copied().unwrap_or(f64::NAN),
+                q.0.get(2).copied().unwrap_or(f64::NAN),
+                q.1
+            );
+        }
+        trigger.trigger();
+        running.join().await?;
+    }
+
+    // 5. Nothing lost.
     let subs_stored: u64 = store
         .client()
         .query(&format!("SELECT count() FROM {db}.submissions FINAL"))
