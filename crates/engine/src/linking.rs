@@ -129,19 +129,19 @@ impl Engine {
             .map(|&(_, from)| from)
     }
 
+    /// Every link of `x`, to any submission.
+    fn all_links(&self, x: u32, weak: &mut HashMap<u32, u32>) -> Vec<(u32, Link)> {
+        let mut found = Vec::new();
+        let mut cost = 0;
+        self.links(x, |_| true, weak, &mut cost, |y, l| found.push((y, l)));
+        found
+    }
+
     /// Links new submission `si` (not yet in any posting list) to earlier
     /// ones, applying the over-correlation guard first.
     pub(crate) fn link_new(&mut self, si: u32, seq: u64, now_ms: i64) -> Linked {
         let mut weak = std::mem::take(&mut self.marks.weak);
-        let mut found: Vec<(u32, Link)> = Vec::new();
-        let mut cost = 0;
-        self.links(
-            si,
-            |_| true,
-            &mut weak,
-            &mut cost,
-            |y, l| found.push((y, l)),
-        );
+        let mut found = self.all_links(si, &mut weak);
 
         // The guard: a value carried by too many submissions, or holding
         // together more than `common_after_campaigns` groups of otherwise
@@ -181,14 +181,7 @@ impl Engine {
             for root in roots {
                 views.extend(self.split(root, seq, now_ms));
             }
-            found.clear();
-            self.links(
-                si,
-                |_| true,
-                &mut weak,
-                &mut cost,
-                |y, l| found.push((y, l)),
-            );
+            found = self.all_links(si, &mut weak);
         }
         self.marks.weak = weak;
 
