@@ -237,7 +237,7 @@ impl Collector<'_> {
 }
 
 /// The address a URL names as its host, if it is an IP literal.
-fn url_ip(url: &str) -> Option<Observable> {
+pub(crate) fn url_ip(url: &str) -> Option<Observable> {
     let (_, rest) = url.split_once("://")?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];

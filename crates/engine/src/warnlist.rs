@@ -237,15 +237,14 @@ impl WarnLists {
                 if !(tail.is_empty() || tail == "/") {
                     return None;
                 }
-                let authority = &rest[..end];
-                let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-                let host = host
-                    .strip_prefix('[')
-                    .and_then(|h| h.split_once(']'))
-                    .map_or_else(|| host.split_once(':').map_or(host, |(h, _)| h), |(h, _)| h);
-                match host.parse::<IpAddr>() {
-                    Ok(ip) => hit(&|l| l.has_ip(ip)),
-                    Err(_) => hit(&|l| l.has_name(host)),
+                // The host, as the evidence derivation reads it: an IP
+                // literal, else the URL's host name.
+                match crate::evidence::url_ip(v) {
+                    Some(ip) => self.check(&ip),
+                    None => {
+                        let host = o.host()?;
+                        hit(&|l| l.has_name(host))
+                    }
                 }
             }
             ObservableKind::Md5 | ObservableKind::Sha1 | ObservableKind::Sha256 => {
