@@ -30,6 +30,21 @@ impl Rng {
     }
 }
 
+/// A member registry for synthetic runs: the Fusion Cell, then `ids` as
+/// members named `"{name} {i}"`, spread round-robin over `sectors`.
+pub fn registry_toml(ids: &[String], name: &str, sectors: &[&str]) -> String {
+    let mut s = String::from(
+        "[[member]]\nid = \"fusion-cell\"\nname = \"Fusion Cell\"\nsector = \"government\"\nrole = \"fusion-cell\"\n",
+    );
+    for (i, m) in ids.iter().enumerate() {
+        s.push_str(&format!(
+            "[[member]]\nid = \"{m}\"\nname = \"{name} {i}\"\nsector = \"{}\"\nrole = \"member\"\n",
+            sectors[i % sectors.len()]
+        ));
+    }
+    s
+}
+
 pub struct Params {
     pub members: Vec<String>,
     pub max_observables: u64,

@@ -53,18 +53,6 @@ struct Cli {
     latency_seconds: u64,
 }
 
-fn registry_toml(members: &[String]) -> String {
-    let sectors = ["finance", "energy", "health", "government", "retail"];
-    let mut s = String::from("[[member]]\nid = \"fusion-cell\"\nname = \"Fusion Cell\"\nsector = \"government\"\nrole = \"fusion-cell\"\n");
-    for (i, m) in members.iter().enumerate() {
-        s.push_str(&format!(
-            "[[member]]\nid = \"{m}\"\nname = \"Load member {i}\"\nsector = \"{}\"\nrole = \"member\"\n",
-            sectors[i % sectors.len()]
-        ));
-    }
-    s
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -73,7 +61,14 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(&run);
     std::fs::create_dir_all(&dir)?;
     let registry_path = dir.join("members.toml");
-    std::fs::write(&registry_path, registry_toml(&members))?;
+    std::fs::write(
+        &registry_path,
+        cisp_load::generator::registry_toml(
+            &members,
+            "Load member",
+            &["finance", "energy", "health", "government", "retail"],
+        ),
+    )?;
     let text = std::fs::read_to_string(&cli.config)
         .with_context(|| format!("reading {}", cli.config.display()))?;
     let env: BTreeMap<String, String> = [

@@ -84,25 +84,21 @@ pub struct Scenario {
 }
 
 pub fn registry(members: usize) -> Arc<Registry> {
-    let sectors = [
-        "finance",
-        "energy",
-        "health",
-        "government",
-        "retail",
-        "telecom",
-    ];
-    let mut s = String::from(
-        "[[member]]\nid = \"fusion-cell\"\nname = \"Fusion Cell\"\nsector = \"government\"\nrole = \"fusion-cell\"\n",
+    let ids: Vec<String> = (0..members).map(|i| format!("q{i:03}")).collect();
+    let toml = crate::generator::registry_toml(
+        &ids,
+        "Quality member",
+        &[
+            "finance",
+            "energy",
+            "health",
+            "government",
+            "retail",
+            "telecom",
+        ],
     );
-    for i in 0..members {
-        s.push_str(&format!(
-            "[[member]]\nid = \"q{i:03}\"\nname = \"Quality member {i}\"\nsector = \"{}\"\nrole = \"member\"\n",
-            sectors[i % sectors.len()]
-        ));
-    }
     #[allow(clippy::expect_used)]
-    Arc::new(Registry::from_toml_str(&s).expect("generated registry parses"))
+    Arc::new(Registry::from_toml_str(&toml).expect("generated registry parses"))
 }
 
 const WORDS: [&str; 16] = [
