@@ -376,10 +376,33 @@ impl Config {
             .with_context(|| format!("invalid config {}", path.display()))
     }
 
+    /// For tools that only read ClickHouse (the report job): the same file
+    /// and environment overrides, but no Kafka credentials are required, so
+    /// the result must not be used to connect to Kafka.
+    pub fn load_for_storage(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CISP_"))
+            .collect();
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &env, base, false)
+            .with_context(|| format!("invalid config {}", path.display()))
+    }
+
     pub fn from_parts(
         text: &str,
         env: &BTreeMap<String, String>,
         base: &Path,
+    ) -> anyhow::Result<Config> {
+        Config::parse(text, env, base, true)
+    }
+
+    fn parse(
+        text: &str,
+        env: &BTreeMap<String, String>,
+        base: &Path,
+        kafka_credentials: bool,
     ) -> anyhow::Result<Config> {
         let mut raw: RawConfig =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
@@ -469,7 +492,7 @@ impl Config {
             if needs_password && !k.client.contains_key("sasl.username") {
                 bail!("kafka.client.security.protocol is {protocol} with {mechanism}: set kafka.client.\"sasl.username\" (or CISP_KAFKA_SASL_USERNAME)");
             }
-            if needs_password && !k.client.contains_key("sasl.password") {
+            if kafka_credentials && needs_password && !k.client.contains_key("sasl.password") {
                 bail!("kafka.client.security.protocol is {protocol} with {mechanism}: set CISP_KAFKA_SASL_PASSWORD or CISP_KAFKA_SASL_PASSWORD_FILE");
             }
         }

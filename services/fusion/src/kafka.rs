@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use prometheus::IntGauge;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use rdkafka::{Offset, TopicPartitionList};
@@ -26,10 +28,42 @@ fn base(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// The consumer's client context: librdkafka's statistics (every
+/// `STATS_INTERVAL_MS`) give each assigned partition's lag, summed into the
+/// `cisp_fusion_consumer_lag` gauge.
+pub struct LagContext {
+    lag: IntGauge,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        self.lag.set(total_lag(&statistics));
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+/// Records behind the high watermark, over every partition this consumer
+/// holds (librdkafka reports -1 while a partition's lag is unknown).
+fn total_lag(statistics: &Statistics) -> i64 {
+    statistics
+        .topics
+        .values()
+        .flat_map(|t| t.partitions.values())
+        .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
+        .map(|p| p.consumer_lag)
+        .sum()
+}
+
+const STATS_INTERVAL_MS: &str = "5000";
+
+pub type FusionConsumer = BaseConsumer<LagContext>;
+
 /// A consumer that never commits on its own: offsets are committed by the
 /// pipeline after the batch is durable.
-pub fn consumer(cfg: &KafkaConfig) -> Result<BaseConsumer, FusionError> {
+pub fn consumer(cfg: &KafkaConfig, lag: IntGauge) -> Result<FusionConsumer, FusionError> {
     base(cfg)
+        .set("statistics.interval.ms", STATS_INTERVAL_MS)
         .set("group.id", &cfg.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -39,7 +73,7 @@ pub fn consumer(cfg: &KafkaConfig) -> Result<BaseConsumer, FusionError> {
             cfg.max_poll_interval.as_millis().to_string(),
         )
         .set("session.timeout.ms", "30000")
-        .create()
+        .create_with_context(LagContext { lag })
         .map_err(|e| FusionError::kafka("create consumer", e))
 }
 

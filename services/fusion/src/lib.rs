@@ -172,7 +172,7 @@ async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipe
     let engine = Arc::new(std::sync::Mutex::new(engine));
 
     let topics = Topics::new(&config.kafka.topic_prefix);
-    let consumer = kafka::consumer(&config.kafka)?;
+    let consumer = kafka::consumer(&config.kafka, metrics.consumer_lag.clone())?;
     let subscriptions: Vec<String> = registry
         .members()
         .map(|m| topics.submissions(&m.id))

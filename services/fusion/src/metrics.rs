@@ -41,6 +41,7 @@ pub struct Metrics {
     pub warnlisted: IntCounter,
     pub common_values: IntGauge,
     pub attributed_campaigns: IntGauge,
+    pub consumer_lag: IntGauge,
     pub api_requests: IntCounterVec,
 }
 
@@ -125,6 +126,10 @@ impl Metrics {
                 "Reported observables on a warn-list (likely false positives; they link nothing)",
             )?,
             common_values: IntGauge::new("cisp_fusion_common_values", "Evidence values that are common infrastructure")?,
+            consumer_lag: IntGauge::new(
+                "cisp_fusion_consumer_lag",
+                "Records on the member topics not yet consumed (librdkafka statistics, every 5 s)",
+            )?,
             attributed_campaigns: IntGauge::new("cisp_fusion_attributed_campaigns", "Live campaigns attributed to an actor")?,
             api_requests: IntCounterVec::new(
                 Opts::new("cisp_fusion_api_requests_total", "Query API requests by outcome"),
@@ -168,6 +173,7 @@ impl Metrics {
         m.registry.register(Box::new(m.common_values.clone()))?;
         m.registry
             .register(Box::new(m.attributed_campaigns.clone()))?;
+        m.registry.register(Box::new(m.consumer_lag.clone()))?;
         m.registry.register(Box::new(m.api_requests.clone()))?;
         // Pre-create the outcome series so dashboards see zeros, not gaps.
         for o in ["accepted", "duplicate", "dead_letter"] {

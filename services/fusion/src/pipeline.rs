@@ -37,7 +37,7 @@ use cisp_engine::{Alert, Engine, Ingest, Outcome};
 use cisp_model::{Limits, MemberId, Registry, Submission, SubmissionDraft};
 use cisp_wire::records::{Bytes, DeadLetterRecord, SubmissionRecord};
 use cisp_wire::{Codec, RecordType};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -138,7 +138,7 @@ pub fn lock(engine: &SharedEngine) -> std::sync::MutexGuard<'_, Engine> {
 }
 
 pub struct Pipeline {
-    pub(crate) consumer: BaseConsumer,
+    pub(crate) consumer: crate::kafka::FusionConsumer,
     pub(crate) producer: FutureProducer,
     pub(crate) codec: Codec,
     pub(crate) engine: SharedEngine,

@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_correlation.sql",
         include_str!("../../../schemas/clickhouse/003_correlation.sql"),
     ),
+    (
+        "004_trends.sql",
+        include_str!("../../../schemas/clickhouse/004_trends.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -499,7 +503,9 @@ mod tests {
         for (_, sql) in &MIGRATIONS[1..] {
             for stmt in statements(sql) {
                 assert!(
-                    added_column(&stmt).is_some() || stmt.starts_with("CREATE TABLE IF NOT EXISTS"),
+                    added_column(&stmt).is_some()
+                        || stmt.starts_with("CREATE TABLE IF NOT EXISTS")
+                        || stmt.starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS"),
                     "{stmt}"
                 );
             }
