@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CISP_ROOT := $(CURDIR)
 
-.PHONY: quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+.PHONY: report monitoring-env quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -12,8 +12,8 @@ help: ## List the targets
 run: build stack-up ## Build, start the local stack and the fusion service, publish the demo scenario, show what each member received
 	@bash scripts/run-demo.sh
 
-test: build stack-up python-env ## Run every test: unit, property, integration and end-to-end against the real broker and ClickHouse
-	CISP_PYTHON="$$(bash scripts/python-env.sh)" $(CARGO) test --workspace --lib --bins --tests -- --test-threads=2
+test: build stack-up python-env monitoring-env ## Run every test: unit, property, integration and end-to-end against the real broker, ClickHouse and Prometheus
+	CISP_PYTHON="$$(bash scripts/python-env.sh)" CISP_GRAFANA_SCHEMA="$$(bash scripts/monitoring-env.sh)" $(CARGO) test --workspace --lib --bins --tests -- --test-threads=2
 
 unit-test: build-deps ## Only the tests that need no running stack
 	$(CARGO) test --workspace --lib
@@ -43,6 +43,12 @@ status: ## Show what is running
 
 python-env: ## Create (once) the Python environment of the interop test
 	@bash scripts/python-env.sh >/dev/null
+
+monitoring-env: ## Install (once) Prometheus/promtool and Grafana's dashboard schema for the monitoring tests
+	@bash scripts/monitoring-env.sh >/dev/null
+
+report: build stack-up ## Quarterly threat-trend report from ClickHouse: make report QUARTER=2026Q3 [AUDIENCE=fusion-cell] (default: latest quarter, community)
+	@bash scripts/report.sh "$${QUARTER:-latest}" "$${AUDIENCE:-community}"
 
 lint: build-deps ## Clippy with warnings as errors, and a format check
 	$(CARGO) fmt --all -- --check

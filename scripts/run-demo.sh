@@ -30,6 +30,15 @@ if [[ -n "$CAMPAIGN" ]]; then
   echo "graph:     curl -H \"Authorization: Bearer \$(cat $CISP_API_TOKEN_FILE)\" http://$METRICS/api/campaigns/$CAMPAIGN/graph.dot | dot -Tsvg > campaign.svg"
 fi
 
+# The quarterly threat-trend report of the demo quarter (the quarter of the
+# newest submission), for the community and for the Fusion Cell.
+echo
+echo "== Quarterly threat-trend report (cisp-report, from ClickHouse) =="
+for audience in community fusion-cell; do
+  "$BIN/cisp-report" --quarter latest --audience "$audience" --out "$CISP_ROOT/reports" \
+    || echo "(the $audience report could not be built)"
+done
+
 cat <<MSG
 
 The fusion service keeps running (pid $(cat "$PID"), log $LOG):
@@ -37,6 +46,7 @@ The fusion service keeps running (pid $(cat "$PID"), log $LOG):
   health    http://$METRICS/health
   again     make run            (re-publishing is idempotent: the same submissions are duplicates)
   show      target/debug/cisp-demo show
+  report    make report QUARTER=2025Q4 AUDIENCE=community   (reports/, open the .html)
   query API curl -H "Authorization: Bearer \$(cat $CISP_API_TOKEN_FILE)" http://$METRICS/api/campaigns
 Stop it:    make stop           (fusion only)
             make stack-down     (fusion, broker and ClickHouse; data kept in .stack/)
