@@ -492,7 +492,7 @@ pub async fn build(client: &Client, req: &Request) -> anyhow::Result<Report> {
             "Q15",
             "the markings of the submissions the report includes",
             format!(
-                "SELECT groupUniqArray(tlp) AS tlps FROM submissions_daily WHERE day >= {p} AND day < {e} AND {a}"
+                "SELECT arraySort(groupUniqArray(tlp)) AS tlps FROM submissions_daily WHERE day >= {p} AND day < {e} AND {a}"
             ),
         )
         .await?;
