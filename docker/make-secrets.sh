@@ -2,8 +2,8 @@
 # Creates the secrets the compose deployment mounts, in docker/secrets/
 # (mode 700; never commit it): a CA and the broker's TLS key and
 # certificate, random passwords for the Kafka super user, the fusion
-# service and every member of config/members.toml, the ClickHouse password
-# and the id salt. Idempotent: existing files are kept.
+# service and every member of config/members.toml, the ClickHouse password,
+# Grafana's (admin, and its read-only ClickHouse user) and the id salt. Idempotent: existing files are kept.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:-$here/secrets}"
@@ -16,6 +16,8 @@ keep() { [[ -s "$1" ]] || { random >"$1"; echo "created $1"; }; }
 keep "$out/kafka_admin_password"
 keep "$out/clickhouse_password"
 keep "$out/id_salt"
+keep "$out/grafana_clickhouse_password"
+keep "$out/grafana_admin_password"
 for user in cisp-fusion $(sed -n 's/^id *= *"\([a-z0-9-]*\)".*/\1/p' "$here/../config/members.toml"); do
   keep "$out/users/$user"
 done
