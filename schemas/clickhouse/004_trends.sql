@@ -9,6 +9,11 @@
 -- count (uniqExact) or a min/max, never a plain count or sum. Query them
 -- with the -Merge combinators: uniqExactMerge(submissions), minMerge(...).
 --
+-- New versus recurring indicators are not materialised: a view grouped by
+-- observable value made every observations insert 4x slower (measured on
+-- 929 k rows: 0.85 s -> 3.9 s), for a query run once a quarter; the report
+-- reads `observations` (sorted by obs_type, value) directly instead.
+--
 -- Every view keeps `tlp` and `scope` (the distribution scope) as dimensions,
 -- so a report or panel for an audience reads only what that audience may
 -- see (services/reporter). Portable SQL: ClickHouse 18.16 and current.
@@ -93,21 +98,3 @@ ARRAY JOIN arrayConcat(
     arrayMap(x -> ('malware', x), malware),
     arrayMap(x -> ('technique', x), ttps)) AS l
 GROUP BY day, facet, label, sector, tlp, scope;
-
--- Every indicator's first and last sighting and its reporters, per TLP and
--- scope: an indicator is new in a period when its first sighting, among
--- what the audience may see, falls in it.
-CREATE MATERIALIZED VIEW IF NOT EXISTS indicators
-ENGINE = AggregatingMergeTree()
-ORDER BY (obs_type, value, tlp, scope)
-POPULATE
-AS SELECT
-    obs_type,
-    value,
-    tlp,
-    scope,
-    minState(observed_at) AS first_seen,
-    maxState(observed_at) AS last_seen,
-    uniqExactState(member_id) AS reporters
-FROM observations
-GROUP BY obs_type, value, tlp, scope;

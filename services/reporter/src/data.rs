@@ -387,26 +387,27 @@ pub async fn build(client: &Client, req: &Request) -> anyhow::Result<Report> {
             ),
         )
         .await?;
-    let ages_sql = |from: &str, to: &str, from_t: &str, to_t: &str| {
+    let ages_sql = |from: &str, from_t: &str, to_t: &str| {
         format!(
             "SELECT obs_type, countIf(first >= {from}) AS new, countIf(first < {from}) AS recurring FROM \
-             (SELECT obs_type, value, toDate(minMerge(first_seen)) AS first FROM indicators WHERE {a} GROUP BY obs_type, value) \
-             WHERE first < {to} AND (obs_type, value) IN (SELECT obs_type, value FROM observations \
-             WHERE observed_at >= {from_t} AND observed_at < {to_t} AND {a}) GROUP BY obs_type ORDER BY obs_type"
+             (SELECT obs_type, value, toDate(min(observed_at)) AS first, \
+             max(observed_at >= {from_t}) AS seen FROM observations \
+             WHERE observed_at < {to_t} AND {a} GROUP BY obs_type, value HAVING seen = 1) \
+             GROUP BY obs_type ORDER BY obs_type"
         )
     };
     let ages: Vec<Age> = ctx
         .fetch(
             "Q9",
             "indicators seen this quarter: new (first sighting, among what the reader may see, in the quarter) or recurring",
-            ages_sql(&s, &e, &st, &et),
+            ages_sql(&s, &st, &et),
         )
         .await?;
     let ages_prev: Vec<Age> = ctx
         .fetch(
             "Q10",
             "the same for the previous quarter",
-            ages_sql(&p, &s, &pt, &st),
+            ages_sql(&p, &pt, &st),
         )
         .await?;
 
