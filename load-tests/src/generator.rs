@@ -53,7 +53,20 @@ pub struct Params {
     pub campaigns: u64,
     /// Percentage of malformed records.
     pub malformed_percent: u64,
+    /// Percentage of submissions carrying one of a few shared-hosting IPs.
+    pub shared_hosting_percent: u64,
+    /// Percentage of submissions carrying a warn-listed value (a public
+    /// resolver or a popular domain): stored, never linking.
+    pub warnlisted_percent: u64,
 }
+
+/// Warn-listed values the generator mixes in (on `data/warnlists/`).
+const WARNLISTED: [(ObservableKind, &str); 4] = [
+    (ObservableKind::Ipv4, "8.8.8.8"),
+    (ObservableKind::Ipv4, "1.1.1.1"),
+    (ObservableKind::Domain, "google.com"),
+    (ObservableKind::Domain, "microsoft.com"),
+];
 
 pub enum Item {
     Submission {
@@ -122,7 +135,11 @@ pub fn generate(p: &Params, n: u64, seed: u64) -> Vec<Item> {
                 format!("{:064x}", 0x00C0_FFEE_0000 + c),
             ));
         }
-        if rng.chance(5) {
+        if p.warnlisted_percent > 0 && rng.chance(p.warnlisted_percent) {
+            let (kind, value) = WARNLISTED[rng.below(WARNLISTED.len() as u64) as usize];
+            observables.push(ObservableRecord::new(kind, value));
+        }
+        if rng.chance(p.shared_hosting_percent) {
             // Shared-hosting noise: a handful of values many reports carry.
             observables.push(ObservableRecord::new(
                 ObservableKind::Ipv4,

@@ -17,6 +17,7 @@ use cisp_fusion::config::KafkaConfig;
 use cisp_fusion::testing::unique;
 use cisp_fusion::{shutdown_channel, Config, Store, Topics};
 use cisp_load::generator::{generate, Item, Params};
+use cisp_load::load_scenario::LoadScenario;
 use cisp_model::MemberId;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use clap::Parser;
@@ -32,32 +33,50 @@ use rdkafka::ClientConfig;
 struct Cli {
     #[arg(long, default_value = "config/fusion.toml")]
     config: PathBuf,
+    /// The scenario folder (its `scenario.toml` holds every parameter);
+    /// the flags below override single parameters.
+    #[arg(long, default_value = "load-tests/scenarios/default")]
+    scenario: PathBuf,
     /// Records to publish.
-    #[arg(long, default_value_t = 20_000)]
-    records: u64,
+    #[arg(long)]
+    records: Option<u64>,
     /// Member organisations publishing.
-    #[arg(long, default_value_t = 40)]
-    members: u64,
-    #[arg(long, default_value_t = 20)]
-    max_observables: u64,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    #[arg(long)]
+    members: Option<u64>,
+    #[arg(long)]
+    max_observables: Option<u64>,
+    #[arg(long)]
+    seed: Option<u64>,
     /// Keep the benchmark's ClickHouse database afterwards.
     #[arg(long)]
     keep: bool,
-    /// Experimental (issue 7): seconds of paced load per latency level
-    /// (25 %, 50 %, 90 % of the measured maximum); 0, the default, skips
-    /// it. On tansu 0.6.0 it has twice crashed the broker's storage task
-    /// (a panic in idempotent_message_check): restart the stack after.
-    #[arg(long, default_value_t = 0)]
-    latency_seconds: u64,
+    /// Seconds of paced load per latency level (the scenario's
+    /// `latency_levels`, percentages of the measured maximum); 0 skips it.
+    #[arg(long)]
+    latency_seconds: Option<u64>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut sc = LoadScenario::load(&cli.scenario)?;
+    sc.records = cli.records.unwrap_or(sc.records);
+    sc.members = cli.members.unwrap_or(sc.members);
+    sc.max_observables = cli.max_observables.unwrap_or(sc.max_observables);
+    sc.seed = cli.seed.unwrap_or(sc.seed);
+    sc.latency_seconds = cli.latency_seconds.unwrap_or(sc.latency_seconds);
+    sc.check()?;
+    println!(
+        "scenario {}: {} (seed {}, {} records, {} members, 1-{} observables)",
+        cli.scenario.display(),
+        sc.description,
+        sc.seed,
+        sc.records,
+        sc.members,
+        sc.max_observables
+    );
     let run = unique("load");
-    let members: Vec<String> = (0..cli.members).map(|i| format!("m{i:04}")).collect();
+    let members: Vec<String> = (0..sc.members).map(|i| format!("m{i:04}")).collect();
     let dir = std::env::temp_dir().join(&run);
     std::fs::create_dir_all(&dir)?;
     let registry_path = dir.join("members.toml");
@@ -86,23 +105,29 @@ async fn main() -> anyhow::Result<()> {
     .map(|(k, v)| (k.to_owned(), v))
     .chain(cisp_fusion::testing::local_kafka_env())
     .collect();
-    let config = Config::from_parts(
+    let mut config = Config::from_parts(
         &text,
         &env,
         cli.config.parent().unwrap_or(std::path::Path::new(".")),
     )?;
+    if let Some(age) = sc.batch_max_age_ms {
+        config.kafka.batch_max_age = Duration::from_millis(age);
+        println!("service batches close {age} ms after their first record at the latest");
+    }
     cisp_fusion::setup(&config).await?;
     let topics = Topics::new(&config.kafka.topic_prefix);
 
     // 1. Publish.
     let params = Params {
         members: members.clone(),
-        max_observables: cli.max_observables,
-        campaign_percent: 20,
-        campaigns: 50,
-        malformed_percent: 1,
+        max_observables: sc.max_observables,
+        campaign_percent: sc.campaign_percent,
+        campaigns: sc.campaigns,
+        malformed_percent: sc.malformed_percent,
+        shared_hosting_percent: sc.shared_hosting_percent,
+        warnlisted_percent: sc.warnlisted_percent,
     };
-    let items = generate(&params, cli.records, cli.seed);
+    let items = generate(&params, sc.records, sc.seed);
     let codec = Codec::new(DecodeLimits::default())?;
     let mut payloads = Vec::with_capacity(items.len());
     let (mut valid, mut malformed, mut observables) = (0u64, 0u64, 0u64);
@@ -125,12 +150,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let bytes: usize = payloads.iter().map(|p| p.2.len()).sum();
     let producer: FutureProducer = client(&config.kafka)
-        .set("enable.idempotence", "true")
+        // The members' side is not idempotent (acks=all still): with an
+        // idempotent load producer next to the service's own idempotent
+        // alert producer, tansu 0.6.0's storage task panicked under paced
+        // load ("more or less than one row" in idempotent_message_check,
+        // seen twice here). Duplicates a retry might cause are the
+        // service's to drop (it is idempotent by submission id).
+        .set("enable.idempotence", "false")
+        .set("acks", "all")
         // Short: the latency phase reuses this producer, and its linger is
-        // part of publish→alert. (One producer for all phases: a second
-        // idempotent producer on the same partitions crashed tansu 0.6.0's
-        // storage task, "more or less than one row" in
-        // idempotent_message_check, seen here.)
+        // part of publish→alert.
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
@@ -227,15 +256,15 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::new(&config.clickhouse);
     let db = &config.clickhouse.database;
     let (mut valid, mut malformed) = (valid, malformed);
-    if cli.latency_seconds > 0 {
+    if sc.latency_seconds > 0 {
         let (trigger, shutdown) = shutdown_channel();
         let running = cisp_fusion::start(config.clone(), shutdown).await?;
         let m = running.metrics.clone();
         let mut committed_target = m.records_committed.get();
-        for (level, percent) in [(1u64, 25u64), (2, 50), (3, 90)] {
+        for (level, percent) in (1u64..).zip(sc.latency_levels.iter().copied()) {
             let rate = (fusion_rate * percent as f64 / 100.0).max(1.0);
-            let count = (rate * cli.latency_seconds as f64) as u64;
-            let seed = cli.seed + 1000 * level;
+            let count = (rate * sc.latency_seconds as f64) as u64;
+            let seed = sc.seed + 1000 * level;
             let items = generate(&params, count, seed);
             let t0 = Instant::now();
             let mut deliveries = Vec::with_capacity(items.len());

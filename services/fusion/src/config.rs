@@ -69,6 +69,8 @@ struct RawKafka {
     batch_max_records: usize,
     #[serde(default = "default_batch_ms")]
     batch_max_wait_ms: u64,
+    #[serde(default = "default_batch_age_ms")]
+    batch_max_age_ms: u64,
     #[serde(default = "default_max_poll")]
     max_poll_interval_ms: u64,
     #[serde(default = "default_message_bytes")]
@@ -97,6 +99,9 @@ fn default_batch_max() -> usize {
 }
 fn default_batch_ms() -> u64 {
     50
+}
+fn default_batch_age_ms() -> u64 {
+    1000
 }
 fn default_max_poll() -> u64 {
     300_000
@@ -178,6 +183,10 @@ pub struct KafkaConfig {
     pub partitions: i32,
     pub batch_max_records: usize,
     pub batch_max_wait: Duration,
+    /// A batch is closed this long after its first record at the latest
+    /// (the publish→alert latency a busy stream adds, traded against
+    /// fewer, larger flushes).
+    pub batch_max_age: Duration,
     pub max_poll_interval: Duration,
     pub max_message_bytes: usize,
     pub confluent_schema_ids: Vec<u32>,
@@ -206,6 +215,7 @@ impl fmt::Debug for KafkaConfig {
             .field("partitions", &self.partitions)
             .field("batch_max_records", &self.batch_max_records)
             .field("batch_max_wait", &self.batch_max_wait)
+            .field("batch_max_age", &self.batch_max_age)
             .field("max_poll_interval", &self.max_poll_interval)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("confluent_schema_ids", &self.confluent_schema_ids)
@@ -474,6 +484,9 @@ impl Config {
         if !(1..=1_000_000).contains(&k.batch_max_records) {
             bail!("kafka.batch_max_records must be 1 to 1000000");
         }
+        if !(1..=60_000).contains(&k.batch_max_age_ms) || k.batch_max_wait_ms > k.batch_max_age_ms {
+            bail!("kafka.batch_max_age_ms must be 1 to 60000 and at least batch_max_wait_ms");
+        }
         if !(1024..=64 * 1024 * 1024).contains(&k.max_message_bytes) {
             bail!("kafka.max_message_bytes must be 1 KiB to 64 MiB");
         }
@@ -572,6 +585,7 @@ impl Config {
                 partitions: k.partitions,
                 batch_max_records: k.batch_max_records,
                 batch_max_wait: Duration::from_millis(k.batch_max_wait_ms),
+                batch_max_age: Duration::from_millis(k.batch_max_age_ms),
                 max_poll_interval: Duration::from_millis(k.max_poll_interval_ms),
                 max_message_bytes: k.max_message_bytes,
                 confluent_schema_ids: k.confluent_schema_ids,
@@ -667,6 +681,29 @@ password = "hunter2"
             "x; DROP TABLE y".to_owned(),
         )]);
         assert!(Config::from_parts(FILE, &env, Path::new(".")).is_err());
+        // A batch's age cap must be at least its linger, and bounded.
+        let c = Config::from_parts(FILE, &BTreeMap::new(), Path::new(".")).unwrap();
+        assert_eq!(c.kafka.batch_max_age, Duration::from_millis(1000));
+        let with = |extra: &str| FILE.replace("[kafka]\n", &format!("[kafka]\n{extra}\n"));
+        let short = Config::from_parts(
+            &with("batch_max_age_ms = 100"),
+            &BTreeMap::new(),
+            Path::new("."),
+        );
+        assert_eq!(
+            short.unwrap().kafka.batch_max_age,
+            Duration::from_millis(100)
+        );
+        for bad in [
+            "batch_max_age_ms = 0",
+            "batch_max_age_ms = 600000",
+            "batch_max_age_ms = 10\nbatch_max_wait_ms = 20",
+        ] {
+            assert!(
+                Config::from_parts(&with(bad), &BTreeMap::new(), Path::new(".")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

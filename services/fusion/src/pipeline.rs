@@ -56,7 +56,6 @@ use crate::Shutdown;
 const DEAD_LETTER_PAYLOAD_MAX: usize = 64 * 1024;
 /// Upper bound on the time spent filling one batch, so a steady stream
 /// still reaches the broker and ClickHouse at least this often.
-const BATCH_MAX_DURATION: Duration = Duration::from_secs(1);
 /// ClickHouse keeps a hex excerpt of this many bytes.
 const DEAD_LETTER_ROW_BYTES: usize = 4 * 1024;
 
@@ -182,7 +181,7 @@ impl Pipeline {
     /// Fills a batch: up to `batch_max_records`, waiting at most
     /// `batch_max_wait` for each next record (a linger: an idle stream is
     /// flushed quickly, a backlog fills whole batches), and never working on
-    /// one batch for more than [`BATCH_MAX_DURATION`].
+    /// one batch for more than `batch_max_age`.
     fn poll_batch(&mut self, batch: &mut Batch) -> Result<(), FusionError> {
         // Wait briefly for the first record so shutdown is noticed quickly.
         let mut timeout = Duration::from_millis(200);
@@ -206,7 +205,7 @@ impl Pipeline {
                 },
             };
             self.handle(polled, batch)?;
-            if started.get_or_insert_with(Instant::now).elapsed() >= BATCH_MAX_DURATION {
+            if started.get_or_insert_with(Instant::now).elapsed() >= self.kafka.batch_max_age {
                 break;
             }
             timeout = self.kafka.batch_max_wait;
