@@ -1,8 +1,11 @@
 //! Identifier newtypes. Member, sector and group ids appear in topic names,
 //! metrics-free log fields and ClickHouse keys, so they are restricted to a
-//! small, safe alphabet.
+//! small, safe alphabet. They hold an `Arc<str>`: ids are cloned into every
+//! index entry, view and alert, and a clone is then a reference count, not
+//! an allocation and a copy (Box<str> clones were ~9 % of engine time).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +41,7 @@ macro_rules! slug_id {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(Box<str>);
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn parse(value: &str) -> Result<Self, ModelError> {
@@ -57,7 +60,7 @@ macro_rules! slug_id {
         }
         impl From<$name> for String {
             fn from(value: $name) -> String {
-                value.0.into()
+                String::from(&*value.0)
             }
         }
         impl fmt::Display for $name {
@@ -90,7 +93,7 @@ slug_id!(
 /// characters from `[A-Za-z0-9._:-]`. Unique per member, not globally.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct SubmissionId(Box<str>);
+pub struct SubmissionId(Arc<str>);
 
 impl SubmissionId {
     pub const MAX_LEN: usize = 128;
@@ -135,7 +138,7 @@ impl TryFrom<String> for SubmissionId {
 }
 impl From<SubmissionId> for String {
     fn from(value: SubmissionId) -> String {
-        value.0.into()
+        String::from(&*value.0)
     }
 }
 impl fmt::Display for SubmissionId {

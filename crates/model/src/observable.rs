@@ -111,7 +111,9 @@ impl fmt::Display for ObservableKind {
 #[serde(try_from = "RawObservable", into = "RawObservable")]
 pub struct Observable {
     kind: ObservableKind,
-    value: Box<str>,
+    /// Shared, not copied, by the clones the engine keeps (its index key
+    /// and its evidence table hold the same value).
+    value: std::sync::Arc<str>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -131,7 +133,7 @@ impl From<Observable> for RawObservable {
     fn from(o: Observable) -> RawObservable {
         RawObservable {
             kind: o.kind,
-            value: o.value.into(),
+            value: String::from(&*o.value),
         }
     }
 }
@@ -198,7 +200,7 @@ impl Observable {
         }
         Ok(Observable {
             kind,
-            value: value.into_boxed_str(),
+            value: value.into(),
         })
     }
 
