@@ -57,7 +57,7 @@ lint: build-deps ## Clippy with warnings as errors, and a format check
 fuzz: build-deps ## Fuzz every hostile-input path for FUZZ_SECONDS per target (default 60; optimised build)
 	$(CARGO) run --release -p cisp-fuzz -- --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED}
 
-bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack (release build): SCENARIO=default|large-reports|many-members|latency (load-tests/scenarios/)
+bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack (release build): SCENARIO=default|large-reports|many-members|latency-short-batches (load-tests/scenarios/)
 	$(CARGO) run --release -p cisp-load --bin cisp-load -- --scenario load-tests/scenarios/$${SCENARIO:-default} $${RECORDS:+--records $$RECORDS} $${MEMBERS:+--members $$MEMBERS}
 
 quality: build-deps ## Clustering quality on a planted scenario: pairwise precision/recall, actor top-1, engine throughput (release build)
