@@ -21,6 +21,10 @@ use cisp_model::{Limits, MemberId, ObservableDraft, Submission, SubmissionDraft}
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+/// The allocator the service runs with (services/fusion/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn config() -> EngineConfig {
     EngineConfig {
         id_salt: "bench".into(),

@@ -114,6 +114,11 @@ fn index_memory(n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// mimalloc instead of glibc's allocator: allocation was about a quarter
+/// of the engine's time in `perf` (BENCHMARKS.md, "Profile").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(n) = cli.index_memory {

@@ -42,6 +42,11 @@ enum Command {
     },
 }
 
+/// mimalloc instead of glibc's allocator: allocation was about a quarter
+/// of the engine's time in `perf` (BENCHMARKS.md, "Profile").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(&cli.config)?;
