@@ -80,7 +80,7 @@ member_ids() {
 ensure_credentials() {
   (umask 077 && mkdir -p "$CISP_CREDENTIALS_DIR")
   local user file
-  for user in cisp-fusion $(member_ids); do
+  for user in cisp-fusion cisp-intake $(member_ids); do
     file="$CISP_CREDENTIALS_DIR/$user"
     if [[ ! -s "$file" ]]; then
       (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$file")

@@ -1,0 +1,415 @@
+//! Phishing e-mail analysis: an `.eml` (RFC 5322, MIME) becomes one
+//! submission of kind PHISHING carrying what identifies the campaign, and
+//! nothing that identifies the victim.
+//!
+//! Taken: the `From`, `Sender`, `Reply-To` and `Return-Path` addresses
+//! (role SENDER); the relays' IP addresses from the `from` clauses of the
+//! `Received` headers (internal addresses dropped: they describe the
+//! member's own network); the SPF, DKIM and DMARC verdicts of
+//! `Authentication-Results` / `Received-SPF` (into the description); every
+//! URL in the text and HTML parts, including links hidden in attributes,
+//! HTML entities or defanged (role PAYLOAD_DELIVERY); every attachment's
+//! name, type (from its bytes) and MD5/SHA-1/SHA-256.
+//!
+//! Never taken: recipients (`To`, `Cc`: the victims), body text, the
+//! attachments themselves. The raw message is not stored or forwarded.
+//!
+//! When the upload is a report that carries the phishing e-mail as a
+//! `message/rfc822` attachment (how most people forward a suspect
+//! message), the attached message is the one analysed.
+
+use std::net::IpAddr;
+
+use cisp_model::{ObservableKind, ObservableRole, SubmissionKind};
+use mail_parser::{Message, MessageParser, MimeHeaders};
+
+use crate::collect::Collector;
+use crate::text::{self, excerpt};
+use crate::triage::{self, FileType};
+use crate::{Converted, Envelope, IntakeError};
+
+/// URLs taken per message.
+const MAX_URLS: usize = 200;
+/// Attachments analysed per message.
+const MAX_ATTACHMENTS: usize = 50;
+
+/// The IPs in the `from` clause of one `Received` header value.
+pub fn received_from_ips(value: &str) -> Vec<IpAddr> {
+    let lower = value.to_ascii_lowercase();
+    let end = [" by ", "\tby ", "\nby ", ";"]
+        .iter()
+        .filter_map(|k| lower.find(k))
+        .min()
+        .unwrap_or(lower.len());
+    let from = &value[..end];
+    let mut out = Vec::new();
+    for chunk in from.split(['[', ']', '(', ')', ' ', '\t', '\r', '\n', '=']) {
+        let c = chunk
+            .trim()
+            .trim_start_matches("IPv6:")
+            .trim_start_matches("ipv6:");
+        if let Ok(ip) = c.parse::<IpAddr>() {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// `spf=fail` → ("spf", "fail") for the three mechanisms, first verdict of
+/// each.
+pub fn auth_verdicts(values: &[String]) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for v in values {
+        let lower = v.to_ascii_lowercase();
+        for mech in ["spf", "dkim", "dmarc"] {
+            if out.iter().any(|(m, _)| *m == mech) {
+                continue;
+            }
+            let key = format!("{mech}=");
+            let found = lower
+                .match_indices(&key)
+                .find(|(i, _)| *i == 0 || !lower.as_bytes()[i - 1].is_ascii_alphanumeric());
+            if let Some((i, _)) = found {
+                let verdict: String = lower[i + key.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .take(16)
+                    .collect();
+                if !verdict.is_empty() {
+                    out.push((mech, verdict));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn header_values(msg: &Message<'_>, name: &str) -> Vec<String> {
+    msg.headers_raw()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+        .take(100)
+        .collect()
+}
+
+/// The message to analyse: an attached `message/rfc822` if the upload
+/// wraps one, else the upload itself.
+fn innermost<'a>(msg: &'a Message<'a>) -> (&'a Message<'a>, bool) {
+    for part in msg.attachments() {
+        if let Some(inner) = part.message() {
+            return (inner, true);
+        }
+    }
+    (msg, false)
+}
+
+pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> {
+    if bytes.is_empty() {
+        return Err(IntakeError::malformed("eml", "the file is empty"));
+    }
+    let looks_like_mail = bytes.split(|b| *b == b'\n').take(50).any(|line| {
+        let l = String::from_utf8_lossy(line).to_ascii_lowercase();
+        [
+            "from:",
+            "received:",
+            "subject:",
+            "return-path:",
+            "message-id:",
+        ]
+        .iter()
+        .any(|h| l.starts_with(h))
+    });
+    if !looks_like_mail {
+        return Err(IntakeError::malformed(
+            "eml",
+            "no RFC 5322 header (From:, Received:, Subject:…) in the first lines",
+        ));
+    }
+    let outer = MessageParser::default()
+        .parse(bytes)
+        .ok_or_else(|| IntakeError::malformed("eml", "not an RFC 5322 message"))?;
+    let (msg, wrapped) = innermost(&outer);
+    let mut c = Collector::new("eml");
+    c.kind = Some(SubmissionKind::Phishing);
+    let sent_at = msg.date().map(|d| d.to_timestamp() * 1000);
+    let subject = msg.subject().map(|s| text::excerpt(s.trim()));
+    c.title = Some(match &subject {
+        Some(s) if !s.is_empty() => format!("Phishing e-mail: {s}"),
+        _ => "Phishing e-mail".to_owned(),
+    });
+    let mut lines = Vec::new();
+    if wrapped {
+        lines.push("Analysed the e-mail attached to the upload (message/rfc822).".to_owned());
+    }
+    // Senders.
+    let mut senders: Vec<(&str, String)> = Vec::new();
+    for (label, addr) in [
+        ("From", msg.from()),
+        ("Sender", msg.sender()),
+        ("Reply-To", msg.reply_to()),
+    ] {
+        if let Some(a) = addr {
+            for x in a.iter().take(10) {
+                if let Some(e) = x.address.as_deref() {
+                    senders.push((label, e.to_owned()));
+                }
+            }
+        }
+    }
+    for v in header_values(msg, "Return-Path") {
+        let v = v.trim_matches(['<', '>', ' ']);
+        if !v.is_empty() {
+            senders.push(("Return-Path", v.to_owned()));
+        }
+    }
+    for (label, e) in &senders {
+        if c.observable(
+            ObservableKind::Email,
+            e,
+            Some(ObservableRole::Sender),
+            sent_at,
+        ) {
+            lines.push(format!("{label}: {}", excerpt(e)));
+        }
+    }
+    // Relays.
+    let mut relays = 0;
+    for v in header_values(msg, "Received") {
+        for ip in received_from_ips(&v) {
+            if text::is_internal(ip) {
+                continue;
+            }
+            if c.ip(&ip.to_string(), Some(ObservableRole::Sender), sent_at) {
+                relays += 1;
+            }
+        }
+    }
+    if relays > 0 {
+        lines.push(format!(
+            "{relays} external relay address(es) from Received headers."
+        ));
+    }
+    // Verdicts.
+    let mut auth = header_values(msg, "Authentication-Results");
+    auth.extend(
+        header_values(msg, "Received-SPF")
+            .into_iter()
+            .map(|v| format!("spf={v}")),
+    );
+    let verdicts = auth_verdicts(&auth);
+    if !verdicts.is_empty() {
+        lines.push(format!(
+            "Authentication: {}.",
+            verdicts
+                .iter()
+                .map(|(m, v)| format!("{}={v}", m.to_ascii_uppercase()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // Links.
+    let mut urls = Vec::new();
+    for part in msg.html_bodies() {
+        if let Some(html) = part.text_contents() {
+            urls.extend(text::html_links(html, MAX_URLS));
+            urls.extend(text::urls(html, MAX_URLS));
+        }
+    }
+    for part in msg.text_bodies() {
+        if let Some(t) = part.text_contents() {
+            urls.extend(text::urls(t, MAX_URLS));
+        }
+    }
+    let mut link_count = 0;
+    for u in urls.iter().take(MAX_URLS * 2) {
+        let u = text::refang(u);
+        let lower = u.to_ascii_lowercase();
+        if !(lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("ftp://"))
+        {
+            continue; // mailto:, cid:, anchors
+        }
+        if c.observable(
+            ObservableKind::Url,
+            &u,
+            Some(ObservableRole::PayloadDelivery),
+            sent_at,
+        ) {
+            link_count += 1;
+        }
+    }
+    if link_count > 0 {
+        lines.push(format!(
+            "{link_count} distinct link(s) in the message body."
+        ));
+    }
+    // Attachments (an attached message was analysed above, not hashed).
+    for (i, part) in msg.attachments().enumerate() {
+        if i >= MAX_ATTACHMENTS {
+            c.skip(format!(
+                "attachments after the first {MAX_ATTACHMENTS} were not analysed"
+            ));
+            break;
+        }
+        if part.message().is_some() {
+            continue;
+        }
+        let data = part.contents();
+        let name = part.attachment_name().map(str::to_owned);
+        let hashes = triage::Hashes::of(data);
+        let file_type = FileType::detect(data);
+        let role = Some(ObservableRole::PayloadDelivery);
+        if let Some(n) = &name {
+            c.observable(ObservableKind::Filename, n, role, sent_at);
+        }
+        c.observable(ObservableKind::Sha256, &hashes.sha256, role, sent_at);
+        c.observable(ObservableKind::Sha1, &hashes.sha1, role, sent_at);
+        c.observable(ObservableKind::Md5, &hashes.md5, role, sent_at);
+        let declared = part
+            .content_type()
+            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")))
+            .unwrap_or_default();
+        lines.push(format!(
+            "Attachment {}: {} bytes, {}{}, SHA-256 {}.",
+            excerpt(name.as_deref().unwrap_or("(unnamed)")),
+            data.len(),
+            file_type.name(),
+            if declared.is_empty() {
+                String::new()
+            } else {
+                format!(" (declared {})", excerpt(&declared))
+            },
+            hashes.sha256
+        ));
+    }
+    c.description = lines;
+    c.finish(envelope, SubmissionKind::Phishing, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cisp_model::MemberId;
+
+    fn env() -> Envelope {
+        Envelope::new(MemberId::parse("northbank").expect("id"), 1_763_546_400_000)
+    }
+
+    #[test]
+    fn received_and_auth_headers() {
+        let ips = received_from_ips(
+            "from mail.bad.example (unknown [203.0.113.77])\r\n\tby mx.northbank.example (Postfix) with ESMTP id 1; Tue, 1 Jul 2026",
+        );
+        assert_eq!(ips, vec!["203.0.113.77".parse::<IpAddr>().expect("ip")]);
+        let ips = received_from_ips("from x ([IPv6:2001:db8::5]) by y");
+        assert_eq!(ips, vec!["2001:db8::5".parse::<IpAddr>().expect("ip")]);
+        let v = auth_verdicts(&[
+            "mx.example; spf=softfail smtp.mailfrom=a; dkim=none; dmarc=fail (p=reject)".into(),
+        ]);
+        assert_eq!(
+            v,
+            vec![
+                ("spf", "softfail".into()),
+                ("dkim", "none".into()),
+                ("dmarc", "fail".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_multipart_phish_is_analysed_without_its_victims() {
+        let eml = concat!(
+            "Return-Path: <bounce@bad-mailer.example>\r\n",
+            "Received: from relay.bad.example (relay.bad.example [198.51.100.23])\r\n",
+            "\tby mx.northbank.example with ESMTP; Tue, 1 Jul 2026 09:00:00 +0000\r\n",
+            "Received: from internal (10.0.0.5) by mx2.northbank.example; Tue, 1 Jul 2026 09:00:01 +0000\r\n",
+            "Authentication-Results: mx.northbank.example; spf=fail smtp.mailfrom=bad-mailer.example; dkim=none; dmarc=fail\r\n",
+            "From: \"Payroll\" <payroll@paye-update.example>\r\n",
+            "Reply-To: payroll-help@freemail.example\r\n",
+            "To: alice.victim@northbank.example\r\n",
+            "Subject: Action required: salary update\r\n",
+            "Date: Tue, 1 Jul 2026 08:59:00 +0000\r\n",
+            "MIME-Version: 1.0\r\n",
+            "Content-Type: multipart/mixed; boundary=\"b1\"\r\n",
+            "\r\n",
+            "--b1\r\n",
+            "Content-Type: text/html; charset=utf-8\r\n",
+            "Content-Transfer-Encoding: quoted-printable\r\n",
+            "\r\n",
+            "<p>Dear Alice, <a href=3D\"https://paye-update.example/&#108;ogin?id=3D7\">https://northbank.example/</a></p>\r\n",
+            "<p>or visit hxxps://backup-site[.]example/verify</p>\r\n",
+            "--b1\r\n",
+            "Content-Type: application/octet-stream; name=\"salary.xlsm\"\r\n",
+            "Content-Disposition: attachment; filename=\"salary.xlsm\"\r\n",
+            "Content-Transfer-Encoding: base64\r\n",
+            "\r\n",
+            "UEsDBBQAAAAIAA==\r\n",
+            "--b1--\r\n",
+        );
+        let c = import(eml.as_bytes(), &env()).expect("converts");
+        let r = &c.record;
+        assert_eq!(r.kind, SubmissionKind::Phishing);
+        assert_eq!(r.title, "Phishing e-mail: Action required: salary update");
+        let values: Vec<&str> = r.observables.iter().map(|o| o.value.as_str()).collect();
+        for want in [
+            "payroll@paye-update.example",
+            "payroll-help@freemail.example",
+            "bounce@bad-mailer.example",
+            "198.51.100.23",
+            "https://paye-update.example/login?id=7",
+            "https://backup-site.example/verify",
+            "salary.xlsm",
+        ] {
+            assert!(values.contains(&want), "{want} missing from {values:?}");
+        }
+        for never in ["alice.victim@northbank.example", "10.0.0.5"] {
+            assert!(!values.contains(&never), "{never} must not be forwarded");
+        }
+        let d = r.description.as_deref().unwrap_or("");
+        assert!(d.contains("SPF=fail, DKIM=none, DMARC=fail"), "{d}");
+        assert!(
+            d.contains("ZIP archive"),
+            "attachment type from its bytes: {d}"
+        );
+        assert!(!d.contains("Dear Alice"), "no body text: {d}");
+        assert_eq!(r.observables[0].first_seen, Some(1_782_896_340_000));
+    }
+
+    #[test]
+    fn a_forwarded_message_is_analysed_inside() {
+        let inner = "From: ceo@spoofed.example\r\nSubject: wire now\r\nContent-Type: text/plain\r\n\r\nhttp://wire.bad.example/pay\r\n";
+        let eml = format!(
+            "From: soc@northbank.example\r\nSubject: Fwd: suspicious\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--x\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--x--\r\n"
+        );
+        let c = import(eml.as_bytes(), &env()).expect("converts");
+        let values: Vec<&str> = c
+            .record
+            .observables
+            .iter()
+            .map(|o| o.value.as_str())
+            .collect();
+        assert_eq!(
+            values,
+            vec!["ceo@spoofed.example", "http://wire.bad.example/pay"]
+        );
+        assert_eq!(c.record.title, "Phishing e-mail: wire now");
+    }
+
+    #[test]
+    fn malformed_mail_is_refused() {
+        for (input, want) in [
+            (&b""[..], "empty"),
+            (&b"%PDF-1.7 not a mail"[..], "no RFC 5322 header"),
+            (
+                &b"Subject: hello\r\n\r\nno links, no senders\r\n"[..],
+                "nothing to submit",
+            ),
+        ] {
+            let e = import(input, &env()).expect_err("refused");
+            assert!(e.to_string().contains(want), "{e} should say {want}");
+        }
+    }
+}

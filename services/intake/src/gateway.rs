@@ -1,0 +1,591 @@
+//! The HTTP gateway: uploads in any intake format, and a TAXII 2.1 subset,
+//! for members who cannot (or would rather not) run a Kafka producer.
+//!
+//! Every request names its member by an API key ([`crate::keys`]) as
+//! `Authorization: Bearer <key>` or, for TAXII clients, HTTP Basic with
+//! the key as password. The key decides the topic; nothing in a request
+//! can choose another member's.
+//!
+//! * `POST /v1/submissions?format=stix|misp|csv|eml|sample` with the file
+//!   as the body; optional `tlp`, `scope`, `members`, `groups`,
+//!   `anonymous`, `kind`, `title`, `filename`, `id`, `dry_run`. Answers 201
+//!   with where the submission went and what was skipped, 200 for a dry
+//!   run, 4xx with `{"error": …}` for bad input (nothing published).
+//! * TAXII 2.1 (`application/taxii+json;version=2.1`):
+//!   `GET /taxii2/` (discovery), `GET /taxii2/cisp/` (API root),
+//!   `GET /taxii2/cisp/collections/` and `…/{id}/`, two collections per
+//!   member: **submissions** (write: `POST …/objects/` with an envelope of
+//!   STIX objects, converted like a STIX upload) and **alerts** (read:
+//!   `GET …/objects/?added_after=&limit=`, the member's own alerts as STIX,
+//!   paged by the time each alert was added to its topic).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use cisp_model::{MemberId, Scope, SubmissionKind, Tlp};
+use cisp_wire::records::AlertRecord;
+use cisp_wire::{Codec, DecodeLimits, RecordType};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::keys::{Caller, Keys};
+use crate::publish::Publisher;
+use crate::stix::{self, export::stix_id, ExportOptions};
+use crate::{max_input_bytes, Envelope, Format, Intake, IntakeError};
+
+pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
+/// Alerts returned per TAXII page at most.
+const MAX_PAGE: usize = 1000;
+
+pub struct Gateway {
+    pub intake: Intake,
+    pub keys: Keys,
+    pub publisher: Publisher,
+    /// Broker client (the gateway's own user) for reading alert topics.
+    pub reader: ClientConfig,
+    pub topic_prefix: String,
+}
+
+type Shared = Arc<Gateway>;
+
+fn problem(status: StatusCode, why: &str) -> Response {
+    let body = json!({ "error": why }).to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn taxii_error(status: StatusCode, title: &str) -> Response {
+    let body = json!({ "title": title, "http_status": status.as_u16().to_string() }).to_string();
+    (status, [(header::CONTENT_TYPE, TAXII_MEDIA_TYPE)], body).into_response()
+}
+
+fn taxii(status: StatusCode, value: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, TAXII_MEDIA_TYPE)],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// The caller, from a bearer token or HTTP Basic (password = key).
+fn caller(gw: &Gateway, headers: &HeaderMap) -> Option<Caller> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let key = if let Some(k) = auth.strip_prefix("Bearer ") {
+        k.trim().to_owned()
+    } else if let Some(b) = auth.strip_prefix("Basic ") {
+        let decoded = base64_decode(b.trim())?;
+        let text = String::from_utf8(decoded).ok()?;
+        text.split_once(':')?.1.to_owned()
+    } else {
+        return None;
+    };
+    gw.keys.check(&key).cloned()
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() > 1024 {
+        return None;
+    }
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        })
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.trim_end_matches('=').bytes() {
+        acc = (acc << 6) | val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn unauthorised() -> Response {
+    let mut r = problem(StatusCode::UNAUTHORIZED, "a valid API key is required");
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer, Basic realm=\"cisp\""),
+    );
+    r
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    pub format: String,
+    pub tlp: Option<String>,
+    pub scope: Option<String>,
+    /// Comma-separated member ids (scope named-members).
+    pub members: Option<String>,
+    /// Comma-separated group ids (scope sharing-groups).
+    pub groups: Option<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    pub kind: Option<String>,
+    pub title: Option<String>,
+    pub filename: Option<String>,
+    pub id: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The envelope for `member` from upload parameters (shared with the CLI).
+pub fn envelope(member: MemberId, p: &UploadParams, now_ms: i64) -> Result<Envelope, IntakeError> {
+    let invalid = IntakeError::Invalid;
+    let list = |s: &Option<String>| -> Vec<String> {
+        s.as_deref()
+            .map(|v| {
+                v.split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut e = Envelope::new(member, now_ms);
+    e.tlp = p
+        .tlp
+        .as_deref()
+        .map(Tlp::parse)
+        .transpose()
+        .map_err(invalid)?;
+    e.scope = p
+        .scope
+        .as_deref()
+        .map(Scope::parse)
+        .transpose()
+        .map_err(invalid)?;
+    e.kind = p
+        .kind
+        .as_deref()
+        .map(SubmissionKind::parse)
+        .transpose()
+        .map_err(invalid)?;
+    e.members = list(&p.members);
+    e.groups = list(&p.groups);
+    e.anonymous = p.anonymous;
+    e.title = p.title.clone();
+    e.file_name = p.filename.clone();
+    e.submission_id = p.id.clone();
+    Ok(e)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn intake_error(e: &IntakeError) -> Response {
+    let status = match e {
+        IntakeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        IntakeError::Publish(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    problem(status, &e.to_string())
+}
+
+async fn upload(
+    State(gw): State<Shared>,
+    headers: HeaderMap,
+    Query(params): Query<UploadParams>,
+    body: Bytes,
+) -> Response {
+    let Some(who) = caller(&gw, &headers) else {
+        return unauthorised();
+    };
+    let format = match Format::parse(&params.format) {
+        Ok(f) => f,
+        Err(e) => return intake_error(&e),
+    };
+    let env = match envelope(who.member.clone(), &params, now_ms()) {
+        Ok(e) => e,
+        Err(e) => return intake_error(&e),
+    };
+    let converted = match gw.intake.prepare(format, &body, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(member = %who.member, key = %who.label, format = format.name(), error = %e, "upload refused");
+            return intake_error(&e);
+        }
+    };
+    let summary = json!({
+        "submission_id": converted.record.submission_id,
+        "kind": converted.record.kind.name(),
+        "tlp": converted.record.tlp.label(),
+        "scope": converted.record.distribution.scope.name(),
+        "observables": converted.record.observables.len(),
+        "skipped": converted.skipped,
+    });
+    if params.dry_run {
+        let mut out = summary;
+        out["record"] = serde_json::to_value(&converted.record).unwrap_or(Value::Null);
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            out.to_string(),
+        )
+            .into_response();
+    }
+    match gw.publisher.publish(&who.member, &converted.record).await {
+        Ok(receipt) => {
+            tracing::info!(member = %who.member, key = %who.label, format = format.name(), topic = %receipt.topic, offset = receipt.offset, "upload published");
+            let mut out = summary;
+            out["topic"] = Value::from(receipt.topic);
+            out["partition"] = Value::from(receipt.partition);
+            out["offset"] = Value::from(receipt.offset);
+            (
+                StatusCode::CREATED,
+                [(header::CONTENT_TYPE, "application/json")],
+                out.to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::warn!(member = %who.member, error = %e, "publishing an upload failed");
+            intake_error(&e)
+        }
+    }
+}
+
+fn collection_id(member: &MemberId, which: &str) -> String {
+    stix_id("collection", &format!("{member}/{which}"))
+        .trim_start_matches("collection--")
+        .to_owned()
+}
+
+fn collections(member: &MemberId) -> [Value; 2] {
+    [
+        json!({
+            "id": collection_id(member, "submissions"),
+            "title": "Your submissions",
+            "description": "POST STIX objects here: each envelope becomes one submission on your topic.",
+            "can_read": false,
+            "can_write": true,
+            "media_types": [TAXII_MEDIA_TYPE]
+        }),
+        json!({
+            "id": collection_id(member, "alerts"),
+            "title": "Your alerts",
+            "description": "The alerts CiSP sent you, as STIX 2.1 reports with indicators.",
+            "can_read": true,
+            "can_write": false,
+            "media_types": [TAXII_MEDIA_TYPE]
+        }),
+    ]
+}
+
+async fn discovery(State(gw): State<Shared>, headers: HeaderMap) -> Response {
+    if caller(&gw, &headers).is_none() {
+        return unauthorised();
+    }
+    taxii(
+        StatusCode::OK,
+        &json!({
+            "title": "CiSP Fusion TAXII",
+            "description": "Submit STIX to the partnership and read your alerts.",
+            "default": "/taxii2/cisp/",
+            "api_roots": ["/taxii2/cisp/"]
+        }),
+    )
+}
+
+async fn api_root(State(gw): State<Shared>, headers: HeaderMap) -> Response {
+    if caller(&gw, &headers).is_none() {
+        return unauthorised();
+    }
+    taxii(
+        StatusCode::OK,
+        &json!({
+            "title": "CiSP",
+            "versions": [TAXII_MEDIA_TYPE],
+            "max_content_length": max_input_bytes(Format::Stix)
+        }),
+    )
+}
+
+async fn list_collections(State(gw): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(who) = caller(&gw, &headers) else {
+        return unauthorised();
+    };
+    taxii(
+        StatusCode::OK,
+        &json!({ "collections": collections(&who.member) }),
+    )
+}
+
+async fn get_collection(
+    State(gw): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(who) = caller(&gw, &headers) else {
+        return unauthorised();
+    };
+    match collections(&who.member)
+        .into_iter()
+        .find(|c| c["id"] == id.as_str())
+    {
+        Some(c) => taxii(StatusCode::OK, &c),
+        None => taxii_error(StatusCode::NOT_FOUND, "no such collection"),
+    }
+}
+
+async fn post_objects(
+    State(gw): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(who) = caller(&gw, &headers) else {
+        return unauthorised();
+    };
+    if id != collection_id(&who.member, "submissions") {
+        return taxii_error(StatusCode::FORBIDDEN, "this collection cannot be written");
+    }
+    let ids: Vec<Value> = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("objects").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| o.get("id").cloned())
+        .collect();
+    let env = Envelope::new(who.member.clone(), now_ms());
+    let outcome = match gw.intake.prepare(Format::Stix, &body, &env) {
+        Ok(converted) => gw
+            .publisher
+            .publish(&who.member, &converted.record)
+            .await
+            .map(|_| converted),
+        Err(e) => Err(e),
+    };
+    let status_id = stix_id("status", &format!("{}/{}", who.member, now_ms()))
+        .trim_start_matches("status--")
+        .to_owned();
+    let total = ids.len();
+    let status = match outcome {
+        Ok(_) => json!({
+            "id": status_id, "status": "complete", "request_timestamp": stix::export::timestamp(now_ms()),
+            "total_count": total, "success_count": total, "failure_count": 0, "pending_count": 0,
+            "successes": ids.iter().map(|i| json!({"id": i})).collect::<Vec<_>>()
+        }),
+        Err(e) if e.is_input_error() => json!({
+            "id": status_id, "status": "complete", "request_timestamp": stix::export::timestamp(now_ms()),
+            "total_count": total, "success_count": 0, "failure_count": total, "pending_count": 0,
+            "failures": ids.iter().map(|i| json!({"id": i, "message": e.to_string()})).collect::<Vec<_>>()
+        }),
+        Err(e) => return taxii_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    taxii(StatusCode::ACCEPTED, &status)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ObjectsParams {
+    pub added_after: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// Every alert on `topic` with the broker's timestamp, oldest first.
+pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i64, AlertRecord)>> {
+    let timeout = Duration::from_secs(10);
+    let consumer: BaseConsumer = client
+        .clone()
+        .set("group.id", "cisp-intake-taxii")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = 0i64;
+    let mut ends = std::collections::BTreeMap::new();
+    for p in md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+    {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p, timeout)?;
+        if hi > lo {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+            remaining += hi - lo;
+            ends.insert(p, hi);
+        }
+    }
+    let codec = Codec::new(DecodeLimits::default())?;
+    let mut out = Vec::new();
+    if remaining == 0 {
+        return Ok(out);
+    }
+    consumer.assign(&tpl)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ends.is_empty() && std::time::Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m?;
+        if ends
+            .get(&m.partition())
+            .is_some_and(|end| m.offset() + 1 >= *end)
+        {
+            ends.remove(&m.partition());
+        }
+        let ts = m.timestamp().to_millis().unwrap_or(0);
+        if let Some(payload) = m.payload() {
+            if let Ok((alert, _)) = codec.decode::<AlertRecord>(RecordType::Alert, payload) {
+                out.push((ts, alert));
+            }
+        }
+    }
+    out.sort_by_key(|(ts, _)| *ts);
+    Ok(out)
+}
+
+async fn get_objects(
+    State(gw): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<ObjectsParams>,
+) -> Response {
+    let Some(who) = caller(&gw, &headers) else {
+        return unauthorised();
+    };
+    if id != collection_id(&who.member, "alerts") {
+        return taxii_error(StatusCode::FORBIDDEN, "this collection cannot be read");
+    }
+    let after = match params.added_after.as_deref() {
+        None => i64::MIN,
+        Some(t) => match crate::csv::parse_time(t) {
+            Some(ms) => ms + frac_ms(t),
+            None => return taxii_error(StatusCode::BAD_REQUEST, "added_after is not a timestamp"),
+        },
+    };
+    let limit = params.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let topic = cisp_fusion::Topics::new(&gw.topic_prefix).alerts(&who.member);
+    let client = gw.reader.clone();
+    let read = tokio::task::spawn_blocking(move || read_alerts(&client, &topic)).await;
+    let alerts = match read {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            tracing::warn!(member = %who.member, error = %e, "reading alerts failed");
+            return taxii_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "alerts are unavailable right now",
+            );
+        }
+        Err(_) => return taxii_error(StatusCode::INTERNAL_SERVER_ERROR, "reading alerts failed"),
+    };
+    let page: Vec<(i64, AlertRecord)> = alerts.into_iter().filter(|(ts, _)| *ts > after).collect();
+    let more = page.len() > limit;
+    let page = &page[..page.len().min(limit)];
+    let records: Vec<AlertRecord> = page.iter().map(|(_, a)| a.clone()).collect();
+    let bundle = stix::export(&records, &ExportOptions::default());
+    let objects = if records.is_empty() {
+        vec![]
+    } else {
+        bundle["objects"].as_array().cloned().unwrap_or_default()
+    };
+    let mut resp = taxii(StatusCode::OK, &json!({ "more": more, "objects": objects }));
+    if let (Some(first), Some(last)) = (page.first(), page.last()) {
+        for (name, ts) in [
+            ("x-taxii-date-added-first", first.0),
+            ("x-taxii-date-added-last", last.0),
+        ] {
+            if let Ok(v) = header::HeaderValue::from_str(&stix::export::timestamp(ts)) {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+    }
+    resp
+}
+
+/// The milliseconds of an RFC 3339 timestamp's fraction (`.123Z` → 123).
+fn frac_ms(t: &str) -> i64 {
+    let Some((_, frac)) = t.split_once('.') else {
+        return 0;
+    };
+    let digits: String = frac
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(3)
+        .collect();
+    format!("{digits:0<3}").parse().unwrap_or(0)
+}
+
+pub fn router(gw: Shared) -> Router {
+    let max_body = Format::ALL
+        .into_iter()
+        .map(max_input_bytes)
+        .max()
+        .unwrap_or(1 << 20);
+    Router::new()
+        .route("/v1/submissions", post(upload))
+        .route("/taxii2/", get(discovery))
+        .route("/taxii2/cisp/", get(api_root))
+        .route("/taxii2/cisp/collections/", get(list_collections))
+        .route("/taxii2/cisp/collections/{id}/", get(get_collection))
+        .route(
+            "/taxii2/cisp/collections/{id}/objects/",
+            post(post_objects).get(get_objects),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(gw)
+}
+
+/// Serves until `shutdown` resolves; returns the bound address through
+/// `bound` first (port 0 picks a free one).
+pub async fn serve(
+    gw: Gateway,
+    addr: SocketAddr,
+    bound: tokio::sync::oneshot::Sender<SocketAddr>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    let _ = bound.send(listener.local_addr()?);
+    axum::serve(listener, router(Arc::new(gw)))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_decoding_and_fractions() {
+        assert_eq!(
+            base64_decode("dXNlcjpjaXNwX2FiYw==").as_deref(),
+            Some(&b"user:cisp_abc"[..])
+        );
+        assert!(base64_decode("***").is_none());
+        assert_eq!(frac_ms("2026-01-01T00:00:00.5Z"), 500);
+        assert_eq!(frac_ms("2026-01-01T00:00:00.123456Z"), 123);
+        assert_eq!(frac_ms("2026-01-01T00:00:00Z"), 0);
+    }
+
+    #[test]
+    fn collections_are_per_member() {
+        let a = MemberId::parse("northbank").expect("id");
+        let b = MemberId::parse("gridco").expect("id");
+        assert_ne!(collection_id(&a, "alerts"), collection_id(&b, "alerts"));
+        assert_eq!(collection_id(&a, "alerts").len(), 36);
+    }
+}

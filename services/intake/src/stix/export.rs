@@ -1,0 +1,285 @@
+//! Alerts out as a STIX 2.1 bundle, for members whose tools speak STIX
+//! (a TIP, a SIEM, OpenCTI, MISP's STIX import).
+//!
+//! Per alert: a `report` (`name` = the alert's one-line summary,
+//! `published` = when it was raised, labels = kind and severity) whose
+//! `object_refs` hold one `indicator` per shared observable (an exact STIX
+//! pattern) and, when the alert carries the member's view of a campaign, a
+//! `campaign` with `indicates` relationships from the indicators. Every
+//! object carries the alert's TLP as a TLP 2.0 marking, whose definition
+//! is in the bundle; the producer is the CiSP Fusion Cell `identity`.
+//!
+//! Only what the alert already told the member goes in: the export is a
+//! new encoding of the member's own alerts, never a new disclosure. Ids
+//! are deterministic (a digest of the alert id and the object's role), so
+//! exporting twice gives the same bundle and consumers update rather than
+//! duplicate.
+
+use std::collections::BTreeMap;
+
+use cisp_model::{ObservableKind, Tlp};
+use cisp_wire::records::AlertRecord;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::sharing::{STIX_TLP2, STIX_TLP2_EXTENSION};
+
+/// The fixed creation time of our identity object.
+const EPOCH_2026: i64 = 1_767_225_600_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// The bundle's own id seed (defaults to a digest of the alert ids).
+    pub bundle_seed: Option<String>,
+}
+
+/// A deterministic STIX id: `type--` + a UUID (version 4 layout, random
+/// bits taken from a SHA-256 of `seed`).
+pub fn stix_id(ty: &str, seed: &str) -> String {
+    let d = Sha256::digest(format!("cisp-fusion/{ty}/{seed}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{ty}--{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Milliseconds → `2026-07-01T12:00:00.000Z`.
+pub fn timestamp(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// A STIX string literal: `'` and `\` escaped.
+fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The pattern for one of our observables, if STIX has an object for it.
+pub fn pattern_for(kind: ObservableKind, value: &str) -> Option<String> {
+    let path = match kind {
+        ObservableKind::Ipv4 => "ipv4-addr:value",
+        ObservableKind::Ipv6 => "ipv6-addr:value",
+        ObservableKind::Cidr if value.contains(':') => "ipv6-addr:value",
+        ObservableKind::Cidr => "ipv4-addr:value",
+        ObservableKind::Domain => "domain-name:value",
+        ObservableKind::Url => "url:value",
+        ObservableKind::Email => "email-addr:value",
+        ObservableKind::Md5 => "file:hashes.MD5",
+        ObservableKind::Sha1 => "file:hashes.'SHA-1'",
+        ObservableKind::Sha256 => "file:hashes.'SHA-256'",
+        ObservableKind::Ssdeep => "file:hashes.SSDEEP",
+        ObservableKind::Tlsh => "file:hashes.TLSH",
+        ObservableKind::Filename => "file:name",
+        ObservableKind::Asn => {
+            let n: u64 = value
+                .trim_start_matches(['A', 'S', 'a', 's'])
+                .parse()
+                .ok()?;
+            return Some(format!("[autonomous-system:number = {n}]"));
+        }
+        // STIX has no JA3 object and CVEs are vulnerabilities, not patterns.
+        ObservableKind::Cve | ObservableKind::Ja3 => return None,
+    };
+    Some(format!("[{path} = {}]", literal(value)))
+}
+
+fn tlp_marking(tlp: Tlp) -> (&'static str, &'static str) {
+    let name = match tlp {
+        Tlp::Clear => "clear",
+        Tlp::Green => "green",
+        Tlp::Amber => "amber",
+        Tlp::AmberStrict => "amber+strict",
+        Tlp::Red => "red",
+    };
+    let id = STIX_TLP2
+        .iter()
+        .find(|(_, t)| *t == tlp)
+        .map_or(STIX_TLP2[4].0, |(id, _)| id);
+    (id, name)
+}
+
+/// The TLP 2.0 marking-definition object for `tlp`, as the OASIS
+/// extension defines it.
+fn marking_definition(tlp: Tlp) -> Value {
+    let (id, name) = tlp_marking(tlp);
+    json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": id,
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": format!("TLP:{}", name.to_ascii_uppercase()),
+        "extensions": {
+            STIX_TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": name}
+        }
+    })
+}
+
+/// The bundle for `alerts` (all addressed to one member).
+pub fn export(alerts: &[AlertRecord], options: &ExportOptions) -> Value {
+    let identity_id = stix_id("identity", "fusion-cell");
+    let created = timestamp(EPOCH_2026);
+    let mut objects = vec![json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity_id,
+        "created": created,
+        "modified": created,
+        "name": "CiSP Fusion Cell",
+        "identity_class": "organization"
+    })];
+    let mut markings: BTreeMap<Tlp, Value> = BTreeMap::new();
+    let mut campaigns: BTreeMap<String, Value> = BTreeMap::new();
+    for a in alerts {
+        let marking = tlp_marking(a.tlp).0;
+        markings
+            .entry(a.tlp)
+            .or_insert_with(|| marking_definition(a.tlp));
+        let t = timestamp(a.created_at);
+        let common = |ty: &str, role: &str| {
+            json!({
+                "type": ty,
+                "spec_version": "2.1",
+                "id": stix_id(ty, &format!("{}/{role}", a.alert_id)),
+                "created": t,
+                "modified": t,
+                "created_by_ref": identity_id,
+                "object_marking_refs": [marking],
+            })
+        };
+        let mut refs = Vec::new();
+        let campaign_id = a.campaign_id.as_ref().map(|c| {
+            let id = stix_id("campaign", c);
+            campaigns.entry(c.clone()).or_insert_with(|| {
+                json!({
+                    "type": "campaign",
+                    "spec_version": "2.1",
+                    "id": id,
+                    "created": t,
+                    "modified": t,
+                    "created_by_ref": identity_id,
+                    "object_marking_refs": [marking],
+                    "name": format!("CiSP campaign {c}"),
+                    "description": "A set of reports linked by shared evidence, as visible to you.",
+                    "external_references": [{"source_name": "cisp-fusion", "external_id": c}]
+                })
+            });
+            id
+        });
+        if let Some(id) = &campaign_id {
+            refs.push(Value::from(id.clone()));
+        }
+        for o in &a.shared_observables {
+            let Some(pattern) = pattern_for(o.kind, &o.value) else {
+                continue;
+            };
+            let mut ind = common("indicator", &format!("{}={}", o.kind.name(), o.value));
+            ind["name"] = Value::from(format!("{}: {}", o.kind.name(), o.value));
+            ind["pattern"] = Value::from(pattern);
+            ind["pattern_type"] = Value::from("stix");
+            ind["valid_from"] = Value::from(t.clone());
+            ind["indicator_types"] = json!(["malicious-activity"]);
+            let ind_id = ind["id"].clone();
+            refs.push(ind_id.clone());
+            objects.push(ind);
+            if let Some(cid) = &campaign_id {
+                let mut rel = common(
+                    "relationship",
+                    &format!("{}={}/indicates", o.kind.name(), o.value),
+                );
+                rel["relationship_type"] = Value::from("indicates");
+                rel["source_ref"] = ind_id;
+                rel["target_ref"] = Value::from(cid.clone());
+                refs.push(rel["id"].clone());
+                objects.push(rel);
+            }
+        }
+        let mut report = common("report", "report");
+        report["name"] = Value::from(a.summary.clone());
+        report["published"] = Value::from(t.clone());
+        report["report_types"] = json!(["threat-report"]);
+        report["labels"] = json!([
+            format!("cisp-alert-kind:{}", a.kind.name()),
+            format!("cisp-severity:{}", a.severity.name())
+        ]);
+        report["description"] = Value::from(format!(
+            "{} other member(s) involved; {} related report(s) visible to you.",
+            a.other_member_count,
+            a.related.len()
+        ));
+        report["external_references"] =
+            json!([{"source_name": "cisp-fusion", "external_id": a.alert_id}]);
+        if refs.is_empty() {
+            // object_refs must not be empty: point at the producer.
+            refs.push(Value::from(identity_id.clone()));
+        }
+        report["object_refs"] = Value::Array(refs);
+        objects.push(report);
+    }
+    objects.extend(campaigns.into_values());
+    objects.extend(markings.into_values());
+    let seed = options.bundle_seed.clone().unwrap_or_else(|| {
+        alerts
+            .iter()
+            .map(|a| a.alert_id.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    json!({"type": "bundle", "id": stix_id("bundle", &seed), "objects": objects})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_and_ids() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(timestamp(1_782_909_000_123), "2026-07-01T12:30:00.123Z");
+        let id = stix_id("indicator", "x");
+        assert_eq!(id, stix_id("indicator", "x"));
+        assert_ne!(id, stix_id("indicator", "y"));
+        assert_eq!(&id[11..], &id[11..]);
+        let uuid = id.trim_start_matches("indicator--");
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4");
+    }
+
+    #[test]
+    fn patterns_escape_their_literals_and_round_trip() {
+        let p = pattern_for(ObservableKind::Url, "http://a.example/it's\\x").expect("pattern");
+        assert_eq!(p, "[url:value = 'http://a.example/it\\'s\\\\x']");
+        let back = super::super::pattern::parse(&p).expect("parses");
+        assert_eq!(back[0].values, vec!["http://a.example/it's\\x"]);
+        assert_eq!(
+            pattern_for(ObservableKind::Asn, "AS64500").as_deref(),
+            Some("[autonomous-system:number = 64500]")
+        );
+        assert!(pattern_for(ObservableKind::Cve, "CVE-2024-1").is_none());
+    }
+}
