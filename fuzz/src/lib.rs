@@ -39,14 +39,18 @@ pub enum Target {
     /// Ids and enumerations: member, group, sector and submission ids,
     /// TLP, scope, kinds and roles.
     Ids,
+    /// Intake's outside formats: STIX bundles and patterns, MISP events,
+    /// CSV, e-mails and malware samples (PE/ELF headers, strings).
+    Intake,
 }
 
 impl Target {
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::Submission,
         Target::Outputs,
         Target::Observables,
         Target::Ids,
+        Target::Intake,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Target {
             Target::Outputs => "outputs",
             Target::Observables => "observables",
             Target::Ids => "ids",
+            Target::Intake => "intake",
         }
     }
 }
@@ -173,6 +178,7 @@ pub fn run(target: Target, budget: &Budget) -> Report {
         Target::Outputs => Box::new(targets::OutputsTarget::new()),
         Target::Observables => Box::new(targets::ObservablesTarget::new()),
         Target::Ids => Box::new(targets::IdsTarget::new()),
+        Target::Intake => Box::new(targets::IntakeTarget::new()),
     };
     let mut rng = Rng::new(budget.seed ^ (target as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut report = Report {

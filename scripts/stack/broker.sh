@@ -16,7 +16,8 @@ LOG_MARK="$DIR/log-start"    # size of the log when the running broker started
 # authentication included, with an error. Such a broker is restarted.
 wedged() {
   [[ -f "$LOG_MARK" && -f "$LOG" ]] || return 1
-  tail -c +"$(( $(cat "$LOG_MARK") + 1 ))" "$LOG" | grep -q "panicked at"
+  # grep reads to the end (no -q): an early exit would fail the pipe (pipefail).
+  [[ "$(tail -c +"$(( $(cat "$LOG_MARK") + 1 ))" "$LOG" | grep -c "panicked at")" -gt 0 ]]
 }
 
 start() {

@@ -201,7 +201,17 @@ impl Collector {
             .clone()
             .or(title)
             .unwrap_or_else(|| format!("{format} upload"));
-        let mut description = description.join("\n");
+        // Lines quote the file (names, declared types, addresses): no
+        // control character of theirs may reach the record.
+        let mut description = description
+            .iter()
+            .map(|l| {
+                l.chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         truncate(&mut description, limits.max_description_len);
         let submission_id = envelope
             .submission_id

@@ -94,6 +94,41 @@ fn header_values(msg: &Message<'_>, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The visible text of an HTML document, split into what is outside any
+/// `<a>` element and what is inside one (a link's shown text). Tags and
+/// attribute values are not text.
+fn html_text(html: &str) -> (String, String) {
+    let (mut outside, mut inside) = (String::new(), String::new());
+    let mut depth = 0usize;
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        let target = if depth > 0 { &mut inside } else { &mut outside };
+        target.push_str(&rest[..lt]);
+        target.push(' ');
+        let Some(gt) = rest[lt..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = rest[lt + 1..lt + gt].trim_start().to_ascii_lowercase();
+        if tag == "a" || tag.starts_with("a ") || tag.starts_with("a\t") || tag.starts_with("a\n") {
+            depth += 1;
+        } else if tag.starts_with("/a") && tag[2..].trim().is_empty() {
+            depth = depth.saturating_sub(1);
+        }
+        rest = &rest[lt + gt + 1..];
+    }
+    outside.push_str(rest);
+    (
+        text::decode_html_entities(&outside),
+        text::decode_html_entities(&inside),
+    )
+}
+
+fn same_link(a: &str, b: &str) -> bool {
+    let norm = |s: &str| text::refang(s).trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
 /// The message to analyse: an attached `message/rfc822` if the upload
 /// wraps one, else the upload itself.
 fn innermost<'a>(msg: &'a Message<'a>) -> (&'a Message<'a>, bool) {
@@ -209,18 +244,41 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
                 .join(", ")
         ));
     }
-    // Links.
+    // Links: in HTML, where links lead (href, src, action) and URLs written
+    // as text, but not a link's shown text, which phishers fill with the
+    // victim's own addresses (a link whose shown text names another
+    // address than its target is noted, without that text); in plain
+    // text, every URL.
     let mut urls = Vec::new();
+    let mut disguised = 0;
     for part in msg.html_bodies() {
+        if !part.is_text_html() {
+            continue;
+        }
         if let Some(html) = part.text_contents() {
-            urls.extend(text::html_links(html, MAX_URLS));
-            urls.extend(text::urls(html, MAX_URLS));
+            let targets = text::html_links(html, MAX_URLS);
+            let (outside, inside) = html_text(html);
+            let shown = text::urls(&inside, MAX_URLS);
+            disguised += shown
+                .iter()
+                .filter(|s| !targets.iter().any(|t| same_link(t, s)))
+                .count();
+            urls.extend(targets);
+            urls.extend(text::urls(&outside, MAX_URLS));
         }
     }
     for part in msg.text_bodies() {
+        if part.is_text_html() {
+            continue;
+        }
         if let Some(t) = part.text_contents() {
             urls.extend(text::urls(t, MAX_URLS));
         }
+    }
+    if disguised > 0 {
+        lines.push(format!(
+            "{disguised} link(s) whose visible text shows another address than the link's target."
+        ));
     }
     let mut link_count = 0;
     for u in urls.iter().take(MAX_URLS * 2) {
@@ -375,6 +433,14 @@ mod tests {
             "attachment type from its bytes: {d}"
         );
         assert!(!d.contains("Dear Alice"), "no body text: {d}");
+        assert!(
+            d.contains("1 link(s) whose visible text shows another address"),
+            "{d}"
+        );
+        assert!(
+            !values.contains(&"https://northbank.example/"),
+            "a link's shown text is not taken"
+        );
         assert_eq!(r.observables[0].first_seen, Some(1_782_896_340_000));
     }
 

@@ -33,6 +33,18 @@ impl IntakeError {
         }
     }
 
+    /// A short, fixed code for metrics and logs.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            IntakeError::UnknownFormat(_) => "unknown_format",
+            IntakeError::TooLarge { .. } => "too_large",
+            IntakeError::Malformed { .. } => "malformed",
+            IntakeError::Empty { .. } => "empty",
+            IntakeError::Invalid(e) => e.reason_code(),
+            IntakeError::Publish(_) => "publish",
+        }
+    }
+
     /// Whether the uploader can fix it (4xx) rather than retry (5xx).
     pub fn is_input_error(&self) -> bool {
         !matches!(self, IntakeError::Publish(_))

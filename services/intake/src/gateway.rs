@@ -44,7 +44,7 @@ use crate::stix::{self, export::stix_id, ExportOptions};
 use crate::{max_input_bytes, Envelope, Format, Intake, IntakeError};
 
 pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
-/// Alerts returned per TAXII page at most.
+/// STIX objects per TAXII page at most.
 const MAX_PAGE: usize = 1000;
 
 pub struct Gateway {
@@ -402,6 +402,7 @@ async fn post_objects(
 pub struct ObjectsParams {
     pub added_after: Option<String>,
     pub limit: Option<usize>,
+    pub next: Option<String>,
 }
 
 /// Every alert on `topic` with the broker's timestamp, oldest first.
@@ -491,9 +492,43 @@ async fn get_objects(
         }
         Err(_) => return taxii_error(StatusCode::INTERNAL_SERVER_ERROR, "reading alerts failed"),
     };
-    let page: Vec<(i64, AlertRecord)> = alerts.into_iter().filter(|(ts, _)| *ts > after).collect();
-    let more = page.len() > limit;
-    let page = &page[..page.len().min(limit)];
+    // Alerts added after `added_after`, oldest first; `next` is the index
+    // of the first alert of the following page in that list (the topic
+    // only grows, so an index stays valid). `limit` counts STIX objects,
+    // as TAXII says, but a page never splits an alert's objects.
+    let listed: Vec<(i64, AlertRecord)> =
+        alerts.into_iter().filter(|(ts, _)| *ts > after).collect();
+    let start = match params.next.as_deref() {
+        None => 0,
+        Some(n) => match n.strip_prefix('i').and_then(|i| i.parse::<usize>().ok()) {
+            Some(i) if i <= listed.len() => i,
+            _ => {
+                return taxii_error(
+                    StatusCode::BAD_REQUEST,
+                    "next is not a value this server gave",
+                )
+            }
+        },
+    };
+    let mut end = start;
+    let mut objects_in_page = 2; // the producer identity and a marking
+    while end < listed.len() {
+        let alone = stix::export(
+            std::slice::from_ref(&listed[end].1),
+            &ExportOptions::default(),
+        );
+        let own = alone["objects"]
+            .as_array()
+            .map_or(0, Vec::len)
+            .saturating_sub(2);
+        if end > start && objects_in_page + own > limit {
+            break;
+        }
+        objects_in_page += own;
+        end += 1;
+    }
+    let page = &listed[start..end];
+    let more = end < listed.len();
     let records: Vec<AlertRecord> = page.iter().map(|(_, a)| a.clone()).collect();
     let bundle = stix::export(&records, &ExportOptions::default());
     let objects = if records.is_empty() {
@@ -501,7 +536,11 @@ async fn get_objects(
     } else {
         bundle["objects"].as_array().cloned().unwrap_or_default()
     };
-    let mut resp = taxii(StatusCode::OK, &json!({ "more": more, "objects": objects }));
+    let mut envelope = json!({ "more": more, "objects": objects });
+    if more {
+        envelope["next"] = Value::from(format!("i{end}"));
+    }
+    let mut resp = taxii(StatusCode::OK, &envelope);
     if let (Some(first), Some(last)) = (page.first(), page.last()) {
         for (name, ts) in [
             ("x-taxii-date-added-first", first.0),

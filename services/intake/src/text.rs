@@ -59,7 +59,11 @@ pub fn decode_html_entities(text: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let end = rest[..rest.len().min(12)].find(';');
+        // A byte search: ';' is ASCII, so its index is a char boundary
+        // (slicing the str at a fixed 12 bytes could split a character).
+        let end = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|b| *b == b';');
         let decoded = end.and_then(|e| {
             let name = &rest[1..e];
             let c = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
@@ -268,5 +272,10 @@ mod tests {
         );
         assert_eq!(decode_html_entities("&#x2F;&sol;"), "//");
         assert_eq!(excerpt(&"é".repeat(100)).chars().count(), 41);
+        // Found by the fuzzer: a multi-byte character across byte 12.
+        assert_eq!(
+            decode_html_entities("&\u{fe}\u{fe}\u{fe}\u{fe}\u{fe}。x"),
+            "&\u{fe}\u{fe}\u{fe}\u{fe}\u{fe}。x"
+        );
     }
 }

@@ -160,6 +160,10 @@ fn comparison(c: &mut Collector, cmp: &pattern::Comparison, first_seen: Option<i
                 (Some(ObservableRole::Sender), ObservableKind::Email)
             }
             ("file", "name") => (None, ObservableKind::Filename),
+            ("autonomous-system", "number") => {
+                c.observable(ObservableKind::Asn, &format!("AS{v}"), None, first_seen);
+                continue;
+            }
             ("file", path) => match path.strip_prefix("hashes.").and_then(hash_kind) {
                 Some(k) => (None, k),
                 None => {

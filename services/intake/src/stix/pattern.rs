@@ -24,7 +24,7 @@ pub struct Comparison {
     pub path: String,
     pub op: String,
     pub negated: bool,
-    /// The literal(s) compared with; empty for non-string literals.
+    /// The string and integer literals compared with (others are left out).
     pub values: Vec<String>,
 }
 
@@ -303,6 +303,7 @@ impl Parser {
             loop {
                 match self.next() {
                     Some(Tok::Str(s)) => values.push(s),
+                    Some(Tok::Word(w)) if w.parse::<i64>().is_ok() => values.push(w),
                     Some(Tok::Word(_) | Tok::Other(_)) => {}
                     other => {
                         return Err(format!("expected a literal in the list, found {other:?}"))
@@ -317,6 +318,7 @@ impl Parser {
         } else {
             match self.next() {
                 Some(Tok::Str(s)) => values.push(s),
+                Some(Tok::Word(w)) if w.parse::<i64>().is_ok() => values.push(w),
                 Some(Tok::Word(_) | Tok::Other(_)) => {}
                 other => return Err(format!("expected a literal, found {other:?}")),
             }
@@ -387,7 +389,8 @@ mod tests {
         assert_eq!(got[0].2, "http://a/'q");
         assert_eq!(got[1].1, "from_ref.value");
         let got = exact("[ipv4-addr:value IN ('203.0.113.1', '203.0.113.2') AND network-traffic:dst_port = 443]");
-        assert_eq!(got.len(), 2);
+        assert_eq!(got.len(), 3, "the port is an integer literal: {got:?}");
+        assert_eq!(got[2].2, "443");
     }
 
     #[test]

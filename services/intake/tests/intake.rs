@@ -1,0 +1,687 @@
+//! Intake against tools no one here wrote and against the running stack:
+//!
+//! * fixtures made at test time by the OASIS `stix2` library, CIRCL's
+//!   `pymisp` and Python's `email` package convert to what their producers
+//!   put in them, and malformed variants are refused with a reason;
+//! * our STIX export passes the OASIS `stix2-validator` (and a broken
+//!   bundle does not, so the check is real);
+//! * a phishing e-mail submitted through the `cisp-intake` CLI ends as
+//!   alerts to the peer it concerns on the running broker, fusion service
+//!   and ClickHouse, and nothing of the victim or the body leaves;
+//! * the HTTP gateway publishes only to the caller's own topic, refuses bad
+//!   input without publishing, and its TAXII collections are read by the
+//!   OASIS `taxii2-client`, each member seeing only its own.
+
+#![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use cisp_fusion::testing::{community_record, repo_root, wait_until, TestEnv};
+use cisp_intake::{convert, Envelope, Format, IntakeError};
+use cisp_model::{MemberId, ObservableKind, Tlp};
+use cisp_wire::records::{AlertRecord, ObservableRecord, SubmissionRecord};
+use cisp_wire::{Codec, DecodeLimits, RecordType};
+use serde_json::Value;
+
+fn python() -> String {
+    if let Ok(p) = std::env::var("CISP_PYTHON") {
+        return p;
+    }
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/python-env.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "scripts/python-env.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn tools(args: &[&str]) -> std::process::Output {
+    Command::new(python())
+        .arg(repo_root().join("tests/interop/intake_tools.py"))
+        .args(args)
+        .output()
+        .expect("python runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(cisp_fusion::testing::unique(name));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Fixtures written by the independent producers, and what they put in.
+fn fixtures() -> (PathBuf, Value) {
+    let dir = temp_dir("intake-fixtures-");
+    let out = tools(&["fixtures", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "fixtures: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expect: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap()).unwrap();
+    (dir, expect)
+}
+
+fn envelope(member: &str) -> Envelope {
+    Envelope::new(MemberId::parse(member).unwrap(), 1_782_900_000_000)
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn values(r: &SubmissionRecord) -> BTreeSet<String> {
+    r.observables.iter().map(|o| o.value.clone()).collect()
+}
+
+fn check_expected(r: &SubmissionRecord, expect: &Value) {
+    let got = values(r);
+    for want in strings(&expect["observables"]) {
+        assert!(got.contains(&want), "{want} missing from {got:?}");
+    }
+    for (field, list) in [
+        ("actor_claims", &r.actor_claims),
+        ("ttps", &r.ttps),
+        ("malware", &r.malware),
+    ] {
+        if let Some(want) = expect.get(field) {
+            assert_eq!(list, &strings(want), "{field}");
+        }
+    }
+    if let Some(t) = expect.get("tlp") {
+        assert_eq!(r.tlp.symbol(), t.as_str().unwrap());
+    }
+    assert_eq!(r.title, expect["title"].as_str().unwrap());
+}
+
+#[test]
+fn fixtures_from_independent_tools_convert_as_their_producers_meant() {
+    let (dir, expect) = fixtures();
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+
+    let stix = convert(Format::Stix, &read("bundle.json"), &envelope("northbank")).unwrap();
+    check_expected(&stix.record, &expect["stix"]);
+    assert_eq!(
+        stix.record.distribution.scope,
+        cisp_model::Scope::Sector,
+        "AMBER: the sector at most"
+    );
+
+    let misp = convert(
+        Format::Misp,
+        &read("misp-event.json"),
+        &envelope("northbank"),
+    )
+    .unwrap();
+    check_expected(&misp.record, &expect["misp"]);
+    assert!(
+        !values(&misp.record).contains("seen by our SOC"),
+        "to_ids=false is context"
+    );
+
+    for file in ["phish.eml", "forwarded.eml"] {
+        let eml = convert(Format::Eml, &read(file), &envelope("northbank")).unwrap();
+        check_expected(&eml.record, &expect["eml"]);
+        assert_eq!(eml.record.kind, cisp_model::SubmissionKind::Phishing);
+        let all = serde_json::to_string(&eml.record).unwrap();
+        for never in strings(&expect["eml"]["never"]) {
+            assert!(
+                !all.contains(&never),
+                "{file}: {never:?} must not leave the member"
+            );
+        }
+        let d = eml.record.description.clone().unwrap_or_default();
+        assert!(
+            d.contains(expect["eml"]["verdicts"].as_str().unwrap()),
+            "{file}: {d}"
+        );
+    }
+
+    // Malformed variants of the same files: a clear error each.
+    let bundle = read("bundle.json");
+    let cut = &bundle[..bundle.len() / 2];
+    let e = convert(Format::Stix, cut, &envelope("northbank")).unwrap_err();
+    assert!(matches!(e, IntakeError::Malformed { .. }), "{e}");
+    let broken_pattern =
+        String::from_utf8(bundle.clone())
+            .unwrap()
+            .replacen("[url:value = ", "[url:value ~ ", 1);
+    let e = convert(
+        Format::Stix,
+        broken_pattern.as_bytes(),
+        &envelope("northbank"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("indicator pattern"), "{e}");
+    let misp_text = String::from_utf8(read("misp-event.json")).unwrap();
+    let e = convert(
+        Format::Misp,
+        misp_text
+            .replacen("\"Attribute\": [", "\"Attribute\": {\"x\": [", 1)
+            .as_bytes(),
+        &envelope("northbank"),
+    )
+    .unwrap_err();
+    assert!(matches!(e, IntakeError::Malformed { .. }), "{e}");
+    let e = convert(Format::Eml, &read("bundle.json"), &envelope("northbank")).unwrap_err();
+    assert!(e.to_string().contains("no RFC 5322 header"), "{e}");
+    let too_big = vec![b' '; cisp_intake::max_input_bytes(Format::Csv) + 1];
+    let e = convert(Format::Csv, &too_big, &envelope("northbank")).unwrap_err();
+    assert!(matches!(e, IntakeError::TooLarge { .. }), "{e}");
+
+    // The standard anti-virus test file, assembled here rather than stored:
+    // its published MD5 checks our hashing against the world's.
+    let eicar = [
+        "X5O!P%@AP[4\\PZX54(P^)7CC)7}$",
+        "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+    ]
+    .concat();
+    let triage = convert(Format::Sample, eicar.as_bytes(), &envelope("northbank")).unwrap();
+    assert!(
+        values(&triage.record).contains("44d88612fea8a8f36de82e1278abb02f"),
+        "{:?}",
+        values(&triage.record)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn alert(recipient: &str, id: &str, observables: Vec<ObservableRecord>, tlp: Tlp) -> AlertRecord {
+    AlertRecord {
+        alert_id: id.into(),
+        recipient: recipient.into(),
+        created_at: 1_782_900_000_123,
+        trigger_published_at: 1_782_899_999_000,
+        kind: cisp_model::AlertKind::PeerSighting,
+        severity: cisp_model::Severity::High,
+        tlp,
+        campaign_id: Some("V-8f3a".into()),
+        your_submission_ids: vec!["s-1".into()],
+        related: vec![],
+        shared_observables: observables,
+        other_member_count: 2,
+        summary: "2 other members reported 'payroll' <script>alert(1)</script> \\ too".into(),
+        shared_scores: vec![],
+    }
+}
+
+#[test]
+fn exported_stix_passes_the_oasis_validator() {
+    let obs = |k: ObservableKind, v: &str| ObservableRecord::new(k, v);
+    let every_kind = vec![
+        obs(ObservableKind::Ipv4, "198.51.100.23"),
+        obs(ObservableKind::Ipv6, "2001:db8::5"),
+        obs(ObservableKind::Cidr, "203.0.113.0/24"),
+        obs(ObservableKind::Domain, "payroll-update.example"),
+        obs(
+            ObservableKind::Url,
+            "https://payroll-update.example/it's\\a'trap",
+        ),
+        obs(ObservableKind::Email, "payroll@payroll-update.example"),
+        obs(ObservableKind::Md5, "44d88612fea8a8f36de82e1278abb02f"),
+        obs(
+            ObservableKind::Sha1,
+            "3395856ce81f2b7382dee72602f798b642f14140",
+        ),
+        obs(
+            ObservableKind::Sha256,
+            "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+        ),
+        obs(ObservableKind::Filename, "salary 2026 'final'.xlsm"),
+        obs(ObservableKind::Asn, "AS64500"),
+        obs(ObservableKind::Cve, "CVE-2024-3400"),
+        obs(ObservableKind::Ja3, "e7d705a3286e19ea42f587b344ee6865"),
+    ];
+    let alerts = vec![
+        alert("gridco", "A-1", every_kind.clone(), Tlp::AmberStrict),
+        alert("gridco", "A-2", every_kind[..2].to_vec(), Tlp::Green),
+        AlertRecord {
+            campaign_id: None,
+            shared_observables: vec![],
+            ..alert("gridco", "A-3", vec![], Tlp::Red)
+        },
+    ];
+    let bundle = cisp_intake::stix::export(&alerts, &Default::default());
+    let dir = temp_dir("intake-export-");
+    let path = dir.join("bundle.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
+    let out = tools(&["validate", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "stix2-validator rejected our bundle:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The validator really checks: a report without its required
+    // published/object_refs is refused.
+    let mut broken = bundle.clone();
+    for o in broken["objects"].as_array_mut().unwrap() {
+        if o["type"] == "report" {
+            o.as_object_mut().unwrap().remove("published");
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&broken).unwrap()).unwrap();
+    let out = tools(&["validate", path.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a broken bundle must fail validation"
+    );
+
+    // What we export we can import: every patternable value comes back.
+    let text = serde_json::to_vec(&bundle).unwrap();
+    let back = convert(Format::Stix, &text, &envelope("gridco")).unwrap();
+    let got = values(&back.record);
+    for o in &every_kind {
+        if !matches!(o.kind, ObservableKind::Cve | ObservableKind::Ja3) {
+            let norm = cisp_model::Observable::parse(o.kind, &o.value).unwrap();
+            assert!(
+                got.contains(norm.value()),
+                "{} lost in the round trip: {got:?}",
+                o.value
+            );
+        }
+    }
+    assert_eq!(
+        back.record.tlp,
+        Tlp::Red,
+        "the strictest marking in the bundle"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Alerts on `member`'s alert topic.
+fn alerts_of(env: &TestEnv, member: &str) -> Vec<AlertRecord> {
+    let codec = Codec::new(DecodeLimits::default()).unwrap();
+    let topic = cisp_fusion::Topics::new(env.prefix()).alerts(&MemberId::parse(member).unwrap());
+    env.read_all(&topic)
+        .iter()
+        .filter_map(|p| {
+            codec
+                .decode::<AlertRecord>(RecordType::Alert, p)
+                .ok()
+                .map(|(a, _)| a)
+        })
+        .collect()
+}
+
+fn records_on(env: &TestEnv, member: &str) -> Vec<SubmissionRecord> {
+    let codec = Codec::new(DecodeLimits::default()).unwrap();
+    let topic =
+        cisp_fusion::Topics::new(env.prefix()).submissions(&MemberId::parse(member).unwrap());
+    env.read_all(&topic)
+        .iter()
+        .map(|p| {
+            codec
+                .decode::<SubmissionRecord>(RecordType::Submission, p)
+                .unwrap()
+                .0
+        })
+        .collect()
+}
+
+fn cli(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cisp-intake"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("cisp-intake runs")
+}
+
+/// A minimal HTTP/1.1 exchange (the test needs no HTTP client crate).
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let text = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(&request).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+    .await
+    .unwrap();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_alone() {
+    let (fixtures_dir, expect) = fixtures();
+    let env = TestEnv::new();
+    let (trigger, running) = env.start().await;
+    let config_dir = temp_dir("intake-config-");
+    let config = env.write_config(&config_dir);
+
+    // gridco saw the same landing page and relay last week.
+    let producer = env.producer();
+    let mut earlier = community_record(
+        "gridco",
+        "gridco-phish-1",
+        &[
+            (ObservableKind::Url, "https://payroll-update.example/login"),
+            (ObservableKind::Ipv4, "198.51.100.77"),
+        ],
+    );
+    // Within the linking window of the CLI upload, which is stamped now.
+    earlier.submitted_at = cisp_intake::gateway::now_ms() - 86_400_000;
+    env.submit(&producer, &earlier).await;
+
+    // northbank forwards the e-mail through the CLI, as its broker user.
+    let eml = fixtures_dir.join("forwarded.eml");
+    let out = cli(
+        &config,
+        &[
+            "submit",
+            "--member",
+            "northbank",
+            "--format",
+            "eml",
+            "--tlp",
+            "green",
+            eml.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "cli: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}.submissions.northbank", env.prefix())),
+        "{stdout}"
+    );
+
+    // gridco is told about northbank's report; northbank about gridco's.
+    let concerns = |a: &AlertRecord| {
+        a.shared_observables
+            .iter()
+            .any(|o| o.value == "https://payroll-update.example/login")
+    };
+    let told = wait_until(Duration::from_secs(60), || {
+        alerts_of(&env, "gridco").iter().any(concerns)
+            && alerts_of(&env, "northbank").iter().any(concerns)
+    })
+    .await;
+    if !told {
+        let dead = env.read_all(&cisp_fusion::Topics::new(env.prefix()).dead_letter());
+        panic!(
+            "no peer-sighting alerts; alerts in ClickHouse {}, campaigns {}; submissions stored: {}, dead letters: {:?}, on northbank's topic: {:?}, gridco alerts {:?}",
+            env.count("SELECT count() FROM alerts").await,
+            env.count("SELECT uniqExact(campaign_id) FROM observations").await,
+            env.count("SELECT count() FROM submissions").await,
+            dead.iter()
+                .map(|d| String::from_utf8_lossy(d).chars().take(300).collect::<String>())
+                .collect::<Vec<_>>(),
+            records_on(&env, "northbank"),
+            alerts_of(&env, "gridco"),
+        );
+    }
+    for bystander in ["healthtrust", "smallbiz", "waterworks"] {
+        assert!(
+            !alerts_of(&env, bystander).iter().any(concerns),
+            "{bystander} has nothing to do with it"
+        );
+    }
+    // Nothing of the victim or the body left northbank.
+    let published = records_on(&env, "northbank");
+    assert_eq!(published.len(), 1);
+    let text = serde_json::to_string(&published[0]).unwrap()
+        + &serde_json::to_string(&alerts_of(&env, "gridco")).unwrap();
+    for never in strings(&expect["eml"]["never"]) {
+        assert!(!text.contains(&never), "{never:?} reached the broker");
+    }
+
+    // A malformed file through the CLI: a clear error, nothing published.
+    let junk = config_dir.join("junk.eml");
+    std::fs::write(&junk, b"\x00\x01 not a mail at all").unwrap();
+    let out = cli(
+        &config,
+        &[
+            "submit",
+            "--member",
+            "northbank",
+            "--format",
+            "eml",
+            junk.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("malformed eml input"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        records_on(&env, "northbank").len(),
+        1,
+        "nothing published for bad input"
+    );
+
+    // The gateway, with keys for two members.
+    let keys_path = config_dir.join("keys.toml");
+    let north_key =
+        cisp_intake::keys::add(&keys_path, &MemberId::parse("northbank").unwrap(), "test").unwrap();
+    let grid_key =
+        cisp_intake::keys::add(&keys_path, &MemberId::parse("gridco").unwrap(), "test").unwrap();
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", &env.config.kafka.brokers);
+    for (k, v) in &env.config.kafka.client {
+        client.set(k, v);
+    }
+    let password =
+        std::fs::read_to_string(cisp_fusion::testing::password_file("cisp-intake")).unwrap();
+    client
+        .set("sasl.username", "cisp-intake")
+        .set("sasl.password", password.trim());
+    let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
+    let gw = cisp_intake::gateway::Gateway {
+        intake: cisp_intake::Intake {
+            registry: std::sync::Arc::new(registry),
+            limits: env.config.limits.clone(),
+        },
+        keys: cisp_intake::keys::Keys::load(&keys_path).unwrap(),
+        publisher: cisp_intake::publish::Publisher::new(client.clone(), env.prefix()).unwrap(),
+        reader: client,
+        topic_prefix: env.prefix().to_owned(),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cisp_intake::gateway::serve(
+        gw,
+        "127.0.0.1:0".parse().unwrap(),
+        tx,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let addr = rx.await.unwrap();
+
+    let csv = b"type,value,role\nurl,https://payroll-update.example/login,payload-delivery\nipv4,198.51.100.99,\n";
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/submissions?format=csv&tlp=green",
+        None,
+        csv,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/submissions?format=csv&tlp=green&dry_run=true",
+        Some(&north_key),
+        csv,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        records_on(&env, "northbank").len(),
+        1,
+        "a dry run publishes nothing"
+    );
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/submissions?format=csv&tlp=green",
+        Some(&north_key),
+        csv,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let receipt: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        receipt["topic"],
+        format!("{}.submissions.northbank", env.prefix())
+    );
+    assert_eq!(records_on(&env, "northbank").len(), 2);
+    // A file claiming another member's id still goes to the caller's topic
+    // and is refused there, before publishing.
+    for (query, bad) in [
+        ("format=csv", &b"type,valeu\nipv4,1.2.3.4\n"[..]),
+        ("format=stix", &b"{\"type\": \"bundle\", \"objects\": [{\"type\": \"indicator\", \"id\": \"indicator--1\", \"pattern\": \"[\"}]}"[..]),
+        ("format=pdf", &b"%PDF"[..]),
+        ("format=csv&tlp=purple", &csv[..]),
+    ] {
+        let (status, body) = http(addr, "POST", &format!("/v1/submissions?{query}"), Some(&north_key), bad).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert!(body.contains("\"error\""), "{body}");
+    }
+    assert_eq!(
+        records_on(&env, "northbank").len(),
+        2,
+        "nothing published for bad input"
+    );
+    assert!(
+        records_on(&env, "gridco").len() == 1,
+        "no upload lands on another member's topic"
+    );
+
+    // TAXII: northbank posts a STIX bundle into its submissions collection.
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/taxii2/cisp/collections/",
+        Some(&north_key),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let colls: Value = serde_json::from_str(&body).unwrap();
+    let id_of = |v: &Value, title: &str| {
+        v["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["title"] == title)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let north_sub = id_of(&colls, "Your submissions");
+    let bundle = std::fs::read(fixtures_dir.join("bundle.json")).unwrap();
+    let (status, body) = http(
+        addr,
+        "POST",
+        &format!("/taxii2/cisp/collections/{north_sub}/objects/"),
+        Some(&north_key),
+        &bundle,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let st: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(st["failure_count"], 0, "{body}");
+    assert!(st["success_count"].as_u64().unwrap() > 5, "{body}");
+    assert_eq!(records_on(&env, "northbank").len(), 3);
+
+    // gridco reads its alerts with the OASIS TAXII client; northbank's key
+    // cannot open gridco's collection.
+    let (_, body) = http(
+        addr,
+        "GET",
+        "/taxii2/cisp/collections/",
+        Some(&grid_key),
+        b"",
+    )
+    .await;
+    let grid_alerts = id_of(&serde_json::from_str(&body).unwrap(), "Your alerts");
+    let (status, _) = http(
+        addr,
+        "GET",
+        &format!("/taxii2/cisp/collections/{grid_alerts}/objects/"),
+        Some(&north_key),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 403, "another member's collection");
+    let url = format!("http://{addr}/taxii2/");
+    let out = tools(&["taxii", &url, &grid_key, &grid_alerts, "gridco"]);
+    assert!(
+        out.status.success(),
+        "taxii2-client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected_alerts = alerts_of(&env, "gridco").len() as u64;
+    assert_eq!(
+        summary["reports"].as_u64(),
+        Some(expected_alerts),
+        "{summary}"
+    );
+    assert!(expected_alerts >= 1, "gridco was alerted above");
+    if expected_alerts >= 2 {
+        assert!(
+            summary["pages"].as_u64().unwrap() >= 2,
+            "paged with limit=2: {summary}"
+        );
+    }
+    assert_eq!(summary["invalid"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["after_2100"], 0, "{summary}");
+    assert_eq!(summary["foreign_collection_status"], 403, "{summary}");
+    assert_eq!(summary["bad_key_status"], 401, "{summary}");
+
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+    trigger.trigger();
+    running.join().await.unwrap();
+    env.drop_database().await;
+    let _ = std::fs::remove_dir_all(&fixtures_dir);
+    let _ = std::fs::remove_dir_all(&config_dir);
+}
