@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CISP_ROOT := $(CURDIR)
 
-.PHONY: report monitoring-env quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+.PHONY: intake-gateway report monitoring-env quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ monitoring-env: ## Install (once) Prometheus/promtool and Grafana's dashboard sc
 
 report: build stack-up ## Quarterly threat-trend report from ClickHouse: make report QUARTER=2026Q3 [AUDIENCE=fusion-cell] (default: latest quarter, community)
 	@bash scripts/report.sh "$${QUARTER:-latest}" "$${AUDIENCE:-community}"
+
+intake-gateway: build stack-up ## Run the intake gateway (HTTP uploads, TAXII 2.1) on 127.0.0.1:8088; keys: target/debug/cisp-intake keys add --member ID
+	CISP_CONFIG=config/fusion.toml target/debug/cisp-intake gateway
 
 lint: build-deps ## Clippy with warnings as errors, and a format check
 	$(CARGO) fmt --all -- --check

@@ -18,10 +18,11 @@ keep "$out/clickhouse_password"
 keep "$out/id_salt"
 keep "$out/grafana_clickhouse_password"
 keep "$out/grafana_admin_password"
-for user in cisp-fusion $(sed -n 's/^id *= *"\([a-z0-9-]*\)".*/\1/p' "$here/../config/members.toml"); do
+for user in cisp-fusion cisp-intake $(sed -n 's/^id *= *"\([a-z0-9-]*\)".*/\1/p' "$here/../config/members.toml"); do
   keep "$out/users/$user"
 done
 cp "$out/users/cisp-fusion" "$out/cisp_fusion_password"
+cp "$out/users/cisp-intake" "$out/cisp_intake_password"
 
 if [[ ! -s "$out/ca.pem" ]]; then
   openssl req -x509 -newkey rsa:3072 -nodes -days 825 -subj "/CN=CiSP Fusion local CA" \

@@ -31,13 +31,44 @@ if [[ -n "$CAMPAIGN" ]]; then
 fi
 
 # The quarterly threat-trend report of the demo quarter (the quarter of the
-# newest submission), for the community and for the Fusion Cell.
+# scenario's newest submission), for the community and for the Fusion Cell.
+DEMO_QUARTER="$(python3 -c '
+import json, sys, datetime
+s = json.load(open(sys.argv[1]))
+t = max(r["record"]["submitted_at"] for r in s["records"] if r.get("record"))
+d = datetime.datetime.fromtimestamp(t / 1000, datetime.timezone.utc)
+print(f"{d.year}Q{(d.month - 1) // 3 + 1}")
+' "$CISP_ROOT/demo/scenario.json")"
 echo
 echo "== Quarterly threat-trend report (cisp-report, from ClickHouse) =="
 for audience in community fusion-cell; do
-  "$BIN/cisp-report" --quarter latest --audience "$audience" --out "$CISP_ROOT/reports" \
+  "$BIN/cisp-report" --quarter "$DEMO_QUARTER" --audience "$audience" --out "$CISP_ROOT/reports" \
     || echo "(the $audience report could not be built)"
 done
+
+# Intake: members without a Kafka producer. smallbiz uploads a CSV of
+# indicators, northbank forwards a phishing e-mail; both go through the
+# cisp-intake CLI as the member's own broker user, are linked by the
+# fusion service, and smallbiz's alerts come back as a STIX 2.1 bundle.
+echo
+echo "== Intake: a CSV from smallbiz, a phishing e-mail from northbank (cisp-intake) =="
+"$BIN/cisp-intake" submit --member smallbiz --format csv --tlp green \
+  "$CISP_ROOT/demo/intake/smallbiz-iocs.csv" || echo "(the CSV upload failed)"
+"$BIN/cisp-intake" submit --member northbank --format eml --tlp green \
+  "$CISP_ROOT/demo/intake/phish.eml" || echo "(the e-mail upload failed)"
+mkdir -p "$CISP_ROOT/reports"
+STIX="$CISP_ROOT/reports/smallbiz-alerts.stix.json"
+for _ in $(seq 1 20); do
+  "$BIN/cisp-intake" export-stix --member smallbiz --out "$STIX" 2>/dev/null || true
+  grep -q "secure-payroll-check.example" "$STIX" 2>/dev/null && break
+  sleep 1
+done
+if grep -q "secure-payroll-check.example" "$STIX" 2>/dev/null; then
+  echo "smallbiz was told about northbank's phishing report; its alerts as STIX 2.1: $STIX"
+else
+  echo "(no alert for smallbiz yet; see $LOG)"
+fi
+
 
 cat <<MSG
 
@@ -48,6 +79,8 @@ The fusion service keeps running (pid $(cat "$PID"), log $LOG):
   show      target/debug/cisp-demo show
   report    make report QUARTER=2025Q4 AUDIENCE=community   (reports/, open the .html)
   query API curl -H "Authorization: Bearer \$(cat $CISP_API_TOKEN_FILE)" http://$METRICS/api/campaigns
+  intake    target/debug/cisp-intake submit --member northbank --format eml|stix|misp|csv|sample FILE [--dry-run]
+  gateway   make intake-gateway   (HTTP uploads and TAXII 2.1; API key: target/debug/cisp-intake keys add --member ID)
 Stop it:    make stop           (fusion only)
             make stack-down     (fusion, broker and ClickHouse; data kept in .stack/)
             make clean-stack    (stop everything and delete .stack/)

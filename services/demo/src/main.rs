@@ -79,7 +79,7 @@ async fn show(cfg: &Config, registry: &Registry, scenario: &Scenario) -> anyhow:
     println!("What each member received on its own alert topic:");
     print!("{}", render_alerts(registry, &received.by_member));
     print!("{}", clickhouse_summary(cfg).await?);
-    let problems = check(&scenario.expect, &received);
+    let problems = check(&scenario.expect, &scenario.submission_ids(), &received);
     if problems.is_empty() {
         println!("\nChecked: every member was told exactly what its audience rights allow; no restricted or anonymous detail leaked.");
         Ok(true)

@@ -26,7 +26,7 @@ async fn the_demo_scenario_keeps_its_promises() {
         .await
         .unwrap()
         .unwrap();
-    let problems = check(&scenario.expect, &received);
+    let problems = check(&scenario.expect, &scenario.submission_ids(), &received);
     assert!(
         problems.is_empty(),
         "{problems:#?}\n{}",

@@ -156,6 +156,38 @@ pub fn acls(
     out
 }
 
+/// The intake gateway (`services/intake`): it writes every member's
+/// submission topic (on behalf of the member its API key proves) and reads
+/// every member's alert topic (for that member's TAXII collection), with
+/// its own group. It never reads submissions or writes alerts.
+pub fn intake_acls(topics: &Topics, intake_user: &str) -> Vec<Acl> {
+    use Operation::*;
+    let prefix = |kind: &str| format!("{}.{kind}.", topics.prefix());
+    vec![
+        Acl {
+            principal: intake_user.to_owned(),
+            resource: Resource::Topic,
+            pattern: Pattern::Prefixed,
+            name: prefix("submissions"),
+            operations: vec![Write, Describe],
+        },
+        Acl {
+            principal: intake_user.to_owned(),
+            resource: Resource::Topic,
+            pattern: Pattern::Prefixed,
+            name: prefix("alerts"),
+            operations: vec![Read, Describe],
+        },
+        Acl {
+            principal: intake_user.to_owned(),
+            resource: Resource::Group,
+            pattern: Pattern::Literal,
+            name: "cisp-intake-taxii".to_owned(),
+            operations: vec![Read, Describe],
+        },
+    ]
+}
+
 /// A POSIX shell script that creates every SCRAM user (password read from
 /// `$CREDENTIALS_DIR/<user>`, never printed), every topic and every ACL. Expects
 /// `BOOTSTRAP` and `ADMIN_CONFIG` (a client properties file for a super
@@ -260,6 +292,51 @@ role = "member"
         let reg = Registry::from_toml_str(REGISTRY).unwrap();
         let rules = acls(&topics, &reg, "cisp-fusion", "cisp-fusion");
         (topics, reg, rules)
+    }
+
+    #[test]
+    fn the_intake_gateway_writes_submissions_and_reads_alerts_only() {
+        let (t, reg, _) = rules();
+        let rules = intake_acls(&t, "cisp-intake");
+        for m in reg.members() {
+            let (sub, alerts) = (t.submissions(&m.id), t.alerts(&m.id));
+            assert!(allowed(
+                &rules,
+                "cisp-intake",
+                Resource::Topic,
+                &sub,
+                Operation::Write
+            ));
+            assert!(!allowed(
+                &rules,
+                "cisp-intake",
+                Resource::Topic,
+                &sub,
+                Operation::Read
+            ));
+            assert!(allowed(
+                &rules,
+                "cisp-intake",
+                Resource::Topic,
+                &alerts,
+                Operation::Read
+            ));
+            assert!(!allowed(
+                &rules,
+                "cisp-intake",
+                Resource::Topic,
+                &alerts,
+                Operation::Write
+            ));
+        }
+        for other in [t.campaigns(), t.dead_letter()] {
+            for op in [Operation::Read, Operation::Write] {
+                assert!(
+                    !allowed(&rules, "cisp-intake", Resource::Topic, &other, op),
+                    "{other}"
+                );
+            }
+        }
     }
 
     fn allowed(rules: &[Acl], who: &str, res: Resource, name: &str, op: Operation) -> bool {

@@ -39,6 +39,9 @@ enum Command {
         /// The service's own SASL user.
         #[arg(long, default_value = "cisp-fusion")]
         service_user: String,
+        /// The intake gateway's SASL user (services/intake).
+        #[arg(long, default_value = "cisp-intake")]
+        intake_user: String,
     },
 }
 
@@ -85,11 +88,15 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Acls { service_user } => {
+        Command::Acls {
+            service_user,
+            intake_user,
+        } => {
             let registry = Registry::load(&config.registry_path)?;
             let topics = Topics::new(&config.kafka.topic_prefix);
-            let rules =
+            let mut rules =
                 cisp_fusion::acl::acls(&topics, &registry, &service_user, &config.kafka.group_id);
+            rules.extend(cisp_fusion::acl::intake_acls(&topics, &intake_user));
             let specs = topics.all(&registry);
             print!(
                 "{}",

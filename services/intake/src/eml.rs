@@ -129,6 +129,39 @@ fn same_link(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// What identifies the recipients (the victims) in a link: their
+/// addresses and local parts, also without dots (`j.smith` → `jsmith`),
+/// lower-cased; parts shorter than 4 characters are too common to test.
+fn recipient_tokens(msg: &Message<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |addr: &str| {
+        let a = addr.trim().to_ascii_lowercase();
+        if let Some((local, _)) = a.split_once('@') {
+            for t in [local.to_owned(), local.replace(['.', '_', '-'], "")] {
+                if t.len() >= 4 && !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        if a.contains('@') && !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for list in [msg.to(), msg.cc(), msg.bcc()].into_iter().flatten() {
+        for x in list.iter().take(100) {
+            if let Some(a) = x.address.as_deref() {
+                add(a);
+            }
+        }
+    }
+    for name in ["Delivered-To", "X-Original-To"] {
+        for v in header_values(msg, name) {
+            add(v.trim_matches(['<', '>', ' ']));
+        }
+    }
+    out
+}
+
 /// The message to analyse: an attached `message/rfc822` if the upload
 /// wraps one, else the upload itself.
 fn innermost<'a>(msg: &'a Message<'a>) -> (&'a Message<'a>, bool) {
@@ -280,7 +313,9 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
             "{disguised} link(s) whose visible text shows another address than the link's target."
         ));
     }
+    let victims = recipient_tokens(msg);
     let mut link_count = 0;
+    let mut redacted = 0;
     for u in urls.iter().take(MAX_URLS * 2) {
         let u = text::refang(u);
         let lower = u.to_ascii_lowercase();
@@ -290,6 +325,19 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
         {
             continue; // mailto:, cid:, anchors
         }
+        // Per-victim tracking links name the recipient: keep the link
+        // without its query, or not at all if the path names them too.
+        let u = if victims.iter().any(|v| lower.contains(v.as_str())) {
+            redacted += 1;
+            let base = u.split(['?', '#']).next().unwrap_or("").to_owned();
+            let base_lower = base.to_ascii_lowercase();
+            if victims.iter().any(|v| base_lower.contains(v.as_str())) {
+                continue;
+            }
+            base
+        } else {
+            u
+        };
         if c.observable(
             ObservableKind::Url,
             &u,
@@ -298,6 +346,11 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
         ) {
             link_count += 1;
         }
+    }
+    if redacted > 0 {
+        lines.push(format!(
+            "{redacted} link(s) named the recipient: kept without their query, or left out."
+        ));
     }
     if link_count > 0 {
         lines.push(format!(
@@ -442,6 +495,29 @@ mod tests {
             "a link's shown text is not taken"
         );
         assert_eq!(r.observables[0].first_seen, Some(1_782_896_340_000));
+    }
+
+    #[test]
+    fn links_that_name_the_recipient_lose_their_query() {
+        let eml = "From: x@bad.example\r\nTo: J.Smith@northbank.example\r\nSubject: s\r\nContent-Type: text/plain\r\n\r\n\
+                   https://bad.example/c?u=jsmith&t=1 https://bad.example/j.smith/page https://bad.example/plain?x=1\r\n";
+        let c = import(eml.as_bytes(), &env()).expect("converts");
+        let values: Vec<&str> = c
+            .record
+            .observables
+            .iter()
+            .map(|o| o.value.as_str())
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                "x@bad.example",
+                "https://bad.example/c",
+                "https://bad.example/plain?x=1"
+            ]
+        );
+        let d = c.record.description.unwrap_or_default();
+        assert!(d.contains("2 link(s) named the recipient"), "{d}");
     }
 
     #[test]

@@ -200,6 +200,10 @@ pub fn export(alerts: &[AlertRecord], options: &ExportOptions) -> Value {
             };
             let mut ind = common("indicator", &format!("{}={}", o.kind.name(), o.value));
             ind["name"] = Value::from(format!("{}: {}", o.kind.name(), o.value));
+            ind["description"] = Value::from(format!(
+                "Shared in CiSP alert {}: also reported by other members.",
+                a.alert_id
+            ));
             ind["pattern"] = Value::from(pattern);
             ind["pattern_type"] = Value::from("stix");
             ind["valid_from"] = Value::from(t.clone());
