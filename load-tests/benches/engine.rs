@@ -220,5 +220,61 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, process, growth, decode);
+/// Intake conversions per upload: the demo phishing e-mail, a STIX bundle
+/// of 100 indicators (our own export), and triage of a 1 MiB sample.
+fn intake(c: &mut Criterion) {
+    use cisp_intake::{convert, Envelope, Format};
+    use cisp_wire::records::{AlertRecord, ObservableRecord};
+    let Ok(member) = MemberId::parse("northbank") else {
+        panic!("member id")
+    };
+    let envelope = Envelope::new(member, 1_782_900_000_000);
+    let root = cisp_fusion::testing::repo_root();
+    let eml = match std::fs::read(root.join("demo/intake/phish.eml")) {
+        Ok(b) => b,
+        Err(e) => panic!("demo e-mail: {e}"),
+    };
+    let alert = AlertRecord {
+        alert_id: "A-1".into(),
+        recipient: "northbank".into(),
+        created_at: 1_782_900_000_000,
+        trigger_published_at: 1_782_900_000_000,
+        kind: cisp_model::AlertKind::PeerSighting,
+        severity: cisp_model::Severity::High,
+        tlp: cisp_model::Tlp::Amber,
+        campaign_id: Some("V-1".into()),
+        your_submission_ids: vec![],
+        related: vec![],
+        shared_observables: (0..100)
+            .map(|i| {
+                ObservableRecord::new(
+                    cisp_model::ObservableKind::Url,
+                    format!("https://c2-{i}.evil-bench.com/gate.php?id={i}"),
+                )
+            })
+            .collect(),
+        other_member_count: 3,
+        summary: "bench".into(),
+        shared_scores: vec![],
+    };
+    let stix = cisp_intake::stix::export(&[alert], &Default::default()).to_string();
+    let mut sample: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    sample[4096..4096 + 28].copy_from_slice(b"http://c2.evil-bench.com/x\0\0");
+    let mut g = c.benchmark_group("intake");
+    g.throughput(Throughput::Elements(1));
+    for (name, format, bytes) in [
+        ("eml", Format::Eml, &eml),
+        ("stix-100-indicators", Format::Stix, &stix.into_bytes()),
+        ("sample-1MiB", Format::Sample, &sample),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| convert(format, bytes, &envelope).is_ok());
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, process, growth, decode, intake);
 criterion_main!(benches);
