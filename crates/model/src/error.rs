@@ -80,7 +80,9 @@ impl ModelError {
 
 /// Shortens a hostile value before it is put into an error message, so a
 /// 1 MiB field does not become a 1 MiB log line.
-pub(crate) fn excerpt(value: &str) -> String {
+/// At most 80 bytes of `value` for an error message, cut on a character
+/// boundary, with an ellipsis when cut.
+pub fn excerpt(value: &str) -> String {
     const MAX: usize = 80;
     if value.len() <= MAX {
         return value.to_owned();

@@ -21,6 +21,7 @@
 //! metric label and dead-letter reason.
 
 mod alert;
+pub mod calendar;
 mod error;
 mod ids;
 mod observable;
@@ -29,12 +30,12 @@ mod sharing;
 mod submission;
 
 pub use alert::{AlertKind, Severity};
-pub use error::ModelError;
+pub use error::{excerpt, ModelError};
 pub use ids::{GroupId, MemberId, SectorId, SubmissionId};
 pub use observable::{Observable, ObservableKind};
 pub use registry::{Member, Registry, Role};
 pub use sharing::{Attribution, Distribution, Scope, Tlp};
 pub use submission::{
-    Limits, ObservableDraft, ObservableRole, SightedObservable, Submission, SubmissionDraft,
-    SubmissionKind,
+    technique_id, Limits, ObservableDraft, ObservableRole, SightedObservable, Submission,
+    SubmissionDraft, SubmissionKind,
 };

@@ -266,8 +266,8 @@ fn check_line(field: &'static str, value: &str, max: usize) -> Result<String, Mo
     Ok(v.to_owned())
 }
 
-/// ATT&CK technique ids: `T1566` or `T1566.001`.
-fn check_ttp(value: &str) -> Result<String, ModelError> {
+/// An ATT&CK technique id, `T1566` or `T1566.001`, upper-cased.
+pub fn technique_id(value: &str) -> Result<String, ModelError> {
     let v = value.trim().to_ascii_uppercase();
     let b = v.as_bytes();
     let digits =
@@ -393,7 +393,7 @@ impl SubmissionDraft {
         let mut ttps = self
             .ttps
             .iter()
-            .map(|t| check_ttp(t))
+            .map(|t| technique_id(t))
             .collect::<Result<Vec<_>, _>>()?;
         ttps.sort();
         ttps.dedup();

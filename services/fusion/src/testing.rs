@@ -21,6 +21,25 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The interpreter of the Python environment the interop tests use
+/// (`CISP_PYTHON`, as `make test` sets it; else created the way
+/// `scripts/python-env.sh` does).
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("CISP_PYTHON") {
+        return p;
+    }
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/python-env.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "scripts/python-env.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// A name no other test run on this machine uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -7,27 +7,10 @@
 
 use std::process::Command;
 
-use cisp_fusion::testing::{community_record, repo_root, wait_durable, TestEnv};
+use cisp_fusion::testing::{community_record, python, repo_root, wait_durable, TestEnv};
 use cisp_model::*;
 use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
-
-fn python() -> String {
-    if let Ok(p) = std::env::var("CISP_PYTHON") {
-        return p;
-    }
-    // Not run through `make test`: create the environment the same way.
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/python-env.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "scripts/python-env.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -118,17 +118,12 @@ impl Collector {
 
     /// An ATT&CK technique id (`T1566`, `T1566.001`); anything else noted.
     pub fn ttp(&mut self, raw: &str) {
-        let v = raw.trim().to_ascii_uppercase();
-        let b = v.as_bytes();
-        let digits =
-            |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-        let ok = b.first() == Some(&b'T')
-            && digits(1..5)
-            && (b.len() == 5 || (b.len() == 9 && b[5] == b'.' && digits(6..9)));
-        if !ok {
-            self.skip(format!("technique {:?}: not an ATT&CK id", excerpt(raw)));
-        } else if self.ttps.len() < self.limits.max_ttps {
-            self.ttps.insert(v);
+        match cisp_model::technique_id(raw) {
+            Ok(id) if self.ttps.len() < self.limits.max_ttps => {
+                self.ttps.insert(id);
+            }
+            Ok(_) => {}
+            Err(_) => self.skip(format!("technique {:?}: not an ATT&CK id", excerpt(raw))),
         }
     }
 

@@ -122,24 +122,21 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if h > 23 || min > 59 || sec > 60 {
         return None;
     }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + h) * 60 + min) * 60_000 + sec * 1000)
+    let (y, m, day) = (
+        i32::try_from(y).ok()?,
+        u8::try_from(m).ok()?,
+        u8::try_from(day).ok()?,
+    );
+    let ms = cisp_model::calendar::millis(y, m, day, 0, 0, 0);
+    Some(ms + ((h * 60 + min) * 60 + sec) * 1000)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cisp_model::MemberId;
 
     fn env() -> Envelope {
-        Envelope::new(MemberId::parse("northbank").expect("id"), 1_763_546_400_000)
+        crate::test_envelope()
     }
 
     #[test]
@@ -152,12 +149,7 @@ mod tests {
                    sha256,nothex,,,\n\
                    fax,12345,,,\n";
         let c = import(csv.as_bytes(), &env()).expect("converts");
-        let values: Vec<&str> = c
-            .record
-            .observables
-            .iter()
-            .map(|o| o.value.as_str())
-            .collect();
+        let values = crate::test_values(&c);
         assert_eq!(
             values,
             vec![

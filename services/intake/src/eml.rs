@@ -403,10 +403,9 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cisp_model::MemberId;
 
     fn env() -> Envelope {
-        Envelope::new(MemberId::parse("northbank").expect("id"), 1_763_546_400_000)
+        crate::test_envelope()
     }
 
     #[test]
@@ -464,7 +463,7 @@ mod tests {
         let r = &c.record;
         assert_eq!(r.kind, SubmissionKind::Phishing);
         assert_eq!(r.title, "Phishing e-mail: Action required: salary update");
-        let values: Vec<&str> = r.observables.iter().map(|o| o.value.as_str()).collect();
+        let values = crate::test_values(&c);
         for want in [
             "payroll@paye-update.example",
             "payroll-help@freemail.example",
@@ -502,12 +501,7 @@ mod tests {
         let eml = "From: x@bad.example\r\nTo: J.Smith@northbank.example\r\nSubject: s\r\nContent-Type: text/plain\r\n\r\n\
                    https://bad.example/c?u=jsmith&t=1 https://bad.example/j.smith/page https://bad.example/plain?x=1\r\n";
         let c = import(eml.as_bytes(), &env()).expect("converts");
-        let values: Vec<&str> = c
-            .record
-            .observables
-            .iter()
-            .map(|o| o.value.as_str())
-            .collect();
+        let values = crate::test_values(&c);
         assert_eq!(
             values,
             vec![
@@ -527,12 +521,7 @@ mod tests {
             "From: soc@northbank.example\r\nSubject: Fwd: suspicious\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--x\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--x--\r\n"
         );
         let c = import(eml.as_bytes(), &env()).expect("converts");
-        let values: Vec<&str> = c
-            .record
-            .observables
-            .iter()
-            .map(|o| o.value.as_str())
-            .collect();
+        let values = crate::test_values(&c);
         assert_eq!(
             values,
             vec!["ceo@spoofed.example", "http://wire.bad.example/pay"]

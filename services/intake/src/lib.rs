@@ -200,3 +200,20 @@ impl Intake {
         Ok(converted)
     }
 }
+
+/// The envelope unit tests use: northbank, at 2025-11-19.
+#[cfg(test)]
+pub(crate) fn test_envelope() -> Envelope {
+    #[allow(clippy::unwrap_used)]
+    Envelope::new(MemberId::parse("northbank").unwrap(), 1_763_546_400_000)
+}
+
+/// The observable values of a converted upload, in order (for tests).
+#[cfg(test)]
+pub(crate) fn test_values(c: &Converted) -> Vec<&str> {
+    c.record
+        .observables
+        .iter()
+        .map(|o| o.value.as_str())
+        .collect()
+}

@@ -284,11 +284,11 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cisp_model::{MemberId, Tlp};
+    use cisp_model::Tlp;
     use serde_json::json;
 
     fn env() -> Envelope {
-        Envelope::new(MemberId::parse("northbank").expect("id"), 1_763_546_400_000)
+        crate::test_envelope()
     }
 
     fn event(e: Value) -> Vec<u8> {
@@ -320,7 +320,7 @@ mod tests {
         }));
         let c = import(&e, &env()).expect("converts");
         let r = &c.record;
-        let values: Vec<&str> = r.observables.iter().map(|o| o.value.as_str()).collect();
+        let values = crate::test_values(&c);
         assert_eq!(
             values,
             vec![

@@ -213,10 +213,9 @@ pub fn content_id(format: &str, bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cisp_model::MemberId;
 
     fn env() -> Envelope {
-        Envelope::new(MemberId::parse("northbank").expect("id"), 1_763_546_400_000)
+        crate::test_envelope()
     }
 
     #[test]

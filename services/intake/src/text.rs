@@ -6,19 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// At most 80 bytes of `value` for an error message, cut on a character
-/// boundary.
-pub fn excerpt(value: &str) -> String {
-    const MAX: usize = 80;
-    if value.len() <= MAX {
-        return value.to_owned();
-    }
-    let mut end = MAX;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &value[..end])
-}
+pub use cisp_model::excerpt;
 
 /// Undoes the usual defanging so links can be found: `hxxp` → `http`,
 /// `[.]`/`(.)`/`[dot]` → `.`, `[:]` → `:`, `[at]`/`[@]` → `@`.

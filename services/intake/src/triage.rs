@@ -413,7 +413,7 @@ mod tests {
         sample.extend(b"\x00\x00192.168.1.1\x00");
         let c = import(&sample, &env()).expect("converts");
         let r = &c.record;
-        let values: Vec<&str> = r.observables.iter().map(|o| o.value.as_str()).collect();
+        let values = crate::test_values(&c);
         assert!(
             values.contains(&"http://c2.bad.example/gate.php"),
             "{values:?}"

@@ -19,28 +19,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use cisp_fusion::testing::{community_record, repo_root, wait_until, TestEnv};
+use cisp_fusion::testing::{community_record, python, repo_root, wait_until, TestEnv};
 use cisp_intake::{convert, Envelope, Format, IntakeError};
 use cisp_model::{MemberId, ObservableKind, Tlp};
 use cisp_wire::records::{AlertRecord, ObservableRecord, SubmissionRecord};
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use serde_json::Value;
-
-fn python() -> String {
-    if let Ok(p) = std::env::var("CISP_PYTHON") {
-        return p;
-    }
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/python-env.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "scripts/python-env.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn tools(args: &[&str]) -> std::process::Output {
     Command::new(python())

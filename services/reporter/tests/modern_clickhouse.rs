@@ -11,26 +11,10 @@ mod common;
 use std::process::Command;
 
 use cisp_demo::{publish, Scenario};
-use cisp_fusion::testing::{repo_root, wait_durable, TestEnv};
+use cisp_fusion::testing::{python, repo_root, wait_durable, TestEnv};
 use cisp_reporter::{build, client, Audience, Reader, Request};
 use common::{dashboard, expand_sql, targets, tsv_rows};
 use serde_json::json;
-
-fn python() -> String {
-    if let Ok(p) = std::env::var("CISP_PYTHON") {
-        return p;
-    }
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/python-env.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "scripts/python-env.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_and_dashboard_sql_agree_on_clickhouse_18_16_and_current() {
