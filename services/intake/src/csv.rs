@@ -64,7 +64,7 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
         };
         let first_seen = match seen_col.and_then(|s| row.get(s)).filter(|s| !s.is_empty()) {
             None => None,
-            Some(s) => match parse_time(s) {
+            Some(s) => match crate::text::timestamp_ms(s) {
                 Some(t) => Some(t),
                 None => {
                     c.skip(format!(
@@ -103,32 +103,6 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
         c.observable(kind, value, role, first_seen);
     }
     c.finish(envelope, SubmissionKind::Incident, bytes)
-}
-
-/// `YYYY-MM-DD`, optionally followed by `THH:MM[:SS]` and `Z`, as UTC
-/// milliseconds.
-pub fn parse_time(s: &str) -> Option<i64> {
-    let s = s.trim().trim_end_matches('Z');
-    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, "00:00:00"));
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let time = time.split(['.', '+']).next().unwrap_or("");
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min) = (t.next()??, t.next()??);
-    let sec = t.next().flatten().unwrap_or(0);
-    if h > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let (y, m, day) = (
-        i32::try_from(y).ok()?,
-        u8::try_from(m).ok()?,
-        u8::try_from(day).ok()?,
-    );
-    let ms = cisp_model::calendar::millis(y, m, day, 0, 0, 0);
-    Some(ms + ((h * 60 + min) * 60 + sec) * 1000)
 }
 
 #[cfg(test)]
@@ -175,13 +149,5 @@ mod tests {
         let e = import(b"type,value\nipv4,not-an-ip\n", &env()).expect_err("nothing usable");
         assert!(matches!(e, IntakeError::Empty { .. }), "{e}");
         assert!(import(b"", &env()).is_err());
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_time("1970-01-01"), Some(0));
-        assert_eq!(parse_time("2026-07-01T12:30:00Z"), Some(1_782_909_000_000));
-        assert_eq!(parse_time("2026-13-01"), None);
-        assert_eq!(parse_time("yesterday"), None);
     }
 }

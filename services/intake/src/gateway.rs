@@ -472,7 +472,7 @@ async fn get_objects(
     }
     let after = match params.added_after.as_deref() {
         None => i64::MIN,
-        Some(t) => match crate::csv::parse_time(t) {
+        Some(t) => match crate::text::timestamp_ms(t) {
             Some(ms) => ms + frac_ms(t),
             None => return taxii_error(StatusCode::BAD_REQUEST, "added_after is not a timestamp"),
         },

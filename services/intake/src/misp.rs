@@ -108,7 +108,7 @@ fn attribute(c: &mut Collector, a: &Value) {
         ));
         return;
     }
-    let first_seen = str_of(a, "first_seen").and_then(crate::csv::parse_time);
+    let first_seen = str_of(a, "first_seen").and_then(crate::text::timestamp_ms);
     let category = str_of(a, "category").unwrap_or("");
     let role = match (ty, category) {
         ("email-src" | "email-reply-to" | "email", _) if category == "Payload delivery" => {

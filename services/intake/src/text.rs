@@ -211,6 +211,34 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
+/// A date as members and formats write it (CSV `first_seen`, STIX
+/// `valid_from`, MISP `first_seen`, TAXII `added_after`): `YYYY-MM-DD`,
+/// optionally followed by `THH:MM[:SS]` and `Z`, as UTC
+/// milliseconds.
+pub fn timestamp_ms(s: &str) -> Option<i64> {
+    let s = s.trim().trim_end_matches('Z');
+    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, "00:00:00"));
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let time = time.split(['.', '+']).next().unwrap_or("");
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min) = (t.next()??, t.next()??);
+    let sec = t.next().flatten().unwrap_or(0);
+    if h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let (y, m, day) = (
+        i32::try_from(y).ok()?,
+        u8::try_from(m).ok()?,
+        u8::try_from(day).ok()?,
+    );
+    let ms = cisp_model::calendar::millis(y, m, day, 0, 0, 0);
+    Some(ms + ((h * 60 + min) * 60 + sec) * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +293,16 @@ mod tests {
             decode_html_entities("&\u{fe}\u{fe}\u{fe}\u{fe}\u{fe}。x"),
             "&\u{fe}\u{fe}\u{fe}\u{fe}\u{fe}。x"
         );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(timestamp_ms("1970-01-01"), Some(0));
+        assert_eq!(
+            timestamp_ms("2026-07-01T12:30:00Z"),
+            Some(1_782_909_000_000)
+        );
+        assert_eq!(timestamp_ms("2026-13-01"), None);
+        assert_eq!(timestamp_ms("yesterday"), None);
     }
 }

@@ -51,11 +51,6 @@ fn str_of<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
     o.get(key).and_then(Value::as_str)
 }
 
-/// RFC 3339 timestamp → milliseconds (fractional seconds dropped).
-pub fn parse_timestamp(s: &str) -> Option<i64> {
-    crate::csv::parse_time(s)
-}
-
 /// An SCO's values into the collector.
 fn sco(
     c: &mut Collector,
@@ -307,7 +302,7 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
                         format!("indicator pattern {:?}: {why}", excerpt(p)),
                     )
                 })?;
-                let first_seen = str_of(o, "valid_from").and_then(parse_timestamp);
+                let first_seen = str_of(o, "valid_from").and_then(crate::text::timestamp_ms);
                 for cmp in &comparisons {
                     comparison(&mut c, cmp, first_seen);
                 }
