@@ -162,6 +162,59 @@ fn recipient_tokens(msg: &Message<'_>) -> Vec<String> {
     out
 }
 
+/// The recipients' display-name words and address local parts (at least
+/// four characters), lower-cased: what a subject line may greet them by.
+fn recipient_names(msg: &Message<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for list in [msg.to(), msg.cc(), msg.bcc()].into_iter().flatten() {
+        for x in list.iter().take(100) {
+            let name = x.name.as_deref().unwrap_or("");
+            let local = x
+                .address
+                .as_deref()
+                .and_then(|a| a.split('@').next())
+                .unwrap_or("");
+            for w in name
+                .split(|c: char| !c.is_alphanumeric())
+                .chain(local.split(['.', '_', '-', '+']))
+            {
+                let w = w.to_lowercase();
+                if w.chars().count() >= 4 && !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `text` with every whole word in `names` replaced by `[recipient]`.
+fn mask_names(text: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if names.contains(&word.to_lowercase()) {
+            out.push_str("[recipient]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 /// The message to analyse: an attached `message/rfc822` if the upload
 /// wraps one, else the upload itself.
 fn innermost<'a>(msg: &'a Message<'a>) -> (&'a Message<'a>, bool) {
@@ -202,7 +255,11 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
     let mut c = Collector::new("eml");
     c.kind = Some(SubmissionKind::Phishing);
     let sent_at = msg.date().map(|d| d.to_timestamp() * 1000);
-    let subject = msg.subject().map(|s| text::excerpt(s.trim()));
+    // Subjects often greet the victim by name ("Alice, your salary"):
+    // the recipients' names and address parts are masked in the title.
+    let subject = msg
+        .subject()
+        .map(|s| mask_names(&text::excerpt(s.trim()), &recipient_names(msg)));
     c.title = Some(match &subject {
         Some(s) if !s.is_empty() => format!("Phishing e-mail: {s}"),
         _ => "Phishing e-mail".to_owned(),
@@ -512,6 +569,19 @@ mod tests {
         );
         let d = c.record.description.unwrap_or_default();
         assert!(d.contains("2 link(s) named the recipient"), "{d}");
+    }
+
+    #[test]
+    fn a_subject_that_greets_the_victim_is_masked() {
+        let eml =
+            "From: x@bad.example\r\nTo: \"Alice Victim\" <alice.victim@northbank.example>\r\n\
+                   Subject: Alice, your ALICE.VICTIM account is locked (Alicetown office)\r\n\
+                   Content-Type: text/plain\r\n\r\nhttp://bad.example/x\r\n";
+        let c = import(eml.as_bytes(), &env()).expect("converts");
+        assert_eq!(
+            c.record.title,
+            "Phishing e-mail: [recipient], your [recipient].[recipient] account is locked (Alicetown office)"
+        );
     }
 
     #[test]
