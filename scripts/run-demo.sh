@@ -68,6 +68,10 @@ if grep -q "secure-payroll-check.example" "$STIX" 2>/dev/null; then
 else
   echo "(no alert for smallbiz yet; see $LOG)"
 fi
+CAMPAIGNS_STIX="$CISP_ROOT/reports/fusion-cell-campaigns.stix.json"
+"$BIN/cisp-intake" export-stix --member fusion-cell --campaigns --out "$CAMPAIGNS_STIX" 2>/dev/null \
+  && echo "the Fusion Cell's campaigns, with attributions, as STIX 2.1: $CAMPAIGNS_STIX" \
+  || echo "(the campaigns could not be exported)"
 
 
 cat <<MSG

@@ -227,6 +227,19 @@ fn innermost<'a>(msg: &'a Message<'a>) -> (&'a Message<'a>, bool) {
 }
 
 pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> {
+    // mail-parser 0.11.9 can panic on hostile MIME nesting ("Invalid part
+    // ID, could not find multipart", found by our fuzzer): a message it
+    // cannot walk is malformed input, not a reason to take the process down.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyse(bytes, envelope)))
+        .unwrap_or_else(|_| {
+            Err(IntakeError::malformed(
+                "eml",
+                "the MIME structure could not be parsed",
+            ))
+        })
+}
+
+fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> {
     if bytes.is_empty() {
         return Err(IntakeError::malformed("eml", "the file is empty"));
     }

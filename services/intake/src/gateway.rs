@@ -407,6 +407,18 @@ pub struct ObjectsParams {
 
 /// Every alert on `topic` with the broker's timestamp, oldest first.
 pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i64, AlertRecord)>> {
+    read_records(client, topic, RecordType::Alert)
+}
+
+/// Every record of type `rt` on `topic`, from the beginning to its end
+/// when called, with the broker's timestamp, oldest first. Records that do
+/// not decode are skipped (only the fusion service writes these topics).
+/// An end not reached within 30 s is an error, never a silent partial list.
+pub fn read_records<T: serde::de::DeserializeOwned>(
+    client: &ClientConfig,
+    topic: &str,
+    rt: RecordType,
+) -> anyhow::Result<Vec<(i64, T)>> {
     let timeout = Duration::from_secs(10);
     let consumer: BaseConsumer = client
         .clone()
@@ -415,7 +427,6 @@ pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i6
         .create()?;
     let md = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut tpl = TopicPartitionList::new();
-    let mut remaining = 0i64;
     let mut ends = std::collections::BTreeMap::new();
     for p in md
         .topics()
@@ -425,18 +436,20 @@ pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i6
         let (lo, hi) = consumer.fetch_watermarks(topic, p, timeout)?;
         if hi > lo {
             tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-            remaining += hi - lo;
             ends.insert(p, hi);
         }
     }
     let codec = Codec::new(DecodeLimits::default())?;
     let mut out = Vec::new();
-    if remaining == 0 {
+    if ends.is_empty() {
         return Ok(out);
     }
     consumer.assign(&tpl)?;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !ends.is_empty() && std::time::Instant::now() < deadline {
+    while !ends.is_empty() {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("timed out reading {topic} to its end");
+        }
         let Some(m) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
@@ -449,8 +462,8 @@ pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i6
         }
         let ts = m.timestamp().to_millis().unwrap_or(0);
         if let Some(payload) = m.payload() {
-            if let Ok((alert, _)) = codec.decode::<AlertRecord>(RecordType::Alert, payload) {
-                out.push((ts, alert));
+            if let Ok((record, _)) = codec.decode::<T>(rt, payload) {
+                out.push((ts, record));
             }
         }
     }

@@ -82,10 +82,15 @@ enum Command {
         password_file: Option<PathBuf>,
     },
     /// Read the member's alert topic and write its alerts as a STIX 2.1
-    /// bundle.
+    /// bundle; with --campaigns (Fusion Cell members only), the campaigns
+    /// topic instead.
     ExportStix {
         #[arg(long)]
         member: String,
+        /// Export the Fusion Cell's campaigns (latest version of each,
+        /// with attributions) instead of the member's alerts.
+        #[arg(long)]
+        campaigns: bool,
         /// Where to write the bundle ("-" for standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
@@ -259,26 +264,49 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::ExportStix {
             member,
+            campaigns,
             out,
             password_file,
         } => {
             let member = MemberId::parse(&member)?;
             let client = client_as(&cfg, member.as_str(), password_file.as_deref())?;
-            let topic = cisp_fusion::Topics::new(&cfg.kafka.topic_prefix).alerts(&member);
-            let alerts = tokio::task::spawn_blocking(move || gateway::read_alerts(&client, &topic))
+            let topics = cisp_fusion::Topics::new(&cfg.kafka.topic_prefix);
+            let (bundle, what) = if campaigns {
+                let registry = intake(&cfg)?.registry;
+                if !registry.is_fusion_cell(&member) {
+                    bail!("campaigns are the Fusion Cell's view: {member} is not a fusion-cell member");
+                }
+                let topic = topics.campaigns();
+                let updates = tokio::task::spawn_blocking(move || {
+                    gateway::read_records::<cisp_wire::records::CampaignUpdateRecord>(
+                        &client,
+                        &topic,
+                        cisp_wire::RecordType::CampaignUpdate,
+                    )
+                })
                 .await??;
-            let records: Vec<_> = alerts.into_iter().map(|(_, a)| a).collect();
-            let bundle = stix::export(&records, &stix::ExportOptions::default());
+                let records: Vec<_> = updates.into_iter().map(|(_, c)| c).collect();
+                (
+                    stix::export_campaigns(&records),
+                    format!("{} campaign updates", records.len()),
+                )
+            } else {
+                let topic = topics.alerts(&member);
+                let alerts =
+                    tokio::task::spawn_blocking(move || gateway::read_alerts(&client, &topic))
+                        .await??;
+                let records: Vec<_> = alerts.into_iter().map(|(_, a)| a).collect();
+                (
+                    stix::export(&records, &stix::ExportOptions::default()),
+                    format!("{} alerts", records.len()),
+                )
+            };
             let text = serde_json::to_string_pretty(&bundle)?;
             if out == Path::new("-") {
                 println!("{text}");
             } else {
                 std::fs::write(&out, text)?;
-                eprintln!(
-                    "wrote {} alerts as STIX to {}",
-                    records.len(),
-                    out.display()
-                );
+                eprintln!("wrote {what} as STIX to {}", out.display());
             }
         }
         Command::Gateway {

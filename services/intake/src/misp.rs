@@ -245,8 +245,12 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
                 .pointer("/SharingGroup/name")
                 .and_then(Value::as_str)
                 .map(|n| n.trim().to_ascii_lowercase().replace(' ', "-"));
+            // A name that cannot be one of our group ids cannot name a
+            // group the registry knows: the Fusion Cell only.
             match name {
-                Some(n) if !n.is_empty() => Some((Scope::SharingGroups, vec![n])),
+                Some(n) if cisp_model::GroupId::parse(&n).is_ok() => {
+                    Some((Scope::SharingGroups, vec![n]))
+                }
                 _ => Some((Scope::FusionCellOnly, vec![])),
             }
         }
@@ -363,6 +367,14 @@ mod tests {
             (Scope::SharingGroups, vec!["fin-isac".to_owned()])
         );
         assert_eq!(scope(json!(9)).scope, Scope::FusionCellOnly);
+        // Found by the fuzzer: a group name that is no valid group id.
+        let odd = event(
+            json!({"info": "x", "distribution": 4, "SharingGroup": {"name": "fin-i[ac"},
+            "Tag": [{"name": "tlp:green"}],
+            "Attribute": [{"type": "ip-dst", "value": "203.0.113.5", "to_ids": true}]}),
+        );
+        let d = import(&odd, &env()).expect("converts").record.distribution;
+        assert_eq!((d.scope, d.groups.len()), (Scope::FusionCellOnly, 0));
     }
 
     #[test]

@@ -248,6 +248,60 @@ fn exported_stix_passes_the_oasis_validator() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The Fusion Cell's campaigns: one merged, one attributed.
+    let update = |id: &str, version: i64, merged: Option<&str>, actor: Option<(&str, &str)>| {
+        cisp_wire::records::CampaignUpdateRecord {
+            campaign_id: id.into(),
+            version,
+            merged_into: merged.map(Into::into),
+            submission_count: 5,
+            member_count: 4,
+            observable_count: 17,
+            member_ids: vec!["northbank".into(), "gridco".into()],
+            sectors: vec!["finance".into(), "energy".into()],
+            tlp: Tlp::Amber,
+            first_seen: 1_782_800_000_000,
+            last_seen: 1_782_900_000_000,
+            updated_at: 1_782_900_000_500,
+            actor_id: actor.map(|a| a.0.into()),
+            actor_name: actor.map(|a| a.1.into()),
+            attribution_confidence: 0.59,
+            attribution_evidence: vec!["malware griffon".into(), "technique T1071".into()],
+        }
+    };
+    let campaigns = cisp_intake::stix::export_campaigns(&[
+        update("C-1", 1, None, None),
+        update("C-1", 3, None, Some(("G0046", "FIN7"))),
+        update("C-2", 2, Some("C-1"), None),
+    ]);
+    let cpath = dir.join("campaigns.json");
+    std::fs::write(&cpath, serde_json::to_vec_pretty(&campaigns).unwrap()).unwrap();
+    let out = tools(&["validate", cpath.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "stix2-validator rejected our campaigns:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = campaigns.to_string();
+    assert!(!text.contains("northbank"), "member ids are not exported");
+    let objs = campaigns["objects"].as_array().unwrap();
+    let of_type = |t: &str| objs.iter().filter(|o| o["type"] == t).count();
+    assert_eq!(
+        (
+            of_type("campaign"),
+            of_type("intrusion-set"),
+            of_type("relationship")
+        ),
+        (2, 1, 1)
+    );
+    assert!(objs
+        .iter()
+        .any(|o| o["type"] == "campaign" && o["revoked"] == true));
+    assert!(objs
+        .iter()
+        .any(|o| o["type"] == "relationship" && o["confidence"] == 59));
+
     // The validator really checks: a report without its required
     // published/object_refs is refused.
     let mut broken = bundle.clone();
@@ -450,6 +504,50 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
     for never in strings(&expect["eml"]["never"]) {
         assert!(!text.contains(&never), "{never:?} reached the broker");
     }
+
+    // The Fusion Cell exports the campaigns as STIX; a member may not.
+    let cpath = config_dir.join("campaigns.json");
+    let out = cli(
+        &config,
+        &[
+            "export-stix",
+            "--member",
+            "fusion-cell",
+            "--campaigns",
+            "--out",
+            cpath.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let campaigns: Value = serde_json::from_slice(&std::fs::read(&cpath).unwrap()).unwrap();
+    assert!(
+        campaigns["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["type"] == "campaign"
+                && o["description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("2 submissions from 2 members")),
+        "{campaigns}"
+    );
+    let out = tools(&["validate", cpath.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        &config,
+        &["export-stix", "--member", "gridco", "--campaigns"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Fusion Cell's view"));
 
     // A malformed file through the CLI: a clear error, nothing published.
     let junk = config_dir.join("junk.eml");

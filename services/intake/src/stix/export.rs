@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use cisp_model::{ObservableKind, Tlp};
-use cisp_wire::records::AlertRecord;
+use cisp_wire::records::{AlertRecord, CampaignUpdateRecord};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -246,6 +246,108 @@ pub fn export(alerts: &[AlertRecord], options: &ExportOptions) -> Value {
             .join(",")
     });
     json!({"type": "bundle", "id": stix_id("bundle", &seed), "objects": objects})
+}
+
+/// The Fusion Cell's campaigns (the latest version of each, as
+/// `cisp.campaigns` holds them) as a bundle: a `campaign` per campaign
+/// (first and last seen, sizes and sectors in the description; revoked
+/// with a pointer when it was merged into another), and for an attributed
+/// one an `intrusion-set` with an `attributed-to` relationship carrying
+/// the attribution confidence and its evidence. Member ids are not
+/// exported; this is for the Fusion Cell's own tools.
+pub fn export_campaigns(updates: &[CampaignUpdateRecord]) -> Value {
+    let mut latest: BTreeMap<&str, &CampaignUpdateRecord> = BTreeMap::new();
+    for u in updates {
+        let slot = latest.entry(u.campaign_id.as_str()).or_insert(u);
+        if u.version > slot.version {
+            *slot = u;
+        }
+    }
+    let identity_id = stix_id("identity", "fusion-cell");
+    let created = timestamp(EPOCH_2026);
+    let mut objects = vec![json!({
+        "type": "identity", "spec_version": "2.1", "id": identity_id,
+        "created": created, "modified": created,
+        "name": "CiSP Fusion Cell", "identity_class": "organization"
+    })];
+    let mut markings: BTreeMap<Tlp, Value> = BTreeMap::new();
+    let mut actors: BTreeMap<String, Value> = BTreeMap::new();
+    for c in latest.values() {
+        let marking = tlp_marking(c.tlp).0;
+        markings
+            .entry(c.tlp)
+            .or_insert_with(|| marking_definition(c.tlp));
+        let first = timestamp(c.first_seen);
+        let modified = timestamp(c.updated_at.max(c.first_seen));
+        let id = stix_id("campaign", &c.campaign_id);
+        let mut description = format!(
+            "{} submissions from {} members ({} observables); sectors: {}.",
+            c.submission_count,
+            c.member_count,
+            c.observable_count,
+            if c.sectors.is_empty() {
+                "none named".to_owned()
+            } else {
+                c.sectors.join(", ")
+            }
+        );
+        if let Some(into) = &c.merged_into {
+            description.push_str(&format!(" Merged into CiSP campaign {into}."));
+        }
+        let mut campaign = json!({
+            "type": "campaign", "spec_version": "2.1", "id": id,
+            "created": first, "modified": modified,
+            "created_by_ref": identity_id, "object_marking_refs": [marking],
+            "name": format!("CiSP campaign {}", c.campaign_id),
+            "description": description,
+            "first_seen": first,
+            "last_seen": timestamp(c.last_seen.max(c.first_seen)),
+            "external_references": [{"source_name": "cisp-fusion", "external_id": c.campaign_id}]
+        });
+        if c.merged_into.is_some() {
+            campaign["revoked"] = Value::Bool(true);
+        }
+        objects.push(campaign);
+        if let (Some(name), None) = (&c.actor_name, &c.merged_into) {
+            let key = c.actor_id.clone().unwrap_or_else(|| name.clone());
+            let actor_id = stix_id("intrusion-set", &key);
+            actors.entry(key.clone()).or_insert_with(|| {
+                let mut refs = vec![];
+                if key.len() == 5
+                    && key.starts_with('G')
+                    && key[1..].bytes().all(|b| b.is_ascii_digit())
+                {
+                    refs.push(json!({"source_name": "mitre-attack", "external_id": key}));
+                }
+                let mut o = json!({
+                    "type": "intrusion-set", "spec_version": "2.1", "id": actor_id,
+                    "created": created, "modified": created,
+                    "created_by_ref": identity_id, "name": name
+                });
+                if !refs.is_empty() {
+                    o["external_references"] = Value::Array(refs);
+                }
+                o
+            });
+            let confidence = (f64::from(c.attribution_confidence) * 100.0)
+                .round()
+                .clamp(0.0, 100.0) as u64;
+            objects.push(json!({
+                "type": "relationship", "spec_version": "2.1",
+                "id": stix_id("relationship", &format!("{}/attributed-to/{key}", c.campaign_id)),
+                "created": first, "modified": modified,
+                "created_by_ref": identity_id, "object_marking_refs": [marking],
+                "relationship_type": "attributed-to",
+                "source_ref": id, "target_ref": actor_id,
+                "confidence": confidence,
+                "description": format!("Evidence: {}.", c.attribution_evidence.join("; "))
+            }));
+        }
+    }
+    objects.extend(actors.into_values());
+    objects.extend(markings.into_values());
+    let seed: Vec<&str> = latest.keys().copied().collect();
+    json!({"type": "bundle", "id": stix_id("bundle", &format!("campaigns/{}", seed.join(","))), "objects": objects})
 }
 
 #[cfg(test)]

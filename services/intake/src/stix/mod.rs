@@ -27,7 +27,7 @@ use crate::sharing::{self, STIX_TLP2_EXTENSION};
 use crate::text::excerpt;
 use crate::{Converted, Envelope, IntakeError};
 
-pub use export::{export, ExportOptions};
+pub use export::{export, export_campaigns, ExportOptions};
 
 /// The objects of an upload, whatever the wrapping.
 fn objects(doc: Value) -> Result<Vec<Value>, IntakeError> {
