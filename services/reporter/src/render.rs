@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::data::{Change, LabelRow, Report};
+use crate::data::{Breakdown, Change, LabelRow, Report};
 use crate::escape::{html, markdown};
 use crate::svg::{bars, lines, Series};
 
@@ -68,6 +68,80 @@ fn label_table(rows: &[LabelRow], what: &str, q: &str, pq: &str) -> Option<Table
     )
 }
 
+/// How a quarter-on-quarter breakdown (by sector, kind or observable
+/// type) is titled and sourced.
+struct Table3<'a> {
+    id: &'static str,
+    title: &'a str,
+    /// The first column's header.
+    first: &'a str,
+    /// What the counts are, when not submissions ("Observables").
+    value: Option<&'a str>,
+    /// Whether the rows carry sightings (observable types).
+    sightings: bool,
+    chart: &'a str,
+    source: &'a str,
+}
+
+/// A breakdown's section: the table (with sightings when the rows have
+/// them) and its bar chart of this and last quarter.
+fn breakdown(
+    spec: Table3<'_>,
+    text: Vec<String>,
+    rows: &[Breakdown],
+    (q, pq): (&str, &str),
+) -> Section {
+    let sightings = spec.sightings;
+    let label = |quarter: &str| {
+        spec.value
+            .map_or(quarter.to_owned(), |v| format!("{v} {quarter}"))
+    };
+    let (vq, vpq) = (label(q), label(pq));
+    let mut headers = vec![spec.first, vq.as_str(), vpq.as_str(), "Change"];
+    if sightings {
+        headers.push("Sightings");
+    }
+    headers.push("Members");
+    let labels: Vec<String> = rows.iter().map(|b| b.label.clone()).collect();
+    Section {
+        id: spec.id,
+        title: spec.title.into(),
+        text,
+        table: t(
+            &headers,
+            rows.iter()
+                .map(|b| {
+                    let mut row = vec![
+                        b.label.clone(),
+                        b.value.current.to_string(),
+                        b.value.previous.to_string(),
+                        change(&b.value),
+                    ];
+                    if sightings {
+                        row.push(b.sightings.unwrap_or(0).to_string());
+                    }
+                    row.push(b.members.to_string());
+                    row
+                })
+                .collect(),
+        ),
+        charts: vec![Chart {
+            name: spec.id,
+            svg: bars(
+                spec.chart,
+                &labels,
+                &two(
+                    q,
+                    pq,
+                    rows.iter().map(|b| b.value.current as f64).collect(),
+                    rows.iter().map(|b| b.value.previous as f64).collect(),
+                ),
+            ),
+        }],
+        source: spec.source.into(),
+    }
+}
+
 fn two(q: &str, pq: &str, cur: Vec<f64>, prev: Vec<f64>) -> Vec<Series> {
     vec![
         Series {
@@ -111,135 +185,52 @@ pub fn sections(r: &Report) -> Vec<Section> {
         source: "Q1, Q2, Q9–Q14".into(),
     });
 
-    let sector_names: Vec<String> = r.by_sector.iter().map(|b| b.label.clone()).collect();
-    out.push(Section {
-        id: "sectors",
-        title: "Trends by sector".into(),
-        text: vec![format!(
+    out.push(breakdown(
+        Table3 {
+            id: "sectors",
+            title: "Trends by sector",
+            first: "Sector",
+            value: None,
+            sightings: false,
+            chart: "Submissions by sector",
+            source: "Q3",
+        },
+        vec![format!(
             "Submissions by the submitter's sector. Sectors with fewer than {} contributing members in a quarter are \
              not shown for that quarter ({} sector(s) suppressed this quarter).",
             r.k_anonymity, r.suppressed_sectors
         )],
-        table: t(
-            &["Sector", q, pq, "Change", "Members"],
-            r.by_sector
-                .iter()
-                .map(|b| {
-                    vec![
-                        b.label.clone(),
-                        b.value.current.to_string(),
-                        b.value.previous.to_string(),
-                        change(&b.value),
-                        b.members.to_string(),
-                    ]
-                })
-                .collect(),
-        ),
-        charts: vec![Chart {
-            name: "sectors",
-            svg: bars(
-                "Submissions by sector",
-                &sector_names,
-                &two(
-                    q,
-                    pq,
-                    r.by_sector.iter().map(|b| b.value.current as f64).collect(),
-                    r.by_sector.iter().map(|b| b.value.previous as f64).collect(),
-                ),
-            ),
-        }],
-        source: "Q3".into(),
-    });
-
-    let kinds: Vec<String> = r.by_kind.iter().map(|b| b.label.clone()).collect();
-    out.push(Section {
-        id: "kinds",
-        title: "Trends by kind".into(),
-        text: vec![],
-        table: t(
-            &["Kind", q, pq, "Change", "Members"],
-            r.by_kind
-                .iter()
-                .map(|b| {
-                    vec![
-                        b.label.clone(),
-                        b.value.current.to_string(),
-                        b.value.previous.to_string(),
-                        change(&b.value),
-                        b.members.to_string(),
-                    ]
-                })
-                .collect(),
-        ),
-        charts: vec![Chart {
-            name: "kinds",
-            svg: bars(
-                "Submissions by kind",
-                &kinds,
-                &two(
-                    q,
-                    pq,
-                    r.by_kind.iter().map(|b| b.value.current as f64).collect(),
-                    r.by_kind.iter().map(|b| b.value.previous as f64).collect(),
-                ),
-            ),
-        }],
-        source: "Q4".into(),
-    });
-
-    let types: Vec<String> = r
-        .by_observable_type
-        .iter()
-        .map(|b| b.label.clone())
-        .collect();
-    out.push(Section {
-        id: "observable-types",
-        title: "Trends by observable type".into(),
-        text: vec![],
-        table: t(
-            &[
-                "Type",
-                &format!("Observables {q}"),
-                &format!("Observables {pq}"),
-                "Change",
-                "Sightings",
-                "Members",
-            ],
-            r.by_observable_type
-                .iter()
-                .map(|b| {
-                    vec![
-                        b.label.clone(),
-                        b.value.current.to_string(),
-                        b.value.previous.to_string(),
-                        change(&b.value),
-                        b.sightings.unwrap_or(0).to_string(),
-                        b.members.to_string(),
-                    ]
-                })
-                .collect(),
-        ),
-        charts: vec![Chart {
-            name: "observable-types",
-            svg: bars(
-                "Distinct observables by type",
-                &types,
-                &two(
-                    q,
-                    pq,
-                    r.by_observable_type
-                        .iter()
-                        .map(|b| b.value.current as f64)
-                        .collect(),
-                    r.by_observable_type
-                        .iter()
-                        .map(|b| b.value.previous as f64)
-                        .collect(),
-                ),
-            ),
-        }],
-        source: "Q5, Q6".into(),
-    });
+        &r.by_sector,
+        (q, pq),
+    ));
+    out.push(breakdown(
+        Table3 {
+            id: "kinds",
+            title: "Trends by kind",
+            first: "Kind",
+            value: None,
+            sightings: false,
+            chart: "Submissions by kind",
+            source: "Q4",
+        },
+        vec![],
+        &r.by_kind,
+        (q, pq),
+    ));
+    out.push(breakdown(
+        Table3 {
+            id: "observable-types",
+            title: "Trends by observable type",
+            first: "Type",
+            value: Some("Observables"),
+            sightings: true,
+            chart: "Distinct observables by type",
+            source: "Q5, Q6",
+        },
+        vec![],
+        &r.by_observable_type,
+        (q, pq),
+    ));
 
     let weeks = &r.weeks;
     let mut week_kinds: Vec<String> = r.weekly.iter().map(|w| w.kind.clone()).collect();
