@@ -19,8 +19,9 @@
 //!   `GET …/objects/?added_after=&limit=`, the member's own alerts as STIX,
 //!   paged by the time each alert was added to its topic).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -39,6 +40,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::keys::{Caller, Keys};
+use crate::metrics::Metrics;
 use crate::publish::Publisher;
 use crate::stix::{self, export::stix_id, ExportOptions};
 use crate::{max_input_bytes, Envelope, Format, Intake, IntakeError};
@@ -48,12 +50,89 @@ pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
 const MAX_PAGE: usize = 1000;
 
 pub struct Gateway {
-    pub intake: Intake,
-    pub keys: Keys,
-    pub publisher: Publisher,
+    intake: Intake,
+    keys: Keys,
+    publisher: Publisher,
     /// Broker client (the gateway's own user) for reading alert topics.
-    pub reader: ClientConfig,
-    pub topic_prefix: String,
+    reader: ClientConfig,
+    topic_prefix: String,
+    metrics: Metrics,
+    /// The latest TAXII status resources, with the member each belongs to.
+    statuses: Mutex<VecDeque<(MemberId, String, Value)>>,
+}
+
+/// TAXII status resources kept for `GET …/status/{id}/`.
+const MAX_STATUSES: usize = 1000;
+
+impl Gateway {
+    pub fn new(
+        intake: Intake,
+        keys: Keys,
+        publisher: Publisher,
+        reader: ClientConfig,
+        topic_prefix: &str,
+    ) -> anyhow::Result<Gateway> {
+        Ok(Gateway {
+            intake,
+            keys,
+            publisher,
+            reader,
+            topic_prefix: topic_prefix.to_owned(),
+            metrics: Metrics::new()?,
+            statuses: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Converts, counts and, unless a dry run, publishes one upload.
+    async fn take(
+        &self,
+        who: &Caller,
+        format: Format,
+        body: &[u8],
+        env: &Envelope,
+        dry_run: bool,
+    ) -> Result<(crate::Converted, Option<crate::publish::Receipt>), IntakeError> {
+        let count = |outcome: &str| {
+            self.metrics
+                .uploads
+                .with_label_values(&[format.name(), outcome])
+                .inc();
+        };
+        let started = std::time::Instant::now();
+        let prepared = self.intake.prepare(format, body, env);
+        self.metrics
+            .convert_seconds
+            .with_label_values(&[format.name()])
+            .observe(started.elapsed().as_secs_f64());
+        let converted = match prepared {
+            Ok(c) => c,
+            Err(e) => {
+                count("refused");
+                self.metrics
+                    .refusals
+                    .with_label_values(&[e.reason_code()])
+                    .inc();
+                tracing::info!(member = %who.member, key = %who.label, format = format.name(), error = %e, "upload refused");
+                return Err(e);
+            }
+        };
+        if dry_run {
+            count("dry_run");
+            return Ok((converted, None));
+        }
+        match self.publisher.publish(&who.member, &converted.record).await {
+            Ok(receipt) => {
+                count("published");
+                tracing::info!(member = %who.member, key = %who.label, format = format.name(), topic = %receipt.topic, offset = receipt.offset, "upload published");
+                Ok((converted, Some(receipt)))
+            }
+            Err(e) => {
+                count("failed");
+                tracing::warn!(member = %who.member, error = %e, "publishing an upload failed");
+                Err(e)
+            }
+        }
+    }
 }
 
 type Shared = Arc<Gateway>;
@@ -79,6 +158,14 @@ fn taxii(status: StatusCode, value: &Value) -> Response {
 
 /// The caller, from a bearer token or HTTP Basic (password = key).
 fn caller(gw: &Gateway, headers: &HeaderMap) -> Option<Caller> {
+    let who = presented_caller(gw, headers);
+    if who.is_none() {
+        gw.metrics.unauthorised.inc();
+    }
+    who
+}
+
+fn presented_caller(gw: &Gateway, headers: &HeaderMap) -> Option<Caller> {
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let key = if let Some(k) = auth.strip_prefix("Bearer ") {
         k.trim().to_owned()
@@ -213,22 +300,26 @@ async fn upload(
     let Some(who) = caller(&gw, &headers) else {
         return unauthorised();
     };
+    let refused = |e: IntakeError| {
+        gw.metrics
+            .refusals
+            .with_label_values(&[e.reason_code()])
+            .inc();
+        intake_error(&e)
+    };
     let format = match Format::parse(&params.format) {
         Ok(f) => f,
-        Err(e) => return intake_error(&e),
+        Err(e) => return refused(e),
     };
     let env = match envelope(who.member.clone(), &params, now_ms()) {
         Ok(e) => e,
+        Err(e) => return refused(e),
+    };
+    let (converted, receipt) = match gw.take(&who, format, &body, &env, params.dry_run).await {
+        Ok(done) => done,
         Err(e) => return intake_error(&e),
     };
-    let converted = match gw.intake.prepare(format, &body, &env) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::info!(member = %who.member, key = %who.label, format = format.name(), error = %e, "upload refused");
-            return intake_error(&e);
-        }
-    };
-    let summary = json!({
+    let mut out = json!({
         "submission_id": converted.record.submission_id,
         "kind": converted.record.kind.name(),
         "tlp": converted.record.tlp.label(),
@@ -236,35 +327,24 @@ async fn upload(
         "observables": converted.record.observables.len(),
         "skipped": converted.skipped,
     });
-    if params.dry_run {
-        let mut out = summary;
-        out["record"] = serde_json::to_value(&converted.record).unwrap_or(Value::Null);
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            out.to_string(),
-        )
-            .into_response();
-    }
-    match gw.publisher.publish(&who.member, &converted.record).await {
-        Ok(receipt) => {
-            tracing::info!(member = %who.member, key = %who.label, format = format.name(), topic = %receipt.topic, offset = receipt.offset, "upload published");
-            let mut out = summary;
+    let status = match receipt {
+        None => {
+            out["record"] = serde_json::to_value(&converted.record).unwrap_or(Value::Null);
+            StatusCode::OK
+        }
+        Some(receipt) => {
             out["topic"] = Value::from(receipt.topic);
             out["partition"] = Value::from(receipt.partition);
             out["offset"] = Value::from(receipt.offset);
-            (
-                StatusCode::CREATED,
-                [(header::CONTENT_TYPE, "application/json")],
-                out.to_string(),
-            )
-                .into_response()
+            StatusCode::CREATED
         }
-        Err(e) => {
-            tracing::warn!(member = %who.member, error = %e, "publishing an upload failed");
-            intake_error(&e)
-        }
-    }
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        out.to_string(),
+    )
+        .into_response()
 }
 
 fn collection_id(member: &MemberId, which: &str) -> String {
@@ -370,17 +450,13 @@ async fn post_objects(
         .filter_map(|o| o.get("id").cloned())
         .collect();
     let env = Envelope::new(who.member.clone(), now_ms());
-    let outcome = match gw.intake.prepare(Format::Stix, &body, &env) {
-        Ok(converted) => gw
-            .publisher
-            .publish(&who.member, &converted.record)
-            .await
-            .map(|_| converted),
-        Err(e) => Err(e),
-    };
-    let status_id = stix_id("status", &format!("{}/{}", who.member, now_ms()))
-        .trim_start_matches("status--")
-        .to_owned();
+    let outcome = gw.take(&who, Format::Stix, &body, &env, false).await;
+    let status_id = stix_id(
+        "status",
+        &format!("{}/{}/{}", who.member, now_ms(), ids.len()),
+    )
+    .trim_start_matches("status--")
+    .to_owned();
     let total = ids.len();
     let status = match outcome {
         Ok(_) => json!({
@@ -395,7 +471,34 @@ async fn post_objects(
         }),
         Err(e) => return taxii_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
+    if let Ok(mut kept) = gw.statuses.lock() {
+        if kept.len() >= MAX_STATUSES {
+            kept.pop_front();
+        }
+        kept.push_back((who.member.clone(), status_id, status.clone()));
+    }
     taxii(StatusCode::ACCEPTED, &status)
+}
+
+/// `GET /taxii2/cisp/status/{id}/`: a status resource this member's POST
+/// created (the latest 1000 are kept; others, or another member's, 404).
+async fn get_status(
+    State(gw): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(who) = caller(&gw, &headers) else {
+        return unauthorised();
+    };
+    let found = gw.statuses.lock().ok().and_then(|kept| {
+        kept.iter()
+            .find(|(m, i, _)| *m == who.member && *i == id)
+            .map(|(_, _, s)| s.clone())
+    });
+    match found {
+        Some(s) => taxii(StatusCode::OK, &s),
+        None => taxii_error(StatusCode::NOT_FOUND, "no such status"),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -580,6 +683,14 @@ fn frac_ms(t: &str) -> i64 {
     format!("{digits:0<3}").parse().unwrap_or(0)
 }
 
+async fn metrics_handler(State(gw): State<Shared>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        gw.metrics.render(),
+    )
+        .into_response()
+}
+
 pub fn router(gw: Shared) -> Router {
     let max_body = Format::ALL
         .into_iter()
@@ -596,6 +707,8 @@ pub fn router(gw: Shared) -> Router {
             "/taxii2/cisp/collections/{id}/objects/",
             post(post_objects).get(get_objects),
         )
+        .route("/taxii2/cisp/status/{id}/", get(get_status))
+        .route("/metrics", get(metrics_handler))
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(gw)

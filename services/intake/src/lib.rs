@@ -32,6 +32,7 @@ pub mod eml;
 mod error;
 pub mod gateway;
 pub mod keys;
+pub mod metrics;
 pub mod misp;
 pub mod publish;
 pub mod sharing;

@@ -323,13 +323,13 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             let client = client_as(&cfg, &kafka_user, password_file.as_deref())?;
-            let gw = Gateway {
-                intake: intake(&cfg)?,
-                keys: keys_store,
-                publisher: Publisher::new(client.clone(), &cfg.kafka.topic_prefix)?,
-                reader: client,
-                topic_prefix: cfg.kafka.topic_prefix.clone(),
-            };
+            let gw = Gateway::new(
+                intake(&cfg)?,
+                keys_store,
+                Publisher::new(client.clone(), &cfg.kafka.topic_prefix)?,
+                client,
+                &cfg.kafka.topic_prefix,
+            )?;
             let (tx, rx) = tokio::sync::oneshot::channel();
             let server = tokio::spawn(gateway::serve(gw, listen, tx, async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -592,16 +592,17 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
         .set("sasl.username", "cisp-intake")
         .set("sasl.password", password.trim());
     let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
-    let gw = cisp_intake::gateway::Gateway {
-        intake: cisp_intake::Intake {
+    let gw = cisp_intake::gateway::Gateway::new(
+        cisp_intake::Intake {
             registry: std::sync::Arc::new(registry),
             limits: env.config.limits.clone(),
         },
-        keys: cisp_intake::keys::Keys::load(&keys_path).unwrap(),
-        publisher: cisp_intake::publish::Publisher::new(client.clone(), env.prefix()).unwrap(),
-        reader: client,
-        topic_prefix: env.prefix().to_owned(),
-    };
+        cisp_intake::keys::Keys::load(&keys_path).unwrap(),
+        cisp_intake::publish::Publisher::new(client.clone(), env.prefix()).unwrap(),
+        client,
+        env.prefix(),
+    )
+    .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(cisp_intake::gateway::serve(
@@ -711,6 +712,14 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
     let st: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(st["failure_count"], 0, "{body}");
     assert!(st["success_count"].as_u64().unwrap() > 5, "{body}");
+    let status_path = format!("/taxii2/cisp/status/{}/", st["id"].as_str().unwrap());
+    let (status, again) = http(addr, "GET", &status_path, Some(&north_key), b"").await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&again).unwrap()),
+        (200, st.clone())
+    );
+    let (status, _) = http(addr, "GET", &status_path, Some(&grid_key), b"").await;
+    assert_eq!(status, 404, "another member's status");
     assert_eq!(records_on(&env, "northbank").len(), 3);
 
     // gridco reads its alerts with the OASIS TAXII client; northbank's key
@@ -758,6 +767,20 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
     assert_eq!(summary["after_2100"], 0, "{summary}");
     assert_eq!(summary["foreign_collection_status"], 403, "{summary}");
     assert_eq!(summary["bad_key_status"], 401, "{summary}");
+
+    // What the gateway did, counted (no member ids in the labels).
+    let (status, metrics) = http(addr, "GET", "/metrics", None, b"").await;
+    assert_eq!(status, 200);
+    for line in [
+        "cisp_intake_uploads_total{format=\"csv\",outcome=\"published\"} 1",
+        "cisp_intake_uploads_total{format=\"csv\",outcome=\"dry_run\"} 1",
+        "cisp_intake_uploads_total{format=\"stix\",outcome=\"published\"} 1",
+        "cisp_intake_refusals_total{reason=\"malformed\"} 2",
+        "cisp_intake_refusals_total{reason=\"unknown_format\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    assert!(!metrics.contains("northbank") && !metrics.contains("gridco"));
 
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
