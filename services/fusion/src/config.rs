@@ -376,27 +376,26 @@ impl Config {
     /// Reads `path`, applies `CISP_*` environment overrides, validates.
     /// Relative paths in the file are relative to the file's folder.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("CISP_"))
-            .collect();
-        let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_parts(&text, &env, base)
-            .with_context(|| format!("invalid config {}", path.display()))
+        Config::read(path, true)
     }
 
-    /// For tools that only read ClickHouse (the report job): the same file
-    /// and environment overrides, but no Kafka credentials are required, so
-    /// the result must not be used to connect to Kafka.
+    /// For tools that do not connect to Kafka as the service (the report
+    /// job reads only ClickHouse; intake connects as a member or as its own
+    /// user, with credentials it brings): the same file and environment
+    /// overrides, but the service's Kafka password is not required, so the
+    /// result must not be used to connect as the service.
     pub fn load_for_storage(path: &Path) -> anyhow::Result<Config> {
+        Config::read(path, false)
+    }
+
+    fn read(path: &Path, kafka_credentials: bool) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let env: BTreeMap<String, String> = std::env::vars()
             .filter(|(k, _)| k.starts_with("CISP_"))
             .collect();
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse(&text, &env, base, false)
+        Config::parse(&text, &env, base, kafka_credentials)
             .with_context(|| format!("invalid config {}", path.display()))
     }
 

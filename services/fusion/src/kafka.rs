@@ -136,8 +136,24 @@ pub fn read_to_end(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<Vec<u8>>, FusionError> {
-    let consumer: BaseConsumer = base(cfg)
-        .set("group.id", "cisp-topic-reader")
+    let records = read_topic(base(cfg), "cisp-topic-reader", topic, timeout)?;
+    Ok(records.into_iter().map(|(_, payload)| payload).collect())
+}
+
+/// Like [`read_to_end`], as whichever user `client` authenticates as, with
+/// each record's broker timestamp (milliseconds; 0 if it has none).
+/// `group` is only named (offsets are assigned, never committed). A
+/// partition is done when the record just before its high watermark has
+/// been read, so offsets skipped by compaction cannot stall it; an end not
+/// reached within `timeout` is an error, never a silent partial list.
+pub fn read_topic(
+    mut client: ClientConfig,
+    group: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(i64, Vec<u8>)>, FusionError> {
+    let consumer: BaseConsumer = client
+        .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
         .map_err(|e| FusionError::kafka("create reader", e))?;
@@ -146,7 +162,6 @@ pub fn read_to_end(
         .map_err(|e| FusionError::kafka("metadata", e))?;
     let mut tpl = TopicPartitionList::new();
     let mut ends = std::collections::BTreeMap::new();
-    let mut remaining = 0i64;
     for p in md
         .topics()
         .iter()
@@ -158,31 +173,39 @@ pub fn read_to_end(
         if hi > lo {
             tpl.add_partition_offset(topic, p, Offset::Beginning)
                 .map_err(|e| FusionError::kafka("assign", e))?;
-            remaining += hi - lo;
             ends.insert(p, hi);
         }
     }
     let mut out = Vec::new();
-    if remaining == 0 {
+    if ends.is_empty() {
         return Ok(out);
     }
     consumer
         .assign(&tpl)
         .map_err(|e| FusionError::kafka("assign", e))?;
     let deadline = std::time::Instant::now() + timeout;
-    while remaining > 0 {
+    while !ends.is_empty() {
         if std::time::Instant::now() > deadline {
             return Err(FusionError::Internal(format!(
-                "read {} records of {topic}, {remaining} missing",
-                out.len()
+                "read {} records of {topic}; {} partition(s) not read to their end",
+                out.len(),
+                ends.len()
             )));
         }
         match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) if m.offset() < ends.get(&m.partition()).copied().unwrap_or(0) => {
-                remaining -= 1;
-                out.push(m.payload().unwrap_or_default().to_vec());
+            Some(Ok(m)) => {
+                let Some(&end) = ends.get(&m.partition()) else {
+                    continue;
+                };
+                if m.offset() >= end {
+                    continue;
+                }
+                if m.offset() + 1 >= end {
+                    ends.remove(&m.partition());
+                }
+                let ts = m.timestamp().to_millis().unwrap_or(0);
+                out.push((ts, m.payload().unwrap_or_default().to_vec()));
             }
-            Some(Ok(_)) => {}
             Some(Err(e)) => return Err(FusionError::kafka("read", e)),
             None => {}
         }

@@ -129,6 +129,14 @@ fn same_link(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// The To, Cc and Bcc addresses (the first 100 of each list).
+fn recipients<'a>(msg: &'a Message<'a>) -> impl Iterator<Item = &'a mail_parser::Addr<'a>> {
+    [msg.to(), msg.cc(), msg.bcc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|list| list.iter().take(100))
+}
+
 /// What identifies the recipients (the victims) in a link: their
 /// addresses and local parts, also without dots (`j.smith` → `jsmith`),
 /// lower-cased; parts shorter than 4 characters are too common to test.
@@ -147,11 +155,9 @@ fn recipient_tokens(msg: &Message<'_>) -> Vec<String> {
             out.push(a);
         }
     };
-    for list in [msg.to(), msg.cc(), msg.bcc()].into_iter().flatten() {
-        for x in list.iter().take(100) {
-            if let Some(a) = x.address.as_deref() {
-                add(a);
-            }
+    for x in recipients(msg) {
+        if let Some(a) = x.address.as_deref() {
+            add(a);
         }
     }
     for name in ["Delivered-To", "X-Original-To"] {
@@ -166,22 +172,20 @@ fn recipient_tokens(msg: &Message<'_>) -> Vec<String> {
 /// four characters), lower-cased: what a subject line may greet them by.
 fn recipient_names(msg: &Message<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for list in [msg.to(), msg.cc(), msg.bcc()].into_iter().flatten() {
-        for x in list.iter().take(100) {
-            let name = x.name.as_deref().unwrap_or("");
-            let local = x
-                .address
-                .as_deref()
-                .and_then(|a| a.split('@').next())
-                .unwrap_or("");
-            for w in name
-                .split(|c: char| !c.is_alphanumeric())
-                .chain(local.split(['.', '_', '-', '+']))
-            {
-                let w = w.to_lowercase();
-                if w.chars().count() >= 4 && !out.contains(&w) {
-                    out.push(w);
-                }
+    for x in recipients(msg) {
+        let name = x.name.as_deref().unwrap_or("");
+        let local = x
+            .address
+            .as_deref()
+            .and_then(|a| a.split('@').next())
+            .unwrap_or("");
+        for w in name
+            .split(|c: char| !c.is_alphanumeric())
+            .chain(local.split(['.', '_', '-', '+']))
+        {
+            let w = w.to_lowercase();
+            if w.chars().count() >= 4 && !out.contains(&w) {
+                out.push(w);
             }
         }
     }

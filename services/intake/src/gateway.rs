@@ -33,8 +33,7 @@ use axum::Router;
 use cisp_model::{MemberId, Scope, SubmissionKind, Tlp};
 use cisp_wire::records::AlertRecord;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -457,20 +456,36 @@ async fn post_objects(
     )
     .trim_start_matches("status--")
     .to_owned();
-    let total = ids.len();
-    let status = match outcome {
-        Ok(_) => json!({
-            "id": status_id, "status": "complete", "request_timestamp": stix::export::timestamp(now_ms()),
-            "total_count": total, "success_count": total, "failure_count": 0, "pending_count": 0,
-            "successes": ids.iter().map(|i| json!({"id": i})).collect::<Vec<_>>()
-        }),
-        Err(e) if e.is_input_error() => json!({
-            "id": status_id, "status": "complete", "request_timestamp": stix::export::timestamp(now_ms()),
-            "total_count": total, "success_count": 0, "failure_count": total, "pending_count": 0,
-            "failures": ids.iter().map(|i| json!({"id": i, "message": e.to_string()})).collect::<Vec<_>>()
-        }),
+    // One envelope is one submission: every object succeeds or fails with it.
+    let (published, successes, failures) = match outcome {
+        Ok(_) => (
+            true,
+            ids.iter().map(|i| json!({ "id": i })).collect(),
+            vec![],
+        ),
+        Err(e) if e.is_input_error() => (
+            false,
+            vec![],
+            ids.iter()
+                .map(|i| json!({ "id": i, "message": e.to_string() }))
+                .collect::<Vec<_>>(),
+        ),
         Err(e) => return taxii_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
+    let mut status = json!({
+        "id": status_id,
+        "status": "complete",
+        "request_timestamp": stix::export::timestamp(now_ms()),
+        "total_count": ids.len(),
+        "success_count": successes.len(),
+        "failure_count": failures.len(),
+        "pending_count": 0,
+    });
+    if published {
+        status["successes"] = Value::Array(successes);
+    } else {
+        status["failures"] = Value::Array(failures);
+    }
     if let Ok(mut kept) = gw.statuses.lock() {
         if kept.len() >= MAX_STATUSES {
             kept.pop_front();
@@ -516,60 +531,22 @@ pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i6
 /// Every record of type `rt` on `topic`, from the beginning to its end
 /// when called, with the broker's timestamp, oldest first. Records that do
 /// not decode are skipped (only the fusion service writes these topics).
-/// An end not reached within 30 s is an error, never a silent partial list.
 pub fn read_records<T: serde::de::DeserializeOwned>(
     client: &ClientConfig,
     topic: &str,
     rt: RecordType,
 ) -> anyhow::Result<Vec<(i64, T)>> {
-    let timeout = Duration::from_secs(10);
-    let consumer: BaseConsumer = client
-        .clone()
-        .set("group.id", "cisp-intake-taxii")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let md = consumer.fetch_metadata(Some(topic), timeout)?;
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = std::collections::BTreeMap::new();
-    for p in md
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-    {
-        let (lo, hi) = consumer.fetch_watermarks(topic, p, timeout)?;
-        if hi > lo {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-            ends.insert(p, hi);
-        }
-    }
+    let raw = cisp_fusion::kafka::read_topic(
+        client.clone(),
+        "cisp-intake-taxii",
+        topic,
+        Duration::from_secs(30),
+    )?;
     let codec = Codec::new(DecodeLimits::default())?;
-    let mut out = Vec::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&tpl)?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !ends.is_empty() {
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!("timed out reading {topic} to its end");
-        }
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let m = m?;
-        if ends
-            .get(&m.partition())
-            .is_some_and(|end| m.offset() + 1 >= *end)
-        {
-            ends.remove(&m.partition());
-        }
-        let ts = m.timestamp().to_millis().unwrap_or(0);
-        if let Some(payload) = m.payload() {
-            if let Ok((record, _)) = codec.decode::<T>(rt, payload) {
-                out.push((ts, record));
-            }
-        }
-    }
+    let mut out: Vec<(i64, T)> = raw
+        .iter()
+        .filter_map(|(ts, payload)| codec.decode::<T>(rt, payload).ok().map(|(r, _)| (*ts, r)))
+        .collect();
     out.sort_by_key(|(ts, _)| *ts);
     Ok(out)
 }

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use cisp_demo::{publish, Scenario};
@@ -68,18 +70,9 @@ fn extra_records() -> Vec<SubmissionRecord> {
 }
 
 async fn tsv(env: &TestEnv, sql: &str) -> Vec<Vec<String>> {
-    let bytes = env
-        .store()
-        .client()
-        .query(sql)
-        .fetch_bytes("TabSeparatedRaw")
-        .unwrap()
-        .collect()
+    common::tsv_rows(env, sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    String::from_utf8(bytes.to_vec())
-        .unwrap()
-        .lines()
+        .iter()
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect()
 }

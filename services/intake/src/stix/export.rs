@@ -131,19 +131,27 @@ fn marking_definition(tlp: Tlp) -> Value {
     })
 }
 
-/// The bundle for `alerts` (all addressed to one member).
-pub fn export(alerts: &[AlertRecord], options: &ExportOptions) -> Value {
-    let identity_id = stix_id("identity", "fusion-cell");
+/// The CiSP Fusion Cell as the `identity` that produced every bundle, and
+/// its id.
+fn producer() -> (String, Value) {
+    let id = stix_id("identity", "fusion-cell");
     let created = timestamp(EPOCH_2026);
-    let mut objects = vec![json!({
+    let identity = json!({
         "type": "identity",
         "spec_version": "2.1",
-        "id": identity_id,
+        "id": id,
         "created": created,
         "modified": created,
         "name": "CiSP Fusion Cell",
         "identity_class": "organization"
-    })];
+    });
+    (id, identity)
+}
+
+/// The bundle for `alerts` (all addressed to one member).
+pub fn export(alerts: &[AlertRecord], options: &ExportOptions) -> Value {
+    let (identity_id, identity) = producer();
+    let mut objects = vec![identity];
     let mut markings: BTreeMap<Tlp, Value> = BTreeMap::new();
     let mut campaigns: BTreeMap<String, Value> = BTreeMap::new();
     for a in alerts {
@@ -263,13 +271,9 @@ pub fn export_campaigns(updates: &[CampaignUpdateRecord]) -> Value {
             *slot = u;
         }
     }
-    let identity_id = stix_id("identity", "fusion-cell");
+    let (identity_id, identity) = producer();
     let created = timestamp(EPOCH_2026);
-    let mut objects = vec![json!({
-        "type": "identity", "spec_version": "2.1", "id": identity_id,
-        "created": created, "modified": created,
-        "name": "CiSP Fusion Cell", "identity_class": "organization"
-    })];
+    let mut objects = vec![identity];
     let mut markings: BTreeMap<Tlp, Value> = BTreeMap::new();
     let mut actors: BTreeMap<String, Value> = BTreeMap::new();
     for c in latest.values() {
