@@ -1,28 +1,39 @@
 # Shared settings for the local stack scripts. Sourced, never run.
 #
 # Everything the stack writes lives under $CISP_STACK_DIR (default: .stack/ in
-# the checkout); heavy, reusable installs (the broker binary) live under
-# $CISP_CACHE_DIR (default: ~/.cache/cisp-fusion) so every clone on this
-# machine, CI's included, shares one build.
+# the checkout); heavy, reusable installs (Apache Kafka's jars, the Maven
+# repository they come from) live under $CISP_CACHE_DIR (default:
+# ~/.cache/cisp-fusion) so every clone on this machine, CI's included,
+# downloads them once.
 set -euo pipefail
 
 CISP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CISP_STACK_DIR="${CISP_STACK_DIR:-$CISP_ROOT/.stack}"
 CISP_CACHE_DIR="${CISP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cisp-fusion}"
 
-TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
-TANSU_ROOT="$CISP_CACHE_DIR/tansu-$TANSU_VERSION"
-TANSU_BIN="$TANSU_ROOT/bin/tansu"
+# Apache Kafka, from Maven Central: the version is the pom's (one truth).
+KAFKA_POM="$CISP_ROOT/scripts/stack/kafka/pom.xml"
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")"
+KAFKA_HOME="$CISP_CACHE_DIR/kafka-$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_ADMIN_SRC="$CISP_ROOT/scripts/stack/kafka/CispKafkaAdmin.java"
+# Compiled admin tool, keyed by its source so an edited tool recompiles.
+KAFKA_ADMIN_CLASSES="$KAFKA_HOME/admin-$(sha256sum "$KAFKA_ADMIN_SRC" | cut -c1-12)"
+# Heap of the local broker: Kafka serves from the page cache, so a small
+# heap leaves the 2-core, shared machine to ClickHouse and the service.
+CISP_KAFKA_HEAP="${CISP_KAFKA_HEAP:-512m}"
 
 CISP_KAFKA_PORT="${CISP_KAFKA_PORT:-19092}"
 CISP_CH_HTTP_PORT="${CISP_CH_HTTP_PORT:-18123}"
 CISP_CH_TCP_PORT="${CISP_CH_TCP_PORT:-19000}"
+CISP_KAFKA_CONTROLLER_PORT="${CISP_KAFKA_CONTROLLER_PORT:-19093}"
 CISP_BROKER="127.0.0.1:$CISP_KAFKA_PORT"
 
 # The local broker requires SASL/SCRAM-SHA-512. One password file per
-# broker user (the fusion service and every member of config/members.toml),
-# generated once, mode 600, outside the checkout so every clone on this
-# machine (CI's included) talks to whichever local broker is running.
+# broker user (the administrator cisp-admin, the fusion service, intake and
+# every member of config/members.toml), generated once, mode 600, outside
+# the checkout so every clone on this machine (CI's included) talks to
+# whichever local broker is running.
 CISP_CREDENTIALS_DIR="${CISP_CREDENTIALS_DIR:-$CISP_CACHE_DIR/broker-credentials}"
 export CISP_KAFKA_SASL_PASSWORD_FILE="${CISP_KAFKA_SASL_PASSWORD_FILE:-$CISP_CREDENTIALS_DIR/cisp-fusion}"
 export CISP_CREDENTIALS_DIR
@@ -76,11 +87,18 @@ member_ids() {
   sed -n 's/^id *= *"\([a-z0-9-]*\)".*/\1/p' "$CISP_ROOT/config/members.toml"
 }
 
+# Every SCRAM user of the local broker: the administrator (super user, also
+# the broker's own login), the two services, every member.
+CISP_KAFKA_ADMIN_USER="cisp-admin"
+broker_users() {
+  echo "$CISP_KAFKA_ADMIN_USER cisp-fusion cisp-intake $(member_ids)"
+}
+
 # Make sure every broker user has a password file (never overwrites one).
 ensure_credentials() {
   (umask 077 && mkdir -p "$CISP_CREDENTIALS_DIR")
   local user file
-  for user in cisp-fusion cisp-intake $(member_ids); do
+  for user in $(broker_users); do
     file="$CISP_CREDENTIALS_DIR/$user"
     if [[ ! -s "$file" ]]; then
       (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$file")

@@ -64,6 +64,9 @@ impl Registry {
     pub const MAX_MEMBERS: usize = 100_000;
     pub const MAX_SUPPLIERS: usize = 1_000;
     const MAX_NAME_LEN: usize = 200;
+    /// Member ids may not start with this: it names the services' and the
+    /// administrator's broker principals.
+    pub const RESERVED_PREFIX: &'static str = "cisp-";
 
     pub fn new(members: Vec<Member>) -> Result<Registry, ModelError> {
         if members.len() > Self::MAX_MEMBERS {
@@ -93,6 +96,17 @@ impl Registry {
                 normalised.insert(o.value().to_owned());
             }
             m.suppliers = normalised;
+            if m.id.as_str().starts_with(Self::RESERVED_PREFIX) {
+                // The broker users of the services and the administrator
+                // (cisp-fusion, cisp-intake, cisp-admin) share the member
+                // namespace of SASL principals: a member with such an id
+                // would hold a service's ACLs, or the super user's.
+                return Err(ModelError::Registry(format!(
+                    "member {}: ids starting with {:?} are reserved for the services' broker users",
+                    m.id,
+                    Self::RESERVED_PREFIX
+                )));
+            }
             if m.name.trim().is_empty() || m.name.len() > Self::MAX_NAME_LEN {
                 return Err(ModelError::Registry(format!(
                     "member {} needs a name of 1 to {} bytes",
@@ -324,6 +338,11 @@ role = "member"
             .contains("twice"));
         let unknown = "[[member]]\nid = \"a\"\nname = \"A\"\nsector = \"s\"\nrole = \"fusion-cell\"\ncolour = \"red\"\n";
         assert!(Registry::from_toml_str(unknown).is_err());
+        let service = format!("{TOML}\n[[member]]\nid = \"cisp-admin\"\nname = \"x\"\nsector = \"energy\"\nrole = \"member\"\n");
+        assert!(Registry::from_toml_str(&service)
+            .unwrap_err()
+            .to_string()
+            .contains("reserved"));
         let none = "[[member]]\nid = \"a\"\nname = \"A\"\nsector = \"s\"\nrole = \"member\"\n";
         assert!(Registry::from_toml_str(none)
             .unwrap_err()

@@ -61,7 +61,10 @@ struct RawKafka {
     topic_prefix: String,
     #[serde(default = "default_group")]
     group_id: String,
-    #[serde(default = "default_true")]
+    /// The service creates missing topics itself only where its broker
+    /// user may (an open development broker); with ACLs the administrator
+    /// provisions them (`cisp-fusion acls`).
+    #[serde(default)]
     create_topics: bool,
     #[serde(default = "default_partitions")]
     partitions: i32,
@@ -75,6 +78,8 @@ struct RawKafka {
     max_poll_interval_ms: u64,
     #[serde(default = "default_message_bytes")]
     max_message_bytes: usize,
+    #[serde(default = "default_stall_after_secs")]
+    stall_after_secs: u64,
     #[serde(default)]
     confluent_schema_ids: Vec<u32>,
     /// Extra librdkafka properties (e.g. security.protocol, sasl.*).
@@ -88,8 +93,8 @@ fn default_prefix() -> String {
 fn default_group() -> String {
     "cisp-fusion".into()
 }
-fn default_true() -> bool {
-    true
+fn default_stall_after_secs() -> u64 {
+    60
 }
 fn default_partitions() -> i32 {
     3
@@ -189,6 +194,9 @@ pub struct KafkaConfig {
     pub batch_max_age: Duration,
     pub max_poll_interval: Duration,
     pub max_message_bytes: usize,
+    /// A partition whose committed offset stays put this long while
+    /// records wait behind it is reported stalled (`/health`, metric).
+    pub stall_after: Duration,
     pub confluent_schema_ids: Vec<u32>,
     pub client: BTreeMap<String, String>,
 }
@@ -218,6 +226,7 @@ impl fmt::Debug for KafkaConfig {
             .field("batch_max_age", &self.batch_max_age)
             .field("max_poll_interval", &self.max_poll_interval)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("stall_after", &self.stall_after)
             .field("confluent_schema_ids", &self.confluent_schema_ids)
             .field("client", &client)
             .finish()
@@ -489,6 +498,9 @@ impl Config {
         if !(1024..=64 * 1024 * 1024).contains(&k.max_message_bytes) {
             bail!("kafka.max_message_bytes must be 1 KiB to 64 MiB");
         }
+        if !(5..=86_400).contains(&k.stall_after_secs) {
+            bail!("kafka.stall_after_secs must be 5 to 86400");
+        }
         let protocol = k
             .client
             .get("security.protocol")
@@ -587,6 +599,7 @@ impl Config {
                 batch_max_age: Duration::from_millis(k.batch_max_age_ms),
                 max_poll_interval: Duration::from_millis(k.max_poll_interval_ms),
                 max_message_bytes: k.max_message_bytes,
+                stall_after: Duration::from_secs(k.stall_after_secs),
                 confluent_schema_ids: k.confluent_schema_ids,
                 client: k.client,
             },

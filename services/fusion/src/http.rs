@@ -40,6 +40,7 @@ pub type EngineSlot = Arc<OnceLock<SharedEngine>>;
 struct AppState {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    stalls: Arc<crate::kafka::StallWatch>,
     engine: EngineSlot,
     token: Option<Arc<str>>,
 }
@@ -220,18 +221,37 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// 200 `ok` while the pipeline runs and every assigned partition makes
+/// progress; 503 while starting, or with the partitions that have records
+/// waiting and no durable progress (`kafka.stall_after_secs`).
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
-    if s.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    if !s.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_owned());
     }
+    let stalled = s.stalls.stalled();
+    if stalled.is_empty() {
+        return (StatusCode::OK, "ok\n".to_owned());
+    }
+    let mut body = String::from("stalled\n");
+    for p in stalled {
+        body.push_str(&format!(
+            "{} partition {}: offset {} with {} record(s) waiting, no progress for {} s\n",
+            p.topic,
+            p.partition,
+            p.committed,
+            p.lag,
+            p.stalled_for.as_secs()
+        ));
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 /// What the HTTP endpoint serves.
 pub struct Serve {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
+    /// Which assigned partitions make no progress (`/health`).
+    pub stalls: Arc<crate::kafka::StallWatch>,
     pub engine: EngineSlot,
     pub api_token: Option<String>,
 }
@@ -258,6 +278,7 @@ pub async fn serve(
         .with_state(AppState {
             metrics: what.metrics,
             ready: what.ready,
+            stalls: what.stalls,
             engine: what.engine,
             token: what.api_token.map(Arc::from),
         });

@@ -1,6 +1,8 @@
 //! Kafka clients with the settings the pipeline's guarantees rely on.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -30,14 +32,118 @@ fn base(cfg: &KafkaConfig) -> ClientConfig {
 
 /// The consumer's client context: librdkafka's statistics (every
 /// `STATS_INTERVAL_MS`) give each assigned partition's lag, summed into the
-/// `cisp_fusion_consumer_lag` gauge.
+/// `cisp_fusion_consumer_lag` gauge, and its committed offset, which the
+/// [`StallWatch`] follows.
 pub struct LagContext {
     lag: IntGauge,
+    stalls: Arc<StallWatch>,
 }
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
         self.lag.set(total_lag(&statistics));
+        let parts = statistics.topics.values().flat_map(|t| {
+            t.partitions
+                .values()
+                .filter(|p| p.partition >= 0 && p.desired)
+                .map(|p| PartitionProgress {
+                    topic: t.topic.clone(),
+                    partition: p.partition,
+                    // Nothing committed yet: the group starts at the
+                    // partition's beginning (auto.offset.reset=earliest).
+                    committed: if p.committed_offset >= 0 {
+                        p.committed_offset
+                    } else {
+                        p.lo_offset
+                    },
+                    end: p.hi_offset,
+                })
+        });
+        self.stalls.observe(Instant::now(), parts);
+    }
+}
+
+/// One assigned partition as the statistics describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionProgress {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset the group will resume from (durable progress).
+    pub committed: i64,
+    /// The partition's high watermark.
+    pub end: i64,
+}
+
+/// A partition that has records waiting but has made no durable progress
+/// for at least the watch's `after`: a record the consumer cannot fetch,
+/// a batch that never becomes durable. `/health` names it and
+/// `cisp_fusion_consumer_stalled_partitions` counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stalled {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: i64,
+    pub lag: i64,
+    pub stalled_for: Duration,
+}
+
+/// Follows each assigned partition's committed offset: one whose offset
+/// stays put while records wait behind it is stalled. A busy partition
+/// commits every batch (a second at most), so `after` (a minute by
+/// default) is far from any healthy pause.
+pub struct StallWatch {
+    after: Duration,
+    gauge: IntGauge,
+    state: Mutex<BTreeMap<(String, i32), (i64, Instant, Option<Stalled>)>>,
+}
+
+impl StallWatch {
+    pub fn new(after: Duration, gauge: IntGauge) -> StallWatch {
+        StallWatch {
+            after,
+            gauge,
+            state: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Takes one statistics report: every partition the consumer holds now
+    /// (those it no longer holds are forgotten).
+    pub fn observe(&self, now: Instant, parts: impl IntoIterator<Item = PartitionProgress>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = BTreeMap::new();
+        for p in parts {
+            let lag = p.end - p.committed;
+            if lag <= 0 {
+                continue;
+            }
+            let key = (p.topic.clone(), p.partition);
+            let since = match state.remove(&key) {
+                Some((committed, since, _)) if committed == p.committed => since,
+                _ => now,
+            };
+            let waited = now.saturating_duration_since(since);
+            let stalled = (waited >= self.after).then(|| Stalled {
+                topic: p.topic,
+                partition: p.partition,
+                committed: p.committed,
+                lag,
+                stalled_for: waited,
+            });
+            if let Some(s) = &stalled {
+                warn!(topic = %s.topic, partition = s.partition, offset = s.committed, lag = s.lag,
+                    stalled_secs = s.stalled_for.as_secs(), "partition makes no progress while records wait");
+            }
+            next.insert(key, (p.committed, since, stalled));
+        }
+        *state = next;
+        let count = state.values().filter(|v| v.2.is_some()).count();
+        self.gauge.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The partitions stalled as of the last report.
+    pub fn stalled(&self) -> Vec<Stalled> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.values().filter_map(|v| v.2.clone()).collect()
     }
 }
 
@@ -61,7 +167,11 @@ pub type FusionConsumer = BaseConsumer<LagContext>;
 
 /// A consumer that never commits on its own: offsets are committed by the
 /// pipeline after the batch is durable.
-pub fn consumer(cfg: &KafkaConfig, lag: IntGauge) -> Result<FusionConsumer, FusionError> {
+pub fn consumer(
+    cfg: &KafkaConfig,
+    lag: IntGauge,
+    stalls: Arc<StallWatch>,
+) -> Result<FusionConsumer, FusionError> {
     base(cfg)
         .set("statistics.interval.ms", STATS_INTERVAL_MS)
         .set("group.id", &cfg.group_id)
@@ -73,7 +183,7 @@ pub fn consumer(cfg: &KafkaConfig, lag: IntGauge) -> Result<FusionConsumer, Fusi
             cfg.max_poll_interval.as_millis().to_string(),
         )
         .set("session.timeout.ms", "30000")
-        .create_with_context(LagContext { lag })
+        .create_with_context(LagContext { lag, stalls })
         .map_err(|e| FusionError::kafka("create consumer", e))
 }
 
@@ -90,21 +200,27 @@ pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer, FusionError> {
         .map_err(|e| FusionError::kafka("create producer", e))
 }
 
-/// Creates missing topics; existing ones are left as they are.
+/// Creates missing topics (with [`TopicSpec::configs`]); existing ones are
+/// left as they are. Needs the Create permission, which production and the
+/// local stack give only to the administrator (`create_topics = false`:
+/// `cisp-fusion acls` provisions the topics).
 pub async fn ensure_topics(cfg: &KafkaConfig, specs: &[TopicSpec]) -> Result<(), FusionError> {
     let admin: AdminClient<DefaultClientContext> = base(cfg)
         .create()
         .map_err(|e| FusionError::kafka("create admin client", e))?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let configs: Vec<Vec<(&str, String)>> = specs
+        .iter()
+        .map(|s| s.configs(cfg.max_message_bytes))
+        .collect();
     let new: Vec<NewTopic<'_>> = specs
         .iter()
-        .map(|s| {
-            let t = NewTopic::new(&s.name, cfg.partitions, TopicReplication::Fixed(1));
-            if s.compacted {
-                t.set("cleanup.policy", "compact")
-            } else {
-                t
-            }
+        .zip(&configs)
+        .map(|(s, configs)| {
+            configs.iter().fold(
+                NewTopic::new(&s.name, cfg.partitions, TopicReplication::Fixed(1)),
+                |t, (k, v)| t.set(k, v),
+            )
         })
         .collect();
     let results = admin
@@ -211,4 +327,49 @@ pub fn read_topic(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(partition: i32, committed: i64, end: i64) -> PartitionProgress {
+        PartitionProgress {
+            topic: "cisp.submissions.gridco".into(),
+            partition,
+            committed,
+            end,
+        }
+    }
+
+    #[test]
+    fn a_partition_is_stalled_only_while_records_wait_behind_an_unmoving_offset() {
+        let gauge = IntGauge::new("stalled", "test").expect("gauge");
+        let watch = StallWatch::new(Duration::from_secs(60), gauge.clone());
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        // Partition 0 is stuck at 7 with 3 waiting; partition 1 moves on.
+        watch.observe(at(0), [part(0, 7, 10), part(1, 0, 100)]);
+        watch.observe(at(30), [part(0, 7, 10), part(1, 50, 100)]);
+        assert!(watch.stalled().is_empty());
+        watch.observe(at(61), [part(0, 7, 11), part(1, 90, 100)]);
+        let stalled = watch.stalled();
+        assert_eq!(stalled.len(), 1);
+        assert_eq!((stalled[0].partition, stalled[0].committed, stalled[0].lag), (0, 7, 4));
+        assert_eq!(stalled[0].stalled_for, Duration::from_secs(61));
+        assert_eq!(gauge.get(), 1);
+        // Progress clears it; so does having nothing left to read.
+        watch.observe(at(70), [part(0, 8, 11), part(1, 100, 100)]);
+        assert!(watch.stalled().is_empty());
+        assert_eq!(gauge.get(), 0);
+        watch.observe(at(200), [part(0, 8, 11)]);
+        assert_eq!(watch.stalled().len(), 1);
+        watch.observe(at(201), [part(0, 11, 11)]);
+        assert!(watch.stalled().is_empty());
+        // A partition no longer assigned is forgotten.
+        watch.observe(at(300), [part(1, 0, 5)]);
+        watch.observe(at(400), []);
+        watch.observe(at(500), [part(1, 0, 5)]);
+        assert!(watch.stalled().is_empty());
+    }
 }

@@ -158,7 +158,11 @@ async fn rebuild_engine(
 
 /// Every fallible start-up step: load the registry, migrate ClickHouse,
 /// ensure topics, rebuild the engine, create and subscribe the clients.
-async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipeline::Pipeline> {
+async fn prepare(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    stalls: Arc<kafka::StallWatch>,
+) -> anyhow::Result<pipeline::Pipeline> {
     let registry = setup(config).await?;
     let store = Store::new(&config.clickhouse);
     let (engine, replayed, restored) = rebuild_engine(config, &registry, &store).await?;
@@ -172,7 +176,7 @@ async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipe
     let engine = Arc::new(std::sync::Mutex::new(engine));
 
     let topics = Topics::new(&config.kafka.topic_prefix);
-    let consumer = kafka::consumer(&config.kafka, metrics.consumer_lag.clone())?;
+    let consumer = kafka::consumer(&config.kafka, metrics.consumer_lag.clone(), stalls)?;
     let subscriptions: Vec<String> = registry
         .members()
         .map(|m| topics.submissions(&m.id))
@@ -208,6 +212,10 @@ async fn prepare(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<pipe
 pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let ready = Arc::new(AtomicBool::new(false));
+    let stalls = Arc::new(kafka::StallWatch::new(
+        config.kafka.stall_after,
+        metrics.consumer_stalled_partitions.clone(),
+    ));
     // The HTTP server stops when the pipeline ends, for whatever reason:
     // after a fatal error the process must exit (and be restarted), not
     // linger serving metrics.
@@ -218,6 +226,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         http::Serve {
             metrics: metrics.clone(),
             ready: ready.clone(),
+            stalls: stalls.clone(),
             engine: engine_slot.clone(),
             api_token: config.api_token.clone(),
         },
@@ -227,7 +236,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     .with_context(|| format!("binding the metrics endpoint {}", config.metrics_addr))?;
     info!(%metrics_addr, api = config.api_token.is_some(), "serving /metrics, /health and the query API (/api/, bearer token)");
 
-    let pipeline = match prepare(&config, &metrics).await {
+    let pipeline = match prepare(&config, &metrics, stalls).await {
         Ok(p) => p,
         Err(e) => {
             stop_http.trigger();

@@ -33,9 +33,13 @@ enum Command {
     Topics,
     /// Print the effective configuration (secrets redacted).
     Config,
-    /// Print a shell script that creates the SCRAM users, topics and ACLs of
-    /// a production broker for the registry (docker/README.md).
+    /// Print what a broker needs for the registry: SCRAM users, topics and
+    /// ACLs, as a shell script with Kafka's tools (production,
+    /// docker/README.md) or as a plan for scripts/stack/kafka-admin.sh.
     Acls {
+        /// `script` (kafka-acls.sh and friends) or `plan` (the admin tool's input).
+        #[arg(long, value_enum, default_value = "script")]
+        format: AclFormat,
         /// The service's own SASL user.
         #[arg(long, default_value = "cisp-fusion")]
         service_user: String,
@@ -43,6 +47,12 @@ enum Command {
         #[arg(long, default_value = "cisp-intake")]
         intake_user: String,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AclFormat {
+    Script,
+    Plan,
 }
 
 /// mimalloc instead of glibc's allocator: allocation was about a quarter
@@ -89,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Acls {
+            format,
             service_user,
             intake_user,
         } => {
@@ -98,9 +109,18 @@ fn main() -> anyhow::Result<()> {
                 cisp_fusion::acl::acls(&topics, &registry, &service_user, &config.kafka.group_id);
             rules.extend(cisp_fusion::acl::intake_acls(&topics, &intake_user));
             let specs = topics.all(&registry);
+            let provisioning = cisp_fusion::acl::Provisioning {
+                rules: &rules,
+                topics: &specs,
+                partitions: config.kafka.partitions,
+                max_message_bytes: config.kafka.max_message_bytes,
+            };
             print!(
                 "{}",
-                cisp_fusion::acl::script(&rules, &specs, config.kafka.partitions)
+                match format {
+                    AclFormat::Script => provisioning.script(),
+                    AclFormat::Plan => provisioning.plan(),
+                }
             );
             Ok(())
         }

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub common_values: IntGauge,
     pub attributed_campaigns: IntGauge,
     pub consumer_lag: IntGauge,
+    pub consumer_stalled_partitions: IntGauge,
     pub api_requests: IntCounterVec,
 }
 
@@ -130,6 +131,10 @@ impl Metrics {
                 "cisp_fusion_consumer_lag",
                 "Records on the member topics not yet consumed (librdkafka statistics, every 5 s)",
             )?,
+            consumer_stalled_partitions: IntGauge::new(
+                "cisp_fusion_consumer_stalled_partitions",
+                "Assigned partitions with records waiting and no committed progress for kafka.stall_after_secs",
+            )?,
             attributed_campaigns: IntGauge::new("cisp_fusion_attributed_campaigns", "Live campaigns attributed to an actor")?,
             api_requests: IntCounterVec::new(
                 Opts::new("cisp_fusion_api_requests_total", "Query API requests by outcome"),
@@ -174,6 +179,8 @@ impl Metrics {
         m.registry
             .register(Box::new(m.attributed_campaigns.clone()))?;
         m.registry.register(Box::new(m.consumer_lag.clone()))?;
+        m.registry
+            .register(Box::new(m.consumer_stalled_partitions.clone()))?;
         m.registry.register(Box::new(m.api_requests.clone()))?;
         // Pre-create the outcome series so dashboards see zeros, not gaps.
         for o in ["accepted", "duplicate", "dead_letter"] {

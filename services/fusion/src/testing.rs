@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -137,6 +138,96 @@ pub fn local_kafka_env() -> BTreeMap<String, String> {
     env
 }
 
+/// The local broker's super user (`scripts/stack/common.sh`): it provisions
+/// topics and ACLs, and the load generator publishes as it on behalf of
+/// synthetic members that have no broker users.
+pub const ADMIN_USER: &str = "cisp-admin";
+
+/// Gives the local broker the users, topics (with their size limits) and
+/// ACLs `config` needs, as production gets them: the plan `cisp-fusion
+/// acls --format plan` prints, applied by `scripts/stack/kafka-admin.sh`
+/// as the super user. Returns the tool's summary line.
+pub fn provision(config: &Config) -> Result<String, String> {
+    use std::io::Write as _;
+    let registry = cisp_model::Registry::load(&config.registry_path)
+        .map_err(|e| format!("registry {}: {e}", config.registry_path.display()))?;
+    let topics = crate::Topics::new(&config.kafka.topic_prefix);
+    let mut rules = crate::acl::acls(&topics, &registry, "cisp-fusion", &config.kafka.group_id);
+    rules.extend(crate::acl::intake_acls(&topics, "cisp-intake"));
+    let specs = topics.all(&registry);
+    let plan = crate::acl::Provisioning {
+        rules: &rules,
+        topics: &specs,
+        partitions: config.kafka.partitions,
+        max_message_bytes: config.kafka.max_message_bytes,
+    }
+    .plan();
+    let mut child = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/stack/kafka-admin.sh"))
+        .arg("apply")
+        .env("CISP_KAFKA_BOOTSTRAP", &config.kafka.brokers)
+        .env("CISP_CREDENTIALS_DIR", credentials_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run scripts/stack/kafka-admin.sh: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(plan.as_bytes())
+            .map_err(|e| format!("writing the plan: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("kafka-admin.sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "provisioning topics and ACLs for prefix {} failed (is the stack up? `make stack-up`): {}",
+            config.kafka.topic_prefix,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Publishes test records as a member would: a record for a member's
+/// submission topic goes out authenticated as that member (the broker's
+/// ACLs allow nobody else but intake to write there); anything else as the
+/// fusion service.
+pub struct TestProducer {
+    env_prefix: String,
+    producers: BTreeMap<String, FutureProducer>,
+    client: ClientConfig,
+}
+
+impl TestProducer {
+    /// The producer of whoever may write `topic`.
+    fn for_topic(&mut self, topic: &str) -> &FutureProducer {
+        let user = crate::Topics::new(&self.env_prefix)
+            .member_of(topic)
+            .map_or_else(|| "cisp-fusion".to_owned(), |m| m.as_str().to_owned());
+        let client = &self.client;
+        self.producers.entry(user.clone()).or_insert_with(|| {
+            let password = read_password(&user);
+            let mut c = client.clone();
+            c.set("sasl.username", &user)
+                .set("sasl.password", &password)
+                .set("enable.idempotence", "true")
+                .create()
+                .unwrap_or_else(|e| panic!("producer of {user}: {e}"))
+        })
+    }
+}
+
+/// The local broker password of `user`, from its password file.
+pub fn read_password(user: &str) -> String {
+    let file = password_file(user);
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `make stack-up`)", file.display()))
+        .trim()
+        .to_owned()
+}
+
 /// One isolated test environment on the shared local stack.
 pub struct TestEnv {
     pub config: Config,
@@ -214,6 +305,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         }
         let config =
             Config::from_parts(&toml, &env, &repo_root().join("config")).expect("test config");
+        provision(&config).unwrap_or_else(|e| panic!("{e}"));
         TestEnv { config, toml }
     }
 
@@ -252,15 +344,29 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         c
     }
 
-    pub fn producer(&self) -> FutureProducer {
-        self.client()
-            .set("enable.idempotence", "true")
-            .create()
-            .expect("producer")
+    /// A producer that publishes as whoever may write each topic
+    /// ([`TestProducer`]).
+    pub fn producer(&self) -> Mutex<TestProducer> {
+        Mutex::new(TestProducer {
+            env_prefix: self.prefix().to_owned(),
+            producers: BTreeMap::new(),
+            client: self.client(),
+        })
     }
 
     /// Produces and waits for the broker's acknowledgement.
-    pub async fn produce(&self, producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+    pub async fn produce(
+        &self,
+        producer: &Mutex<TestProducer>,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) {
+        let producer = producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .for_topic(topic)
+            .clone();
         producer
             .send(
                 FutureRecord::to(topic).key(key).payload(payload),
@@ -270,10 +376,27 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             .unwrap_or_else(|(e, _)| panic!("producing to {topic}: {e}"));
     }
 
-    /// Every record of `topic` from the beginning to its current end.
+    /// Every record of `topic` from the beginning to its current end, read
+    /// as the principal the ACLs let read it: a member's alerts as that
+    /// member, campaigns and dead letters as the Fusion Cell, submissions
+    /// as the fusion service.
     pub fn read_all(&self, topic: &str) -> Vec<Vec<u8>> {
-        crate::kafka::read_to_end(&self.config.kafka, topic, Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
+        let topics = crate::Topics::new(self.prefix());
+        let alerts_of = topic
+            .strip_prefix(&format!("{}.alerts.", self.prefix()))
+            .map(str::to_owned);
+        let user = if let Some(member) = alerts_of {
+            member
+        } else if topic == topics.campaigns() || topic == topics.dead_letter() {
+            "fusion-cell".to_owned()
+        } else {
+            "cisp-fusion".to_owned()
+        };
+        let client = self.client_as(&user, &read_password(&user));
+        let group = format!("{user}.test-reader");
+        crate::kafka::read_topic(client, &group, topic, Duration::from_secs(30))
+            .map(|records| records.into_iter().map(|(_, payload)| payload).collect())
+            .unwrap_or_else(|e| panic!("reading {topic} as {user}: {e}"))
     }
 
     /// The offsets the fusion service's group has committed for `topic`.
@@ -310,7 +433,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
     /// submission topic, waiting for the broker's acknowledgement.
     pub async fn submit(
         &self,
-        producer: &FutureProducer,
+        producer: &Mutex<TestProducer>,
         record: &cisp_wire::records::SubmissionRecord,
     ) {
         let codec = cisp_wire::Codec::new(cisp_wire::DecodeLimits::default()).expect("codec");

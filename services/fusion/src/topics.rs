@@ -15,6 +15,29 @@ pub struct TopicSpec {
     pub compacted: bool,
 }
 
+/// Room a record needs on the broker beyond its payload: key, headers,
+/// record and batch framing. A topic's `max.message.bytes` (which bounds a
+/// whole record batch) is the service's payload limit plus this, so the
+/// broker refuses what the service could never accept, and a record in
+/// between is fetched and dead-lettered rather than refused.
+pub const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
+
+impl TopicSpec {
+    /// The topic-level configs the service relies on: compaction where the
+    /// latest value per key is the truth, and a record-size limit that
+    /// agrees with the service's `kafka.max_message_bytes`.
+    pub fn configs(&self, max_message_bytes: usize) -> Vec<(&'static str, String)> {
+        let mut out = vec![(
+            "max.message.bytes",
+            (max_message_bytes + RECORD_OVERHEAD_BYTES).to_string(),
+        )];
+        if self.compacted {
+            out.push(("cleanup.policy", "compact".to_owned()));
+        }
+        out
+    }
+}
+
 impl Topics {
     pub fn new(prefix: &str) -> Topics {
         Topics {
