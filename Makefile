@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CISP_ROOT := $(CURDIR)
 
-.PHONY: intake-gateway report monitoring-env quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+.PHONY: kcat broker-acls intake-gateway report monitoring-env quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -12,8 +12,8 @@ help: ## List the targets
 run: build stack-up ## Build, start the local stack and the fusion service, publish the demo scenario, show what each member received
 	@bash scripts/run-demo.sh
 
-test: build stack-up python-env monitoring-env ## Run every test: unit, property, integration and end-to-end against the real broker, ClickHouse and Prometheus
-	CISP_PYTHON="$$(bash scripts/python-env.sh)" CISP_GRAFANA_SCHEMA="$$(bash scripts/monitoring-env.sh)" $(CARGO) test --workspace --lib --bins --tests -- --test-threads=2
+test: build stack-up python-env monitoring-env kcat ## Run every test: unit, property, integration and end-to-end against the real broker (Apache Kafka, ACLs), ClickHouse and Prometheus
+	CISP_PYTHON="$$(bash scripts/python-env.sh)" CISP_GRAFANA_SCHEMA="$$(bash scripts/monitoring-env.sh)" $(CARGO) test --no-fail-fast --workspace --lib --bins --tests -- --test-threads=2
 
 unit-test: build-deps ## Only the tests that need no running stack
 	$(CARGO) test --workspace --lib
@@ -24,7 +24,7 @@ build: build-deps ## Build the service and the tools (debug profile, optimised d
 build-deps: ## Install (once) the C libraries the build links (OpenSSL headers, via apt)
 	@bash scripts/build-deps.sh
 
-stack-up: ## Install (once) and start the local broker and ClickHouse on 127.0.0.1
+stack-up: ## Install (once) and start Apache Kafka (SCRAM users, topics, ACLs) and ClickHouse on 127.0.0.1
 	@bash scripts/stack/up.sh
 
 stack-down: ## Stop the fusion service, the broker and ClickHouse (data is kept)
@@ -43,6 +43,12 @@ status: ## Show what is running
 
 python-env: ## Create (once) the Python environment of the interop test
 	@bash scripts/python-env.sh >/dev/null
+
+kcat: python-env ## Install (once) Debian's kcat for members' use: scripts/kcat.sh MEMBER [kcat args]
+	@bash scripts/kcat.sh --install
+
+broker-acls: ## List the ACLs the local broker enforces: make broker-acls [PRINCIPAL=northbank]
+	@bash scripts/stack/kafka-admin.sh list-acls $${PRINCIPAL:-}
 
 monitoring-env: ## Install (once) Prometheus/promtool and Grafana's dashboard schema for the monitoring tests
 	@bash scripts/monitoring-env.sh >/dev/null

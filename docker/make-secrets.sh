@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the secrets the compose deployment mounts, in docker/secrets/
 # (mode 700; never commit it): a CA and the broker's TLS key and
-# certificate, random passwords for the Kafka super user, the fusion
+# certificate, random passwords for the Kafka super user and controller listener, the fusion
 # service and every member of config/members.toml, the ClickHouse password,
 # Grafana's (admin, and its read-only ClickHouse user) and the id salt. Idempotent: existing files are kept.
 set -euo pipefail
@@ -13,7 +13,8 @@ mkdir -p "$out/users"
 random() { head -c 32 /dev/urandom | base64 | tr -d '/+=\n'; }
 keep() { [[ -s "$1" ]] || { random >"$1"; echo "created $1"; }; }
 
-keep "$out/kafka_admin_password"
+keep "$out/kafka_admin_password"        # the super user cisp-admin
+keep "$out/kafka_controller_password"   # the controller listener (SASL/PLAIN, broker-internal)
 keep "$out/clickhouse_password"
 keep "$out/id_salt"
 keep "$out/grafana_clickhouse_password"

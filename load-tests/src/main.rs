@@ -119,6 +119,10 @@ async fn main() -> anyhow::Result<()> {
         config.kafka.batch_max_age = Duration::from_millis(age);
         println!("service batches close {age} ms after their first record at the latest");
     }
+    // Topics and ACLs as production gets them (the administrator's plan),
+    // then the ClickHouse tables.
+    let provisioned = cisp_fusion::testing::provision(&config).map_err(anyhow::Error::msg)?;
+    println!("broker: {provisioned}");
     cisp_fusion::setup(&config).await?;
     let topics = Topics::new(&config.kafka.topic_prefix);
 
@@ -154,14 +158,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let bytes: usize = payloads.iter().map(|p| p.2.len()).sum();
-    let producer: FutureProducer = client(&config.kafka)
-        // The members' side is not idempotent (acks=all still): with an
-        // idempotent load producer next to the service's own idempotent
-        // alert producer, tansu 0.6.0's storage task panicked under paced
-        // load ("more or less than one row" in idempotent_message_check,
-        // seen twice here). Duplicates a retry might cause are the
-        // service's to drop (it is idempotent by submission id).
-        .set("enable.idempotence", "false")
+    let producer: FutureProducer = admin_client(&config.kafka)
+        // Members' producers are idempotent, as our own clients are.
+        .set("enable.idempotence", "true")
         .set("acks", "all")
         // Short: the latency phase reuses this producer, and its linger is
         // part of publish→alert.
@@ -376,10 +375,21 @@ fn client(kafka: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// A client authenticated as the local broker's administrator: the load
+/// generator publishes for hundreds of synthetic members that have no
+/// broker users of their own, and reads with groups of its choosing.
+fn admin_client(kafka: &KafkaConfig) -> ClientConfig {
+    let user = cisp_fusion::testing::ADMIN_USER;
+    let mut c = client(kafka);
+    c.set("sasl.username", user)
+        .set("sasl.password", cisp_fusion::testing::read_password(user));
+    c
+}
+
 /// Consumes `n` records from `topics` with a fresh group and does nothing
 /// with them; returns records per second from the first record.
 fn raw_consume(kafka: &KafkaConfig, topics: &[String], n: u64) -> anyhow::Result<f64> {
-    let consumer: BaseConsumer = client(kafka)
+    let consumer: BaseConsumer = admin_client(kafka)
         .set("group.id", unique("raw"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -407,10 +417,8 @@ fn raw_consume(kafka: &KafkaConfig, topics: &[String], n: u64) -> anyhow::Result
 type Pending = (String, String, Vec<u8>, DeliveryFuture);
 
 /// Awaits every delivery and sends again what the broker failed (up to five
-/// rounds, a second apart); returns how many were sent again. Under load,
-/// tansu 0.6.0 now and then failed the producer's re-authentication
-/// ("Local: Authentication failure"), which failed every message queued
-/// on that connection and aborted the run.
+/// rounds, a second apart); returns how many were sent again (a transient
+/// broker error must not abort a long run; the count is printed).
 async fn deliver_all(producer: &FutureProducer, mut pending: Vec<Pending>) -> anyhow::Result<u64> {
     let mut resent = 0u64;
     for round in 0..=5u32 {

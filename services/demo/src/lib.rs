@@ -99,6 +99,16 @@ fn client_config(cfg: &Config) -> ClientConfig {
 /// when the stack has one for it (`make stack-up` creates one per member),
 /// else with the configured credentials.
 fn producer_for(cfg: &Config, member: &MemberId) -> anyhow::Result<FutureProducer> {
+    member_client(cfg, member)?
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .with_context(|| format!("creating the producer of {member}"))
+}
+
+/// A client that authenticates as `member` when the stack has a password
+/// for it, else with the configured credentials.
+fn member_client(cfg: &Config, member: &MemberId) -> anyhow::Result<ClientConfig> {
     let mut c = client_config(cfg);
     let file = cisp_fusion::testing::password_file(member.as_str());
     if cfg.kafka.client.contains_key("sasl.username") && file.is_file() {
@@ -107,10 +117,7 @@ fn producer_for(cfg: &Config, member: &MemberId) -> anyhow::Result<FutureProduce
         c.set("sasl.username", member.as_str())
             .set("sasl.password", password.trim_end_matches(['\n', '\r']));
     }
-    c.set("enable.idempotence", "true")
-        .set("acks", "all")
-        .create()
-        .with_context(|| format!("creating the producer of {member}"))
+    Ok(c)
 }
 
 /// Publishes every record of the scenario to its member's topic, as that
@@ -203,7 +210,8 @@ pub struct Collected {
     pub undecodable: Vec<String>,
 }
 
-/// Reads every member's alert topic from the beginning to its current end.
+/// Reads every member's alert topic from the beginning to its current end,
+/// as that member (the broker lets nobody else read it).
 pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<Collected> {
     let codec = Codec::new(DecodeLimits::default())?;
     let topics = Topics::new(&cfg.kafka.topic_prefix);
@@ -211,7 +219,12 @@ pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<Colle
     for m in registry.members() {
         let topic = topics.alerts(&m.id);
         let mut list = Vec::new();
-        for raw in cisp_fusion::kafka::read_to_end(&cfg.kafka, &topic, Duration::from_secs(30))? {
+        let client = member_client(cfg, &m.id)?;
+        let group = format!("{}.demo-reader", m.id);
+        let records =
+            cisp_fusion::kafka::read_topic(client, &group, &topic, Duration::from_secs(30))
+                .with_context(|| format!("reading {topic} as {}", m.id))?;
+        for (_, raw) in records {
             match codec.decode::<AlertRecord>(RecordType::Alert, &raw) {
                 Ok((record, _)) => list.push(Received { record, raw }),
                 Err(e) => out.undecodable.push(format!("{topic}: {e}")),

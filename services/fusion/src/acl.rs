@@ -159,8 +159,12 @@ pub fn acls(
 
 /// The intake gateway (`services/intake`): it writes every member's
 /// submission topic (on behalf of the member its API key proves) and reads
-/// every member's alert topic (for that member's TAXII collection), with
-/// its own group. It never reads submissions or writes alerts.
+/// every member's alert topic (for that member's TAXII collection, by
+/// assignment under [`INTAKE_GROUP`]). It never reads submissions or
+/// writes alerts.
+/// The consumer group intake names when it reads alert topics.
+pub const INTAKE_GROUP: &str = "cisp-intake-taxii";
+
 pub fn intake_acls(topics: &Topics, intake_user: &str) -> Vec<Acl> {
     use Operation::*;
     let prefix = |kind: &str| format!("{}.{kind}.", topics.prefix());
@@ -183,7 +187,7 @@ pub fn intake_acls(topics: &Topics, intake_user: &str) -> Vec<Acl> {
             principal: intake_user.to_owned(),
             resource: Resource::Group,
             pattern: Pattern::Literal,
-            name: "cisp-intake-taxii".to_owned(),
+            name: INTAKE_GROUP.to_owned(),
             operations: vec![Read, Describe],
         },
     ]
@@ -553,9 +557,11 @@ role = "member"
         assert_eq!(acl_lines, rules.len());
         assert!(plan.contains("\nuser northbank\n"));
         assert!(plan.contains("\nuser cisp-fusion\n"));
-        assert!(plan.contains("\ntopic cisp.campaigns 2 max.message.bytes=67584 cleanup.policy=compact\n"));
+        assert!(plan
+            .contains("\ntopic cisp.campaigns 2 max.message.bytes=67584 cleanup.policy=compact\n"));
         assert!(plan.contains("\ntopic cisp.submissions.north 2 max.message.bytes=67584\n"));
-        assert!(plan.contains("\nacl northbank topic literal cisp.submissions.northbank Write,Describe\n"));
+        assert!(plan
+            .contains("\nacl northbank topic literal cisp.submissions.northbank Write,Describe\n"));
         assert!(plan.contains("\nacl north group prefixed north. Read,Describe\n"));
         assert!(plan.contains("\nacl cisp-fusion topic prefixed cisp.submissions. Read,Describe\n"));
         assert!(!plan.contains("password"));

@@ -312,7 +312,8 @@ pub fn get_with(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::R
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.lines().next().unwrap_or("");
     if status.split(' ').nth(1) != Some("200") {
-        return Err(Error::other(format!("GET {path}: {status}")));
+        let body: String = body.chars().take(2048).collect();
+        return Err(Error::other(format!("GET {path}: {status}: {body}")));
     }
     Ok(body.to_owned())
 }

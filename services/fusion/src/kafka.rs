@@ -10,7 +10,6 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
-use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use rdkafka::{Offset, TopicPartitionList};
@@ -30,40 +29,167 @@ fn base(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
-/// The consumer's client context: librdkafka's statistics (every
-/// `STATS_INTERVAL_MS`) give each assigned partition's lag, summed into the
-/// `cisp_fusion_consumer_lag` gauge, and its committed offset, which the
-/// [`StallWatch`] follows.
-pub struct LagContext {
+/// The consumer's client context (the default behaviour; a named type so
+/// the pipeline's consumer type stays stable).
+pub struct FusionContext;
+
+impl ClientContext for FusionContext {}
+
+impl ConsumerContext for FusionContext {}
+
+/// How often the [`ProgressWatch`] compares committed offsets with the
+/// partitions' ends.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Watches the group's durable progress from outside the consumer: every
+/// [`PROGRESS_INTERVAL`] it asks the broker for each member-topic
+/// partition's end offset (ListOffsets) and the group's committed offset
+/// (OffsetFetch), sets `cisp_fusion_consumer_lag` to the records not yet
+/// committed, and feeds the [`StallWatch`]. It has its own client because
+/// the consumer's own view (librdkafka's statistics) learns a partition's
+/// end from its fetch responses: a consumer that cannot fetch believes it
+/// is up to date, which is how a stuck partition once looked healthy.
+pub struct ProgressWatch {
+    client: BaseConsumer,
+    topics: Vec<String>,
     lag: IntGauge,
     stalls: Arc<StallWatch>,
 }
 
-impl ClientContext for LagContext {
-    fn stats(&self, statistics: Statistics) {
-        self.lag.set(total_lag(&statistics));
-        let parts = statistics.topics.values().flat_map(|t| {
-            t.partitions
-                .values()
-                .filter(|p| p.partition >= 0 && p.desired)
-                .map(|p| PartitionProgress {
-                    topic: t.topic.clone(),
-                    partition: p.partition,
-                    // Nothing committed yet: the group starts at the
-                    // partition's beginning (auto.offset.reset=earliest).
-                    committed: if p.committed_offset >= 0 {
-                        p.committed_offset
-                    } else {
-                        p.lo_offset
-                    },
-                    end: p.hi_offset,
-                })
-        });
+impl ProgressWatch {
+    pub fn new(
+        cfg: &KafkaConfig,
+        topics: Vec<String>,
+        lag: IntGauge,
+        stalls: Arc<StallWatch>,
+    ) -> Result<ProgressWatch, FusionError> {
+        // Never subscribes or commits: the group is named only to read
+        // its committed offsets. It fetches no records, so the consumer's
+        // fetch and size settings are not its own: a consumer tuned (or
+        // mistuned) to small responses must not blind its watch.
+        let mut c = base(cfg);
+        for size in [
+            "receive.message.max.bytes",
+            "fetch.max.bytes",
+            "max.partition.fetch.bytes",
+            "fetch.message.max.bytes",
+            "message.max.bytes",
+        ] {
+            c.remove(size);
+        }
+        let client = c
+            .set("client.id", "cisp-fusion-progress")
+            .set("group.id", &cfg.group_id)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| FusionError::kafka("create progress client", e))?;
+        Ok(ProgressWatch {
+            client,
+            topics,
+            lag,
+            stalls,
+        })
+    }
+
+    /// Runs on its own thread until `shutdown`; a failed round is logged
+    /// and retried at the next interval (the broker may be away).
+    pub fn spawn(self, shutdown: crate::Shutdown) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("progress-watch".into())
+            .spawn(move || {
+                while !shutdown.is_triggered() {
+                    if let Err(error) = self.round() {
+                        warn!(%error, "cannot compare committed offsets with the partitions' ends");
+                    }
+                    let until = Instant::now() + PROGRESS_INTERVAL;
+                    while Instant::now() < until && !shutdown.is_triggered() {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+    }
+
+    /// One comparison: every partition of the member topics.
+    pub fn round(&self) -> Result<(), FusionError> {
+        let timeout = Duration::from_secs(10);
+        let md = self
+            .client
+            .fetch_metadata(None, timeout)
+            .map_err(|e| FusionError::kafka("metadata", e))?;
+        let mut tpl = TopicPartitionList::new();
+        for t in md.topics() {
+            if self.topics.iter().any(|name| name == t.name()) {
+                for p in t.partitions() {
+                    tpl.add_partition(t.name(), p.id());
+                }
+            }
+        }
+        if tpl.count() == 0 {
+            self.stalls.observe(Instant::now(), []);
+            self.lag.set(0);
+            return Ok(());
+        }
+        let committed = self
+            .client
+            .committed_offsets(tpl.clone(), timeout)
+            .map_err(|e| FusionError::kafka("committed offsets", e))?;
+        // ListOffsets for the latest and the earliest offset of every
+        // partition (the timestamps -1 and -2), batched per broker.
+        let ends = self.list_offsets(&tpl, Offset::End, timeout)?;
+        let starts = self.list_offsets(&tpl, Offset::Beginning, timeout)?;
+        let mut parts = Vec::with_capacity(tpl.count());
+        for e in committed.elements() {
+            let key = (e.topic().to_owned(), e.partition());
+            let (Some(&end), Some(&start)) = (ends.get(&key), starts.get(&key)) else {
+                continue;
+            };
+            // Nothing committed yet: the group starts at the partition's
+            // beginning (auto.offset.reset=earliest).
+            let committed = match e.offset() {
+                Offset::Offset(o) if o >= 0 => o,
+                _ => start,
+            };
+            parts.push(PartitionProgress {
+                topic: key.0,
+                partition: key.1,
+                committed,
+                end,
+            });
+        }
+        let lag: i64 = parts.iter().map(|p| (p.end - p.committed).max(0)).sum();
+        self.lag.set(lag);
         self.stalls.observe(Instant::now(), parts);
+        Ok(())
+    }
+
+    fn list_offsets(
+        &self,
+        tpl: &TopicPartitionList,
+        which: Offset,
+        timeout: Duration,
+    ) -> Result<BTreeMap<(String, i32), i64>, FusionError> {
+        let mut query = TopicPartitionList::new();
+        for e in tpl.elements() {
+            query
+                .add_partition_offset(e.topic(), e.partition(), which)
+                .map_err(|e| FusionError::kafka("list offsets", e))?;
+        }
+        let answer = self
+            .client
+            .offsets_for_times(query, timeout)
+            .map_err(|e| FusionError::kafka("list offsets", e))?;
+        Ok(answer
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) if o >= 0 => Some(((e.topic().to_owned(), e.partition()), o)),
+                _ => None,
+            })
+            .collect())
     }
 }
 
-/// One assigned partition as the statistics describe it.
+/// One partition's durable progress, as the broker reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionProgress {
     pub topic: String,
@@ -87,8 +213,8 @@ pub struct Stalled {
     pub stalled_for: Duration,
 }
 
-/// Follows each assigned partition's committed offset: one whose offset
-/// stays put while records wait behind it is stalled. A busy partition
+/// Follows each partition's committed offset: one whose offset stays put
+/// while records wait behind it is stalled. A busy partition
 /// commits every batch (a second at most), so `after` (a minute by
 /// default) is far from any healthy pause.
 pub struct StallWatch {
@@ -106,8 +232,8 @@ impl StallWatch {
         }
     }
 
-    /// Takes one statistics report: every partition the consumer holds now
-    /// (those it no longer holds are forgotten).
+    /// Takes one report: every partition watched now (those missing from
+    /// it are forgotten).
     pub fn observe(&self, now: Instant, parts: impl IntoIterator<Item = PartitionProgress>) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = BTreeMap::new();
@@ -147,33 +273,12 @@ impl StallWatch {
     }
 }
 
-impl ConsumerContext for LagContext {}
-
-/// Records behind the high watermark, over every partition this consumer
-/// holds (librdkafka reports -1 while a partition's lag is unknown).
-fn total_lag(statistics: &Statistics) -> i64 {
-    statistics
-        .topics
-        .values()
-        .flat_map(|t| t.partitions.values())
-        .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
-        .map(|p| p.consumer_lag)
-        .sum()
-}
-
-const STATS_INTERVAL_MS: &str = "5000";
-
-pub type FusionConsumer = BaseConsumer<LagContext>;
+pub type FusionConsumer = BaseConsumer<FusionContext>;
 
 /// A consumer that never commits on its own: offsets are committed by the
 /// pipeline after the batch is durable.
-pub fn consumer(
-    cfg: &KafkaConfig,
-    lag: IntGauge,
-    stalls: Arc<StallWatch>,
-) -> Result<FusionConsumer, FusionError> {
+pub fn consumer(cfg: &KafkaConfig) -> Result<FusionConsumer, FusionError> {
     base(cfg)
-        .set("statistics.interval.ms", STATS_INTERVAL_MS)
         .set("group.id", &cfg.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -183,7 +288,7 @@ pub fn consumer(
             cfg.max_poll_interval.as_millis().to_string(),
         )
         .set("session.timeout.ms", "30000")
-        .create_with_context(LagContext { lag, stalls })
+        .create_with_context(FusionContext)
         .map_err(|e| FusionError::kafka("create consumer", e))
 }
 
@@ -245,23 +350,16 @@ pub async fn ensure_topics(cfg: &KafkaConfig, specs: &[TopicSpec]) -> Result<(),
 }
 
 /// Reads `topic` from the beginning of every partition to its end as of
-/// the call (the high watermarks then), without joining a group. For tools
-/// and tests that inspect a topic (e.g. what a member has received).
-pub fn read_to_end(
-    cfg: &KafkaConfig,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Vec<Vec<u8>>, FusionError> {
-    let records = read_topic(base(cfg), "cisp-topic-reader", topic, timeout)?;
-    Ok(records.into_iter().map(|(_, payload)| payload).collect())
-}
-
-/// Like [`read_to_end`], as whichever user `client` authenticates as, with
-/// each record's broker timestamp (milliseconds; 0 if it has none).
-/// `group` is only named (offsets are assigned, never committed). A
-/// partition is done when the record just before its high watermark has
-/// been read, so offsets skipped by compaction cannot stall it; an end not
-/// reached within `timeout` is an error, never a silent partial list.
+/// the call (the high watermarks then), as whichever user `client`
+/// authenticates as, with each record's broker timestamp (milliseconds; 0
+/// if it has none). Partitions are assigned and offsets never committed;
+/// `group` is only named, but librdkafka looks its coordinator up, so the
+/// reader needs Describe on it: a member names one of its own (`<id>.…`),
+/// intake `cisp-intake-taxii`, the service its own group. A partition is done when the record just before its high
+/// watermark has been read, so offsets skipped by compaction cannot stall
+/// it; an end not reached within `timeout` is an error, never a silent
+/// partial list. For tools and tests that inspect a topic (e.g. what a
+/// member has received).
 pub fn read_topic(
     mut client: ClientConfig,
     group: &str,
@@ -355,7 +453,10 @@ mod tests {
         watch.observe(at(61), [part(0, 7, 11), part(1, 90, 100)]);
         let stalled = watch.stalled();
         assert_eq!(stalled.len(), 1);
-        assert_eq!((stalled[0].partition, stalled[0].committed, stalled[0].lag), (0, 7, 4));
+        assert_eq!(
+            (stalled[0].partition, stalled[0].committed, stalled[0].lag),
+            (0, 7, 4)
+        );
         assert_eq!(stalled[0].stalled_for, Duration::from_secs(61));
         assert_eq!(gauge.get(), 1);
         // Progress clears it; so does having nothing left to read.

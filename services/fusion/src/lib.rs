@@ -162,7 +162,7 @@ async fn prepare(
     config: &Config,
     metrics: &Arc<Metrics>,
     stalls: Arc<kafka::StallWatch>,
-) -> anyhow::Result<pipeline::Pipeline> {
+) -> anyhow::Result<(pipeline::Pipeline, kafka::ProgressWatch)> {
     let registry = setup(config).await?;
     let store = Store::new(&config.clickhouse);
     let (engine, replayed, restored) = rebuild_engine(config, &registry, &store).await?;
@@ -176,7 +176,7 @@ async fn prepare(
     let engine = Arc::new(std::sync::Mutex::new(engine));
 
     let topics = Topics::new(&config.kafka.topic_prefix);
-    let consumer = kafka::consumer(&config.kafka, metrics.consumer_lag.clone(), stalls)?;
+    let consumer = kafka::consumer(&config.kafka)?;
     let subscriptions: Vec<String> = registry
         .members()
         .map(|m| topics.submissions(&m.id))
@@ -185,12 +185,18 @@ async fn prepare(
     consumer
         .subscribe(&subs)
         .context("subscribing to member topics")?;
+    let watch = kafka::ProgressWatch::new(
+        &config.kafka,
+        subscriptions.clone(),
+        metrics.consumer_lag.clone(),
+        stalls,
+    )?;
     let codec = Codec::new(DecodeLimits {
         max_message_bytes: config.kafka.max_message_bytes,
         confluent_schema_ids: config.kafka.confluent_schema_ids.clone(),
         ..DecodeLimits::default()
     })?;
-    Ok(pipeline::Pipeline {
+    let pipeline = pipeline::Pipeline {
         consumer,
         producer: kafka::producer(&config.kafka)?,
         codec,
@@ -205,7 +211,8 @@ async fn prepare(
         state: config.state.clone(),
         snapshot_scope: state::scope(config),
         since_snapshot: pipeline::SinceSnapshot::new(),
-    })
+    };
+    Ok((pipeline, watch))
 }
 
 /// Starts the service and returns once it is consuming.
@@ -220,6 +227,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     // after a fatal error the process must exit (and be restarted), not
     // linger serving metrics.
     let (stop_http, http_stop) = shutdown_channel();
+    let watch_stop = http_stop.clone();
     let engine_slot: http::EngineSlot = Arc::default();
     let (metrics_addr, http_task) = http::serve(
         config.metrics_addr,
@@ -236,7 +244,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     .with_context(|| format!("binding the metrics endpoint {}", config.metrics_addr))?;
     info!(%metrics_addr, api = config.api_token.is_some(), "serving /metrics, /health and the query API (/api/, bearer token)");
 
-    let pipeline = match prepare(&config, &metrics, stalls).await {
+    let (pipeline, watch) = match prepare(&config, &metrics, stalls).await {
         Ok(p) => p,
         Err(e) => {
             stop_http.trigger();
@@ -244,6 +252,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             return Err(e);
         }
     };
+    watch
+        .spawn(watch_stop)
+        .context("starting the progress watch")?;
     let _ = engine_slot.set(pipeline.engine.clone());
     ready.store(true, Ordering::Release);
     info!(members = pipeline.registry.members().count(), prefix = %config.kafka.topic_prefix, "fusion service running");

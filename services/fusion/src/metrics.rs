@@ -129,7 +129,7 @@ impl Metrics {
             common_values: IntGauge::new("cisp_fusion_common_values", "Evidence values that are common infrastructure")?,
             consumer_lag: IntGauge::new(
                 "cisp_fusion_consumer_lag",
-                "Records on the member topics not yet consumed (librdkafka statistics, every 5 s)",
+                "Records on the member topics not yet committed by the service (end offset minus committed offset, asked of the broker every 5 s)",
             )?,
             consumer_stalled_partitions: IntGauge::new(
                 "cisp_fusion_consumer_stalled_partitions",

@@ -393,7 +393,11 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             "cisp-fusion".to_owned()
         };
         let client = self.client_as(&user, &read_password(&user));
-        let group = format!("{user}.test-reader");
+        let group = if user == "cisp-fusion" {
+            self.config.kafka.group_id.clone()
+        } else {
+            format!("{user}.test-reader")
+        };
         crate::kafka::read_topic(client, &group, topic, Duration::from_secs(30))
             .map(|records| records.into_iter().map(|(_, payload)| payload).collect())
             .unwrap_or_else(|e| panic!("reading {topic} as {user}: {e}"))

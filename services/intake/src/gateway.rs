@@ -524,8 +524,12 @@ pub struct ObjectsParams {
 }
 
 /// Every alert on `topic` with the broker's timestamp, oldest first.
-pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i64, AlertRecord)>> {
-    read_records(client, topic, RecordType::Alert)
+pub fn read_alerts(
+    client: &ClientConfig,
+    group: &str,
+    topic: &str,
+) -> anyhow::Result<Vec<(i64, AlertRecord)>> {
+    read_records(client, group, topic, RecordType::Alert)
 }
 
 /// Every record of type `rt` on `topic`, from the beginning to its end
@@ -533,15 +537,12 @@ pub fn read_alerts(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<(i6
 /// not decode are skipped (only the fusion service writes these topics).
 pub fn read_records<T: serde::de::DeserializeOwned>(
     client: &ClientConfig,
+    group: &str,
     topic: &str,
     rt: RecordType,
 ) -> anyhow::Result<Vec<(i64, T)>> {
-    let raw = cisp_fusion::kafka::read_topic(
-        client.clone(),
-        "cisp-intake-taxii",
-        topic,
-        Duration::from_secs(30),
-    )?;
+    let raw =
+        cisp_fusion::kafka::read_topic(client.clone(), group, topic, Duration::from_secs(30))?;
     let codec = Codec::new(DecodeLimits::default())?;
     let mut out: Vec<(i64, T)> = raw
         .iter()
@@ -573,7 +574,10 @@ async fn get_objects(
     let limit = params.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let topic = cisp_fusion::Topics::new(&gw.topic_prefix).alerts(&who.member);
     let client = gw.reader.clone();
-    let read = tokio::task::spawn_blocking(move || read_alerts(&client, &topic)).await;
+    let read = tokio::task::spawn_blocking(move || {
+        read_alerts(&client, cisp_fusion::acl::INTAKE_GROUP, &topic)
+    })
+    .await;
     let alerts = match read {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {

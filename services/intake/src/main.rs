@@ -271,6 +271,8 @@ async fn main() -> anyhow::Result<()> {
             let member = MemberId::parse(&member)?;
             let client = client_as(&cfg, member.as_str(), password_file.as_deref())?;
             let topics = cisp_fusion::Topics::new(&cfg.kafka.topic_prefix);
+            // A group in the member's own namespace (its ACLs allow `<id>.…`).
+            let group = format!("{member}.export-stix");
             let (bundle, what) = if campaigns {
                 let registry = intake(&cfg)?.registry;
                 if !registry.is_fusion_cell(&member) {
@@ -280,6 +282,7 @@ async fn main() -> anyhow::Result<()> {
                 let updates = tokio::task::spawn_blocking(move || {
                     gateway::read_records::<cisp_wire::records::CampaignUpdateRecord>(
                         &client,
+                        &group,
                         &topic,
                         cisp_wire::RecordType::CampaignUpdate,
                     )
@@ -292,9 +295,10 @@ async fn main() -> anyhow::Result<()> {
                 )
             } else {
                 let topic = topics.alerts(&member);
-                let alerts =
-                    tokio::task::spawn_blocking(move || gateway::read_alerts(&client, &topic))
-                        .await??;
+                let alerts = tokio::task::spawn_blocking(move || {
+                    gateway::read_alerts(&client, &group, &topic)
+                })
+                .await??;
                 let records: Vec<_> = alerts.into_iter().map(|(_, a)| a).collect();
                 (
                     stix::export(&records, &stix::ExportOptions::default()),
