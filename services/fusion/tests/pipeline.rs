@@ -412,26 +412,3 @@ async fn migrations_are_idempotent() {
     );
     env.drop_database().await;
 }
-
-/// The local broker authenticates (SASL/SCRAM-SHA-512, one user per
-/// member): a member's own password gets in, a wrong one and an unknown
-/// user do not. (tansu has no ACLs: which topics a user may write is
-/// enforced by the production broker, docker/README.md.)
-#[test]
-fn the_local_broker_requires_each_members_own_password() {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let env = TestEnv::new();
-    let metadata = |user: &str, password: &str| {
-        let c: BaseConsumer = env
-            .client_as(user, password)
-            .set("group.id", "auth-probe")
-            .create()
-            .unwrap();
-        c.fetch_metadata(None, std::time::Duration::from_secs(5))
-            .map(|_| ())
-    };
-    let own = std::fs::read_to_string(cisp_fusion::testing::password_file("northbank")).unwrap();
-    assert!(metadata("northbank", own.trim_end()).is_ok());
-    assert!(metadata("northbank", "not-the-password").is_err());
-    assert!(metadata("no-such-user", own.trim_end()).is_err());
-}
