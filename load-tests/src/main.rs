@@ -121,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
     }
     // Topics and ACLs as production gets them (the administrator's plan),
     // then the ClickHouse tables.
-    let provisioned = cisp_fusion::testing::provision(&config).map_err(anyhow::Error::msg)?;
+    let provisioned =
+        cisp_fusion::testing::provision(&config, false).map_err(anyhow::Error::msg)?;
     println!("broker: {provisioned}");
     cisp_fusion::setup(&config).await?;
     let topics = Topics::new(&config.kafka.topic_prefix);

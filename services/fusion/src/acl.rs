@@ -226,16 +226,37 @@ impl Operation {
 /// Everything a broker needs for one registry: the SCRAM users, the topics
 /// with their configs, the ACLs. Both output formats are made from it, so
 /// the production script and the local stack apply the same rules.
-pub struct Provisioning<'a> {
-    pub rules: &'a [Acl],
-    pub topics: &'a [TopicSpec],
+pub struct Provisioning {
+    pub rules: Vec<Acl>,
+    pub topics: Vec<TopicSpec>,
     pub partitions: i32,
     /// The service's payload limit (`kafka.max_message_bytes`): topics get
     /// `max.message.bytes` from it ([`TopicSpec::configs`]).
     pub max_message_bytes: usize,
 }
 
-impl Provisioning<'_> {
+impl Provisioning {
+    /// What `config`'s prefix needs for `registry`: the members' rules, the
+    /// service's (as `service_user`, with the configured group) and
+    /// intake's (as `intake_user`), every topic, the configured partitions
+    /// and record-size limit.
+    pub fn for_config(
+        config: &crate::Config,
+        registry: &Registry,
+        service_user: &str,
+        intake_user: &str,
+    ) -> Provisioning {
+        let topics = Topics::new(&config.kafka.topic_prefix);
+        let mut rules = acls(&topics, registry, service_user, &config.kafka.group_id);
+        rules.extend(intake_acls(&topics, intake_user));
+        Provisioning {
+            rules,
+            topics: topics.all(registry),
+            partitions: config.kafka.partitions,
+            max_message_bytes: config.kafka.max_message_bytes,
+        }
+    }
+
     /// Every principal the rules name, sorted, once.
     pub fn users(&self) -> Vec<&str> {
         let mut users: Vec<&str> = self.rules.iter().map(|r| r.principal.as_str()).collect();
@@ -267,7 +288,7 @@ impl Provisioning<'_> {
                  --add-config \"SCRAM-SHA-512=[iterations=8192,password=$(cat \"$CREDENTIALS_DIR/{u}\")]\" >/dev/null"
             );
         }
-        for t in self.topics {
+        for t in &self.topics {
             let configs: String = t
                 .configs(self.max_message_bytes)
                 .iter()
@@ -280,7 +301,7 @@ impl Provisioning<'_> {
                 t.name, self.partitions
             );
         }
-        for r in self.rules {
+        for r in &self.rules {
             let ops: String = r
                 .operations
                 .iter()
@@ -316,7 +337,7 @@ impl Provisioning<'_> {
         for u in self.users() {
             let _ = writeln!(s, "user {u}");
         }
-        for t in self.topics {
+        for t in &self.topics {
             let configs: String = t
                 .configs(self.max_message_bytes)
                 .iter()
@@ -324,7 +345,7 @@ impl Provisioning<'_> {
                 .collect();
             let _ = writeln!(s, "topic {} {}{configs}", t.name, self.partitions);
         }
-        for r in self.rules {
+        for r in &self.rules {
             let ops: Vec<&str> = r.operations.iter().map(|o| o.name()).collect();
             let _ = writeln!(
                 s,
@@ -523,12 +544,10 @@ role = "member"
 
     #[test]
     fn the_script_never_contains_a_password_and_quotes_every_name() {
-        let (_, _, rules) = rules();
-        let (t, reg, _) = self::rules();
-        let topics = t.all(&reg);
+        let (t, reg, rules) = rules();
         let p = Provisioning {
-            rules: &rules,
-            topics: &topics,
+            rules,
+            topics: t.all(&reg),
             partitions: 3,
             max_message_bytes: 1_048_576,
         };
@@ -545,16 +564,16 @@ role = "member"
     #[test]
     fn the_plan_states_the_same_rules_one_per_line_without_passwords() {
         let (t, reg, rules) = rules();
-        let topics = t.all(&reg);
+        let rule_count = rules.len();
         let p = Provisioning {
-            rules: &rules,
-            topics: &topics,
+            rules,
+            topics: t.all(&reg),
             partitions: 2,
             max_message_bytes: 2048,
         };
         let plan = p.plan();
         let acl_lines = plan.lines().filter(|l| l.starts_with("acl ")).count();
-        assert_eq!(acl_lines, rules.len());
+        assert_eq!(acl_lines, rule_count);
         assert!(plan.contains("\nuser northbank\n"));
         assert!(plan.contains("\nuser cisp-fusion\n"));
         assert!(plan

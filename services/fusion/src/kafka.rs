@@ -220,8 +220,12 @@ pub struct Stalled {
 pub struct StallWatch {
     after: Duration,
     gauge: IntGauge,
-    state: Mutex<BTreeMap<(String, i32), (i64, Instant, Option<Stalled>)>>,
+    state: Mutex<BTreeMap<(String, i32), Tracked>>,
 }
+
+/// A watched partition: the committed offset last seen, since when it has
+/// stayed there, and the stall it amounts to (if it does).
+type Tracked = (i64, Instant, Option<Stalled>);
 
 impl StallWatch {
     pub fn new(after: Duration, gauge: IntGauge) -> StallWatch {
@@ -248,7 +252,7 @@ impl StallWatch {
                 _ => now,
             };
             let waited = now.saturating_duration_since(since);
-            let stalled = (waited >= self.after).then(|| Stalled {
+            let stalled = (waited >= self.after).then_some(Stalled {
                 topic: p.topic,
                 partition: p.partition,
                 committed: p.committed,

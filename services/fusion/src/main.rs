@@ -27,7 +27,8 @@ struct Cli {
 enum Command {
     /// Run the service until SIGINT/SIGTERM (the default).
     Run,
-    /// Create the ClickHouse tables and the Kafka topics, then exit.
+    /// Create the ClickHouse tables (and the Kafka topics where
+    /// `kafka.create_topics` is on; with ACLs `acls` provisions them), then exit.
     Setup,
     /// Print the topics the service uses for the registry, one per line.
     Topics,
@@ -104,17 +105,12 @@ fn main() -> anyhow::Result<()> {
             intake_user,
         } => {
             let registry = Registry::load(&config.registry_path)?;
-            let topics = Topics::new(&config.kafka.topic_prefix);
-            let mut rules =
-                cisp_fusion::acl::acls(&topics, &registry, &service_user, &config.kafka.group_id);
-            rules.extend(cisp_fusion::acl::intake_acls(&topics, &intake_user));
-            let specs = topics.all(&registry);
-            let provisioning = cisp_fusion::acl::Provisioning {
-                rules: &rules,
-                topics: &specs,
-                partitions: config.kafka.partitions,
-                max_message_bytes: config.kafka.max_message_bytes,
-            };
+            let provisioning = cisp_fusion::acl::Provisioning::for_config(
+                &config,
+                &registry,
+                &service_user,
+                &intake_user,
+            );
             print!(
                 "{}",
                 match format {

@@ -146,22 +146,25 @@ pub const ADMIN_USER: &str = "cisp-admin";
 /// Gives the local broker the users, topics (with their size limits) and
 /// ACLs `config` needs, as production gets them: the plan `cisp-fusion
 /// acls --format plan` prints, applied by `scripts/stack/kafka-admin.sh`
-/// as the super user. Returns the tool's summary line.
-pub fn provision(config: &Config) -> Result<String, String> {
+/// as the super user. Returns the tool's summary line. `with_users`: also
+/// create the SCRAM users the rules name (each needs a password file; the
+/// load generator's synthetic members have none and publish as the
+/// administrator).
+pub fn provision(config: &Config, with_users: bool) -> Result<String, String> {
     use std::io::Write as _;
     let registry = cisp_model::Registry::load(&config.registry_path)
         .map_err(|e| format!("registry {}: {e}", config.registry_path.display()))?;
-    let topics = crate::Topics::new(&config.kafka.topic_prefix);
-    let mut rules = crate::acl::acls(&topics, &registry, "cisp-fusion", &config.kafka.group_id);
-    rules.extend(crate::acl::intake_acls(&topics, "cisp-intake"));
-    let specs = topics.all(&registry);
-    let plan = crate::acl::Provisioning {
-        rules: &rules,
-        topics: &specs,
-        partitions: config.kafka.partitions,
-        max_message_bytes: config.kafka.max_message_bytes,
-    }
-    .plan();
+    let plan =
+        crate::acl::Provisioning::for_config(config, &registry, "cisp-fusion", "cisp-intake")
+            .plan();
+    let plan: String = if with_users {
+        plan
+    } else {
+        plan.lines()
+            .filter(|l| !l.starts_with("user "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
     let mut child = std::process::Command::new("bash")
         .arg(repo_root().join("scripts/stack/kafka-admin.sh"))
         .arg("apply")
@@ -305,7 +308,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         }
         let config =
             Config::from_parts(&toml, &env, &repo_root().join("config")).expect("test config");
-        provision(&config).unwrap_or_else(|e| panic!("{e}"));
+        provision(&config, true).unwrap_or_else(|e| panic!("{e}"));
         TestEnv { config, toml }
     }
 
@@ -475,6 +478,59 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             .query(&sql)
             .execute()
             .await;
+    }
+
+    /// Deletes every topic of this environment's prefix (best effort), as
+    /// the broker's administrator: nobody else may.
+    pub async fn delete_topics(&self) {
+        use rdkafka::admin::{AdminClient, AdminOptions};
+        use rdkafka::client::DefaultClientContext;
+        let Ok(registry) = cisp_model::Registry::load(&self.config.registry_path) else {
+            return;
+        };
+        let names: Vec<String> = crate::Topics::new(self.prefix())
+            .all(&registry)
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let admin: Result<AdminClient<DefaultClientContext>, _> = self
+            .client_as(ADMIN_USER, &read_password(ADMIN_USER))
+            .create();
+        if let Ok(admin) = admin {
+            let _ = admin
+                .delete_topics(
+                    &refs,
+                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+                )
+                .await;
+        }
+    }
+}
+
+/// A finished test's topics are deleted, so test runs do not pile
+/// thousands of partitions onto the shared local broker (its start-up time
+/// and memory grow with them). On a thread of its own: the test's runtime
+/// may be the one dropping.
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if self.toml.is_empty() {
+            return;
+        }
+        let env = TestEnv {
+            config: self.config.clone(),
+            toml: String::new(),
+        };
+        let done = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(env.delete_topics());
+            }
+            // `env` is dropped here with an empty toml: no second deletion.
+        });
+        let _ = done.join();
     }
 }
 
