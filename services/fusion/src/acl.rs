@@ -542,16 +542,21 @@ role = "member"
         ));
     }
 
-    #[test]
-    fn the_script_never_contains_a_password_and_quotes_every_name() {
+    /// The test registry's provisioning with `partitions` and a payload
+    /// limit of `max_message_bytes`.
+    fn provisioning(partitions: i32, max_message_bytes: usize) -> Provisioning {
         let (t, reg, rules) = rules();
-        let p = Provisioning {
+        Provisioning {
             rules,
             topics: t.all(&reg),
-            partitions: 3,
-            max_message_bytes: 1_048_576,
-        };
-        let s = p.script();
+            partitions,
+            max_message_bytes,
+        }
+    }
+
+    #[test]
+    fn the_script_never_contains_a_password_and_quotes_every_name() {
+        let s = provisioning(3, 1_048_576).script();
         assert!(s.contains(
             "--topic 'cisp.campaigns' --partitions 3 --config max.message.bytes=1114112 --config cleanup.policy=compact"
         ));
@@ -563,14 +568,8 @@ role = "member"
 
     #[test]
     fn the_plan_states_the_same_rules_one_per_line_without_passwords() {
-        let (t, reg, rules) = rules();
-        let rule_count = rules.len();
-        let p = Provisioning {
-            rules,
-            topics: t.all(&reg),
-            partitions: 2,
-            max_message_bytes: 2048,
-        };
+        let p = provisioning(2, 2048);
+        let rule_count = p.rules.len();
         let plan = p.plan();
         let acl_lines = plan.lines().filter(|l| l.starts_with("acl ")).count();
         assert_eq!(acl_lines, rule_count);
