@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CISP_ROOT := $(CURDIR)
 
-.PHONY: kcat broker-acls intake-gateway report monitoring-env quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test integration-test lint fmt python-env
+.PHONY: kcat broker-acls intake-gateway report monitoring-env quality bench-e2e build-deps fuzz help run test build stack-up stack-down clean-stack stop status unit-test lint python-env
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,8 +15,11 @@ run: build stack-up ## Build, start the local stack and the fusion service, publ
 test: build stack-up python-env monitoring-env kcat ## Run every test: unit, property, integration and end-to-end against the real broker (Apache Kafka, ACLs), ClickHouse and Prometheus
 	CISP_PYTHON="$$(bash scripts/python-env.sh)" CISP_GRAFANA_SCHEMA="$$(bash scripts/monitoring-env.sh)" $(CARGO) test --no-fail-fast --workspace --lib --bins --tests -- --test-threads=2
 
-unit-test: build-deps ## Only the tests that need no running stack
+unit-test: build-deps ## Only the tests that need no running stack: unit tests, the engine's property and clustering tests, the quality bar, bounded fuzzing
 	$(CARGO) test --workspace --lib
+	$(CARGO) test -p cisp-engine --tests
+	$(CARGO) test -p cisp-load --test quality
+	$(CARGO) test -p cisp-fuzz --test bounded
 
 build: build-deps ## Build the service and the tools (debug profile, optimised dependencies)
 	$(CARGO) build --workspace --bins
@@ -30,8 +33,8 @@ stack-up: ## Install (once) and start Apache Kafka (SCRAM users, topics, ACLs) a
 stack-down: ## Stop the fusion service, the broker and ClickHouse (data is kept)
 	@bash scripts/stack/down.sh
 
-clean-stack: stack-down ## Stop everything and delete all local stack data (.stack/)
-	rm -rf .stack
+clean-stack: stack-down ## Stop everything and delete all local stack data (.stack/, or CISP_STACK_DIR)
+	rm -rf "$${CISP_STACK_DIR:-$(CURDIR)/.stack}"
 
 stop: ## Stop the fusion service started by make run
 	@bash scripts/fusion.sh stop
