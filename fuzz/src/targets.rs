@@ -700,10 +700,15 @@ impl Harness for IntakeTarget {
         let format =
             cisp_intake::Format::ALL[usize::from(selector) % cisp_intake::Format::ALL.len()];
         let envelope = cisp_intake::Envelope::new(self.member.clone(), 1_782_900_000_000);
-        let converted = match cisp_intake::convert(format, file, &envelope) {
+        let mut converted = match cisp_intake::convert(format, file, &envelope) {
             Ok(c) => c,
             Err(e) => return check_error(e.reason_code(), &e.to_string()),
         };
+        // What intake does before validating (`Intake::prepare`): audience
+        // names the registry does not know are dropped, and an audience
+        // left empty becomes the Fusion Cell only. A MISP sharing group
+        // whose name is a well-formed but unknown group id takes this path.
+        cisp_intake::sharing::restrict_to_registry(&mut converted, &self.registry);
         if converted.skipped.iter().any(|s| s.len() > MAX_ERROR_LEN) {
             return Verdict::Broken("a skipped-item note is too long".into());
         }

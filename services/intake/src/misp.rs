@@ -375,6 +375,28 @@ mod tests {
         );
         let d = import(&odd, &env()).expect("converts").record.distribution;
         assert_eq!((d.scope, d.groups.len()), (Scope::FusionCellOnly, 0));
+        // A well-formed group id the registry does not know (fuzz
+        // regression `misp-unknown-group.bin`): intake narrows it to the
+        // Fusion Cell before validating, with a note to the uploader.
+        let unknown = event(
+            json!({"info": "x", "distribution": 4, "SharingGroup": {"name": "Nin ISAC"},
+            "Tag": [{"name": "tlp:green"}],
+            "Attribute": [{"type": "ip-dst", "value": "203.0.113.5", "to_ids": true}]}),
+        );
+        let mut c = import(&unknown, &env()).expect("converts");
+        assert_eq!(c.record.distribution.groups, vec!["nin-isac".to_owned()]);
+        let registry = cisp_model::Registry::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/members.toml"),
+        )
+        .expect("registry");
+        crate::sharing::restrict_to_registry(&mut c, &registry);
+        let d = &c.record.distribution;
+        assert_eq!((d.scope, d.groups.len()), (Scope::FusionCellOnly, 0));
+        assert!(
+            c.skipped.iter().any(|s| s.contains("Fusion Cell only")),
+            "{:?}",
+            c.skipped
+        );
     }
 
     #[test]
