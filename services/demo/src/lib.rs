@@ -220,7 +220,7 @@ pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<Colle
         let topic = topics.alerts(&m.id);
         let mut list = Vec::new();
         let client = member_client(cfg, &m.id)?;
-        let group = format!("{}.demo-reader", m.id);
+        let group = cisp_fusion::acl::member_group(m.id.as_str(), "demo-reader");
         let records =
             cisp_fusion::kafka::read_topic(client, &group, &topic, Duration::from_secs(30))
                 .with_context(|| format!("reading {topic} as {}", m.id))?;

@@ -133,21 +133,33 @@ impl ProgressWatch {
             .client
             .committed_offsets(tpl.clone(), timeout)
             .map_err(|e| FusionError::kafka("committed offsets", e))?;
-        // ListOffsets for the latest and the earliest offset of every
-        // partition (the timestamps -1 and -2), batched per broker.
+        // ListOffsets (batched per broker) for every partition's end, and
+        // for the beginning of those the group has never committed: it
+        // starts there (auto.offset.reset=earliest).
         let ends = self.list_offsets(&tpl, Offset::End, timeout)?;
-        let starts = self.list_offsets(&tpl, Offset::Beginning, timeout)?;
+        let mut uncommitted = TopicPartitionList::new();
+        for e in committed.elements() {
+            if !matches!(e.offset(), Offset::Offset(o) if o >= 0) {
+                uncommitted.add_partition(e.topic(), e.partition());
+            }
+        }
+        let starts = if uncommitted.count() == 0 {
+            BTreeMap::new()
+        } else {
+            self.list_offsets(&uncommitted, Offset::Beginning, timeout)?
+        };
         let mut parts = Vec::with_capacity(tpl.count());
         for e in committed.elements() {
             let key = (e.topic().to_owned(), e.partition());
-            let (Some(&end), Some(&start)) = (ends.get(&key), starts.get(&key)) else {
+            let Some(&end) = ends.get(&key) else {
                 continue;
             };
-            // Nothing committed yet: the group starts at the partition's
-            // beginning (auto.offset.reset=earliest).
             let committed = match e.offset() {
                 Offset::Offset(o) if o >= 0 => o,
-                _ => start,
+                _ => match starts.get(&key) {
+                    Some(&start) => start,
+                    None => continue,
+                },
             };
             parts.push(PartitionProgress {
                 topic: key.0,
@@ -247,9 +259,9 @@ impl StallWatch {
                 continue;
             }
             let key = (p.topic.clone(), p.partition);
-            let since = match state.remove(&key) {
-                Some((committed, since, _)) if committed == p.committed => since,
-                _ => now,
+            let (since, was_stalled) = match state.remove(&key) {
+                Some((committed, since, was)) if committed == p.committed => (since, was.is_some()),
+                _ => (now, false),
             };
             let waited = now.saturating_duration_since(since);
             let stalled = (waited >= self.after).then_some(Stalled {
@@ -259,7 +271,7 @@ impl StallWatch {
                 lag,
                 stalled_for: waited,
             });
-            if let Some(s) = &stalled {
+            if let Some(s) = stalled.as_ref().filter(|_| !was_stalled) {
                 warn!(topic = %s.topic, partition = s.partition, offset = s.committed, lag = s.lag,
                     stalled_secs = s.stalled_for.as_secs(), "partition makes no progress while records wait");
             }

@@ -115,7 +115,7 @@ fn main() -> anyhow::Result<()> {
                 "{}",
                 match format {
                     AclFormat::Script => provisioning.script(),
-                    AclFormat::Plan => provisioning.plan(),
+                    AclFormat::Plan => provisioning.plan(true),
                 }
             );
             Ok(())

@@ -156,15 +156,7 @@ pub fn provision(config: &Config, with_users: bool) -> Result<String, String> {
         .map_err(|e| format!("registry {}: {e}", config.registry_path.display()))?;
     let plan =
         crate::acl::Provisioning::for_config(config, &registry, "cisp-fusion", "cisp-intake")
-            .plan();
-    let plan: String = if with_users {
-        plan
-    } else {
-        plan.lines()
-            .filter(|l| !l.starts_with("user "))
-            .map(|l| format!("{l}\n"))
-            .collect()
-    };
+            .plan(with_users);
     let mut child = std::process::Command::new("bash")
         .arg(repo_root().join("scripts/stack/kafka-admin.sh"))
         .arg("apply")
@@ -331,12 +323,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
     }
 
     fn client(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.config.kafka.brokers);
-        for (k, v) in &self.config.kafka.client {
-            c.set(k, v);
-        }
-        c
+        client_for(&self.config)
     }
 
     /// A client that authenticates as `user` with `password` instead of
@@ -396,14 +383,20 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             "cisp-fusion".to_owned()
         };
         let client = self.client_as(&user, &read_password(&user));
-        let group = if user == "cisp-fusion" {
-            self.config.kafka.group_id.clone()
-        } else {
-            format!("{user}.test-reader")
-        };
+        let group = self.reader_group(&user);
         crate::kafka::read_topic(client, &group, topic, Duration::from_secs(30))
             .map(|records| records.into_iter().map(|(_, payload)| payload).collect())
             .unwrap_or_else(|e| panic!("reading {topic} as {user}: {e}"))
+    }
+
+    /// A consumer group `user` may name under this environment's ACLs: the
+    /// service's own group, intake's, or one in a member's namespace.
+    pub fn reader_group(&self, user: &str) -> String {
+        match user {
+            "cisp-fusion" => self.config.kafka.group_id.clone(),
+            "cisp-intake" => crate::acl::INTAKE_GROUP.to_owned(),
+            member => crate::acl::member_group(member, "test-reader"),
+        }
     }
 
     /// The offsets the fusion service's group has committed for `topic`.
@@ -479,32 +472,44 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             .execute()
             .await;
     }
+}
 
-    /// Deletes every topic of this environment's prefix (best effort), as
-    /// the broker's administrator: nobody else may.
-    pub async fn delete_topics(&self) {
-        use rdkafka::admin::{AdminClient, AdminOptions};
-        use rdkafka::client::DefaultClientContext;
-        let Ok(registry) = cisp_model::Registry::load(&self.config.registry_path) else {
-            return;
-        };
-        let names: Vec<String> = crate::Topics::new(self.prefix())
-            .all(&registry)
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let admin: Result<AdminClient<DefaultClientContext>, _> = self
-            .client_as(ADMIN_USER, &read_password(ADMIN_USER))
-            .create();
-        if let Ok(admin) = admin {
-            let _ = admin
-                .delete_topics(
-                    &refs,
-                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-                )
-                .await;
-        }
+/// A client with `config`'s broker and client properties (it
+/// authenticates as the fusion service unless told otherwise).
+fn client_for(config: &Config) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.kafka.brokers);
+    for (k, v) in &config.kafka.client {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Deletes every topic of `config`'s prefix (best effort), as the broker's
+/// administrator: nobody else may.
+async fn delete_topics(config: &Config) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let Ok(registry) = cisp_model::Registry::load(&config.registry_path) else {
+        return;
+    };
+    let names: Vec<String> = crate::Topics::new(&config.kafka.topic_prefix)
+        .all(&registry)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let admin: Result<AdminClient<DefaultClientContext>, _> = client_for(config)
+        .set("sasl.username", ADMIN_USER)
+        .set("sasl.password", read_password(ADMIN_USER))
+        .create();
+    if let Ok(admin) = admin {
+        let _ = admin
+            .delete_topics(
+                &refs,
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await;
     }
 }
 
@@ -514,21 +519,14 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
 /// may be the one dropping.
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        if self.toml.is_empty() {
-            return;
-        }
-        let env = TestEnv {
-            config: self.config.clone(),
-            toml: String::new(),
-        };
+        let config = self.config.clone();
         let done = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                rt.block_on(env.delete_topics());
+                rt.block_on(delete_topics(&config));
             }
-            // `env` is dropped here with an empty toml: no second deletion.
         });
         let _ = done.join();
     }

@@ -31,9 +31,7 @@ fn member(id: &str) -> MemberId {
 }
 
 fn client(env: &TestEnv, user: &str) -> ClientConfig {
-    let mut c = env.client_as(user, &read_password(user));
-    c.remove("group.id");
-    c
+    env.client_as(user, &read_password(user))
 }
 
 /// Publishes one record to `topic` as `user`: Ok, or the broker's refusal.
@@ -55,21 +53,11 @@ async fn write(env: &TestEnv, user: &str, topic: &str) -> Result<(), RDKafkaErro
     }
 }
 
-/// A consumer group `user` may name (its ACLs grant it), so that a
-/// refused read is the topic's refusal.
-fn own_group(env: &TestEnv, user: &str) -> String {
-    match user {
-        "cisp-fusion" => env.config.kafka.group_id.clone(),
-        "cisp-intake" => cisp_fusion::acl::INTAKE_GROUP.to_owned(),
-        member => format!("{member}.acl-test"),
-    }
-}
-
-/// Reads `topic` from the beginning as `user`, in a group of its own (the
-/// way its consumer would): Ok once a record arrives, or the broker's
-/// refusal.
+/// Reads `topic` from the beginning as `user`, in a group its ACLs grant
+/// (so that a refused read is the topic's refusal), the way its consumer
+/// would: Ok once a record arrives, or the broker's refusal.
 fn read(env: &TestEnv, user: &str, topic: &str) -> Result<(), RDKafkaErrorCode> {
-    read_in_group(env, user, &own_group(env, user), topic)
+    read_in_group(env, user, &env.reader_group(user), topic)
 }
 
 fn poll_first<C: ConsumerContext>(

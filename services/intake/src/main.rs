@@ -272,7 +272,7 @@ async fn main() -> anyhow::Result<()> {
             let client = client_as(&cfg, member.as_str(), password_file.as_deref())?;
             let topics = cisp_fusion::Topics::new(&cfg.kafka.topic_prefix);
             // A group in the member's own namespace (its ACLs allow `<id>.…`).
-            let group = format!("{member}.export-stix");
+            let group = cisp_fusion::acl::member_group(member.as_str(), "export-stix");
             let (bundle, what) = if campaigns {
                 let registry = intake(&cfg)?.registry;
                 if !registry.is_fusion_cell(&member) {
