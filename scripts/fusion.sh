@@ -9,7 +9,7 @@ LOG="$CISP_STACK_DIR/fusion.log"
 export CISP_CONFIG="${CISP_CONFIG:-$CISP_ROOT/config/fusion.toml}"
 
 metrics_addr() {
-  "$BIN/cisp-fusion" config | sed -n 's/^ *metrics_addr: \(.*\),$/\1/p'
+  "$BIN/cisp-fusion" config --get metrics_addr
 }
 
 start() {

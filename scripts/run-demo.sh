@@ -8,7 +8,7 @@ PID="$CISP_STACK_DIR/fusion.pid"
 LOG="$CISP_STACK_DIR/fusion.log"
 export CISP_CONFIG="${CISP_CONFIG:-$CISP_ROOT/config/fusion.toml}"
 ensure_api_token
-METRICS="$("$BIN/cisp-fusion" config | sed -n 's/^ *metrics_addr: \(.*\),$/\1/p')"
+METRICS="$("$BIN/cisp-fusion" config --get metrics_addr)"
 [[ -n "$METRICS" ]] || die "cannot read metrics_addr from $CISP_CONFIG"
 
 bash "$CISP_ROOT/scripts/fusion.sh" restart

@@ -136,7 +136,7 @@ impl SubmissionTarget {
 
 fn engine_config() -> EngineConfig {
     EngineConfig {
-        id_salt: "fuzz".into(),
+        id_salt: cisp_model::Secret::new("fuzz"),
         ..EngineConfig::default()
     }
 }

@@ -27,7 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn config() -> EngineConfig {
     EngineConfig {
-        id_salt: "bench".into(),
+        id_salt: cisp_model::Secret::new("bench"),
         ..EngineConfig::default()
     }
 }
@@ -194,7 +194,7 @@ fn decode(c: &mut Criterion) {
         .collect();
     let refs: Vec<(cisp_model::ObservableKind, &str)> =
         obs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let record = cisp_fusion::testing::community_record("q001", "BENCH-1", &refs);
+    let record = cisp_testkit::community_record("q001", "BENCH-1", &refs);
     let bytes = match codec.encode(RecordType::Submission, &record) {
         Ok(b) => b,
         Err(e) => panic!("encode: {e}"),
@@ -229,7 +229,7 @@ fn intake(c: &mut Criterion) {
         panic!("member id")
     };
     let envelope = Envelope::new(member, 1_782_900_000_000);
-    let root = cisp_fusion::testing::repo_root();
+    let root = cisp_testkit::repo_root();
     let eml = match std::fs::read(root.join("demo/intake/phish.eml")) {
         Ok(b) => b,
         Err(e) => panic!("demo e-mail: {e}"),

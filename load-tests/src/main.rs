@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use cisp_fusion::config::KafkaConfig;
-use cisp_fusion::testing::unique;
+use cisp_fusion::metrics::RecordOutcome;
 use cisp_fusion::{shutdown_channel, Config, Store, Topics};
 use cisp_load::generator::{generate, Item, Params};
 use cisp_load::load_scenario::LoadScenario;
 use cisp_model::MemberId;
+use cisp_platform::metrics::Label as _;
+use cisp_testkit::unique;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use clap::Parser;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -108,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .chain(cisp_fusion::testing::local_kafka_env())
+    .chain(cisp_testkit::local_kafka_env())
     .collect();
     let mut config = Config::from_parts(
         &text,
@@ -121,8 +123,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // Topics and ACLs as production gets them (the administrator's plan),
     // then the ClickHouse tables.
-    let provisioned =
-        cisp_fusion::testing::provision(&config, false).map_err(anyhow::Error::msg)?;
+    let provisioned = cisp_testkit::provision(&config, false).map_err(anyhow::Error::msg)?;
     println!("broker: {provisioned}");
     cisp_fusion::setup(&config).await?;
     let topics = Topics::new(&config.kafka.topic_prefix);
@@ -210,10 +211,7 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let done = m.records_committed.get();
-        let handled: u64 = ["accepted", "duplicate", "dead_letter"]
-            .iter()
-            .map(|o| m.records.with_label_values(&[o]).get())
-            .sum();
+        let handled: u64 = RecordOutcome::ALL.iter().map(|o| m.records.get(*o)).sum();
         if handled > 0 && first.is_none() {
             first = Some(Instant::now());
         }
@@ -366,25 +364,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A client of the broker with the service's own settings (SASL included).
-fn client(kafka: &KafkaConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &kafka.brokers);
-    for (k, v) in &kafka.client {
-        c.set(k, v);
-    }
-    c
-}
-
 /// A client authenticated as the local broker's administrator: the load
 /// generator publishes for hundreds of synthetic members that have no
 /// broker users of their own, and reads with groups of its choosing.
 fn admin_client(kafka: &KafkaConfig) -> ClientConfig {
-    let user = cisp_fusion::testing::ADMIN_USER;
-    let mut c = client(kafka);
-    c.set("sasl.username", user)
-        .set("sasl.password", cisp_fusion::testing::read_password(user));
-    c
+    let user = cisp_testkit::ADMIN_USER;
+    kafka.client_as(
+        "cisp-load",
+        user,
+        &cisp_model::Secret::new(cisp_testkit::read_password(user)),
+    )
 }
 
 /// Consumes `n` records from `topics` with a fresh group and does nothing

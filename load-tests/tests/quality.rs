@@ -16,7 +16,7 @@ fn planted_campaigns_are_recovered_and_warn_listed_values_link_nothing() {
         let q = measure(
             &scenario,
             EngineConfig {
-                id_salt: "quality".into(),
+                id_salt: cisp_model::Secret::new("quality"),
                 ..EngineConfig::default()
             },
         );

@@ -45,7 +45,7 @@ pub struct EngineConfig {
     /// Secret from which the key of every id handed to members is derived
     /// (campaign ids, alert ids, anonymous submissions' stand-in ids), so an
     /// id reveals nothing and cannot be tested against a guess. Never logged.
-    pub id_salt: String,
+    pub id_salt: cisp_model::Secret,
     /// An anonymous submitter's sector is shown to members only when the
     /// sector has at least this many organisations.
     pub k_anonymity: u32,
@@ -69,8 +69,8 @@ impl Default for EngineConfig {
             attribution_threshold: 0.5,
             max_related_per_alert: 50,
             max_shared_per_alert: 100,
-            id_salt: String::new(),
-            k_anonymity: 3,
+            id_salt: cisp_model::Secret::default(),
+            k_anonymity: cisp_model::DEFAULT_K_ANONYMITY,
             escalation_members: 3,
             escalation_sectors: 3,
             view_budget: 200_000,
@@ -353,7 +353,7 @@ impl Engine {
         };
         let mut engine = Engine {
             registry,
-            key: IdKey::new(&config.id_salt),
+            key: IdKey::new(config.id_salt.expose()),
             config,
             limits,
             psl: reference.psl,

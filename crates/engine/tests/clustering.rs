@@ -264,7 +264,7 @@ fn config(common_after: u32) -> EngineConfig {
         common_after_campaigns: common_after,
         hot_observable_limit: 12,
         link_window_ms: 15 * DAY,
-        id_salt: "clustering".into(),
+        id_salt: cisp_model::Secret::new("clustering"),
         ..EngineConfig::default()
     }
 }

@@ -402,7 +402,7 @@ fn a_replay_rebuilds_identical_ids() {
         let mut e = Engine::new(
             registry(),
             EngineConfig {
-                id_salt: "s".into(),
+                id_salt: cisp_model::Secret::new("s"),
                 ..fixtures()
             },
         );
@@ -611,7 +611,7 @@ proptest! {
             k_anonymity: w.k,
             escalation_members: w.esc_members,
             escalation_sectors: w.esc_sectors,
-            id_salt: "prop".into(),
+            id_salt: cisp_model::Secret::new("prop"),
             ..fixtures()
         };
         let mut engine = Engine::new(reg.clone(), config);

@@ -16,6 +16,9 @@
 //!   [`SubmissionDraft::validate`], which enforces every size limit and the
 //!   TLP/distribution consistency rules.
 //!
+//! * [`Secret`]: a string (password, token, salt) that prints as
+//!   `<redacted>` wherever it goes.
+//!
 //! Errors are one enum, [`ModelError`]; every variant names the offending
 //! value and maps to a short, bounded [`ModelError::reason_code`] used as a
 //! metric label and dead-letter reason.
@@ -26,6 +29,7 @@ mod error;
 mod ids;
 mod observable;
 mod registry;
+mod secret;
 mod sharing;
 mod submission;
 
@@ -34,7 +38,8 @@ pub use error::{excerpt, ModelError};
 pub use ids::{GroupId, MemberId, SectorId, SubmissionId};
 pub use observable::{Observable, ObservableKind};
 pub use registry::{Member, Registry, Role};
-pub use sharing::{Attribution, Distribution, Scope, Tlp};
+pub use secret::Secret;
+pub use sharing::{Attribution, Distribution, Scope, Tlp, DEFAULT_K_ANONYMITY};
 pub use submission::{
     technique_id, Limits, ObservableDraft, ObservableRole, SightedObservable, Submission,
     SubmissionDraft, SubmissionKind,

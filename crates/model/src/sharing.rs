@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{excerpt, ModelError};
 use crate::ids::{GroupId, MemberId};
 
+/// Where a sector is named only when it has at least this many member
+/// organisations (an anonymous submitter's sector, a report's sector
+/// rows): the engine's and the report's default `k`.
+pub const DEFAULT_K_ANONYMITY: u32 = 3;
+
 /// Traffic Light Protocol 2.0. Ordered from least to most restrictive, so
 /// `max` of several markings is the most restrictive one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

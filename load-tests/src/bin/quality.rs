@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
     let q = measure(
         &scenario,
         EngineConfig {
-            id_salt: "quality".into(),
+            id_salt: cisp_model::Secret::new("quality"),
             ..EngineConfig::default()
         },
     );

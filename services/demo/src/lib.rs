@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use cisp_fusion::{Config, Store, Topics};
 use cisp_model::{MemberId, Registry};
+use cisp_platform::{SharedConfig as Config, Topics};
 use cisp_wire::records::{AlertRecord, SubmissionRecord};
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -86,15 +86,6 @@ impl Scenario {
     }
 }
 
-fn client_config(cfg: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers);
-    for (k, v) in &cfg.kafka.client {
-        c.set(k, v);
-    }
-    c
-}
-
 /// A producer that authenticates as `member` with its own broker password
 /// when the stack has one for it (`make stack-up` creates one per member),
 /// else with the configured credentials.
@@ -109,15 +100,13 @@ fn producer_for(cfg: &Config, member: &MemberId) -> anyhow::Result<FutureProduce
 /// A client that authenticates as `member` when the stack has a password
 /// for it, else with the configured credentials.
 fn member_client(cfg: &Config, member: &MemberId) -> anyhow::Result<ClientConfig> {
-    let mut c = client_config(cfg);
-    let file = cisp_fusion::testing::password_file(member.as_str());
-    if cfg.kafka.client.contains_key("sasl.username") && file.is_file() {
-        let password = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        c.set("sasl.username", member.as_str())
-            .set("sasl.password", password.trim_end_matches(['\n', '\r']));
+    let file = cisp_platform::credentials::password_file(member.as_str());
+    if file.is_file() {
+        cfg.kafka
+            .client_as_user("cisp-demo", member.as_str(), Some(&file))
+    } else {
+        Ok(cfg.kafka.client("cisp-demo"))
     }
-    Ok(c)
 }
 
 /// Publishes every record of the scenario to its member's topic, as that
@@ -165,7 +154,7 @@ pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize>
 /// Records the running service has made durable and committed
 /// (`cisp_fusion_records_committed_total`).
 pub fn records_committed(metrics_addr: SocketAddr) -> anyhow::Result<u64> {
-    let text = cisp_fusion::http::get(metrics_addr, "/metrics")?;
+    let text = cisp_platform::probe::get(metrics_addr, "/metrics")?;
     Ok(text
         .lines()
         .find_map(|l| {
@@ -220,9 +209,9 @@ pub fn collect_alerts(cfg: &Config, registry: &Registry) -> anyhow::Result<Colle
         let topic = topics.alerts(&m.id);
         let mut list = Vec::new();
         let client = member_client(cfg, &m.id)?;
-        let group = cisp_fusion::acl::member_group(m.id.as_str(), "demo-reader");
+        let group = cisp_platform::acl::member_group(m.id.as_str(), "demo-reader");
         let records =
-            cisp_fusion::kafka::read_topic(client, &group, &topic, Duration::from_secs(30))
+            cisp_platform::kafka::read_topic(client, &group, &topic, Duration::from_secs(30))
                 .with_context(|| format!("reading {topic} as {}", m.id))?;
         for (_, raw) in records {
             match codec.decode::<AlertRecord>(RecordType::Alert, &raw) {
@@ -370,8 +359,8 @@ struct CountRow {
 
 /// A short summary of what ClickHouse holds.
 pub async fn clickhouse_summary(cfg: &Config) -> anyhow::Result<String> {
-    let store = Store::new(&cfg.clickhouse);
-    let c = store.client();
+    let client = cfg.clickhouse.client();
+    let c = &client;
     let q =
         |sql: &'static str| async move { c.query(sql).fetch_all::<CountRow>().await.context(sql) };
     let mut out = format!(
@@ -410,8 +399,8 @@ pub async fn clickhouse_summary(cfg: &Config) -> anyhow::Result<String> {
 
 /// The size of the largest live campaign, for the expectation check.
 pub async fn largest_campaign(cfg: &Config) -> anyhow::Result<u64> {
-    let store = Store::new(&cfg.clickhouse);
-    let rows = store
+    let rows = cfg
+        .clickhouse
         .client()
         .query("SELECT campaign_id AS label, toUInt64(submission_count) AS n FROM campaigns FINAL WHERE merged_into = '' ORDER BY n DESC LIMIT 1")
         .fetch_all::<CountRow>()
@@ -421,8 +410,8 @@ pub async fn largest_campaign(cfg: &Config) -> anyhow::Result<u64> {
 
 /// Dead letters by reason code.
 pub async fn dead_letters(cfg: &Config) -> anyhow::Result<BTreeMap<String, u64>> {
-    let store = Store::new(&cfg.clickhouse);
-    let rows = store
+    let rows = cfg
+        .clickhouse
         .client()
         .query("SELECT reason_code AS label, count() AS n FROM dead_letters FINAL GROUP BY reason_code")
         .fetch_all::<CountRow>()

@@ -9,8 +9,8 @@ use cisp_demo::{
     check, clickhouse_summary, collect_alerts, publish, records_committed, render_alerts,
     wait_committed, Scenario,
 };
-use cisp_fusion::Config;
 use cisp_model::Registry;
+use cisp_platform::{Credentials, SharedConfig as Config};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -43,7 +43,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let cfg = Config::load(&cli.config)?;
+    let cfg = Config::load(&cli.config, Credentials::Optional)?;
     let registry = Registry::load(&cfg.registry_path)?;
     let scenario = Scenario::load(&cli.scenario)?;
     let metrics = cli.metrics.unwrap_or(cfg.metrics_addr);

@@ -8,19 +8,19 @@
 use cisp_demo::{
     check, collect_alerts, dead_letters, largest_campaign, publish, render_alerts, Scenario,
 };
-use cisp_fusion::testing::{repo_root, wait_durable, TestEnv};
 use cisp_model::Registry;
+use cisp_testkit::{repo_root, wait_durable, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_scenario_keeps_its_promises() {
     let env = TestEnv::new();
     let (trigger, running) = env.start().await;
     let scenario = Scenario::load(&repo_root().join("demo/scenario.json")).unwrap();
-    let n = publish(&env.config, &scenario).await.unwrap() as u64;
+    let n = publish(&env.config.shared(), &scenario).await.unwrap() as u64;
     wait_durable(&running, n).await;
 
     let registry = Registry::load(&env.config.registry_path).unwrap();
-    let cfg = env.config.clone();
+    let cfg = env.config.shared();
     let reg = registry.clone();
     let received = tokio::task::spawn_blocking(move || collect_alerts(&cfg, &reg))
         .await
@@ -38,28 +38,27 @@ async fn the_demo_scenario_keeps_its_promises() {
     );
 
     assert_eq!(
-        dead_letters(&env.config).await.unwrap(),
+        dead_letters(&env.config.shared()).await.unwrap(),
         scenario.expect.dead_letters
     );
     assert_eq!(
-        largest_campaign(&env.config).await.unwrap(),
+        largest_campaign(&env.config.shared()).await.unwrap(),
         scenario.expect.campaign_submissions
     );
 
     // Publishing the same scenario again changes nothing but dead letters
     // (malformed records have new offsets, so they are new dead letters).
     let alerts_before: usize = received.by_member.values().map(Vec::len).sum();
-    let n2 = publish(&env.config, &scenario).await.unwrap() as u64;
+    let n2 = publish(&env.config.shared(), &scenario).await.unwrap() as u64;
     wait_durable(&running, n + n2).await;
     assert_eq!(
         running
             .metrics
             .records
-            .with_label_values(&["duplicate"])
-            .get(),
+            .get(cisp_testkit::fusion::metrics::RecordOutcome::Duplicate),
         7
     );
-    let cfg = env.config.clone();
+    let cfg = env.config.shared();
     let reg = registry.clone();
     let again = tokio::task::spawn_blocking(move || collect_alerts(&cfg, &reg))
         .await

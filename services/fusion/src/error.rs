@@ -21,6 +21,8 @@ pub enum FusionError {
         #[source]
         source: Box<rdkafka::error::KafkaError>,
     },
+    #[error(transparent)]
+    Platform(#[from] cisp_platform::PlatformError),
     #[error("{0}")]
     Internal(String),
 }

@@ -30,7 +30,7 @@ use cisp_model::{MemberId, Observable, ObservableKind, SubmissionId};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
-use crate::metrics::Metrics;
+use crate::metrics::{ApiOutcome, Metrics};
 use crate::pipeline::{lock, SharedEngine};
 
 /// The engine, once start-up has rebuilt it.
@@ -70,9 +70,9 @@ impl AppState {
     /// bearer token matches, and start-up is done.
     #[allow(clippy::result_large_err)] // the error is the response itself, built once
     fn authorise(&self, headers: &HeaderMap) -> Result<SharedEngine, Response> {
-        let outcome = |o: &str| self.metrics.api_requests.with_label_values(&[o]).inc();
+        let outcome = |o| self.metrics.api_requests.inc(o);
         let Some(token) = &self.token else {
-            outcome("disabled");
+            outcome(ApiOutcome::Disabled);
             return Err(problem(
                 StatusCode::NOT_FOUND,
                 "the query API is off: set CISP_API_TOKEN",
@@ -84,17 +84,17 @@ impl AppState {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if !same_secret(given.as_bytes(), token.as_bytes()) {
-            outcome("unauthorized");
+            outcome(ApiOutcome::Unauthorized);
             return Err(problem(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token",
             ));
         }
         let Some(engine) = self.engine.get() else {
-            outcome("starting");
+            outcome(ApiOutcome::Starting);
             return Err(problem(StatusCode::SERVICE_UNAVAILABLE, "starting"));
         };
-        outcome("ok");
+        outcome(ApiOutcome::Ok);
         Ok(engine.clone())
     }
 }
@@ -253,7 +253,7 @@ pub struct Serve {
     /// Which assigned partitions make no progress (`/health`).
     pub stalls: Arc<crate::kafka::StallWatch>,
     pub engine: EngineSlot,
-    pub api_token: Option<String>,
+    pub api_token: Option<cisp_model::Secret>,
 }
 
 /// Binds `addr` and serves until `stop` resolves. Returns the bound address.
@@ -280,7 +280,7 @@ pub async fn serve(
             ready: what.ready,
             stalls: what.stalls,
             engine: what.engine,
-            token: what.api_token.map(Arc::from),
+            token: what.api_token.map(|t| Arc::from(t.expose())),
         });
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
@@ -293,27 +293,4 @@ pub async fn serve(
     Ok((bound, handle))
 }
 
-/// A minimal blocking HTTP GET of a loopback endpoint of this service (for
-/// `cisp-demo` and the tests; not a general HTTP client). Returns the body
-/// of a 200 answer.
-pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
-    get_with(addr, path, None)
-}
-
-/// [`get`] with a bearer token (for the query API).
-pub fn get_with(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Result<String> {
-    use std::io::{Error, Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n")?;
-    let mut text = String::new();
-    s.take(16 * 1024 * 1024).read_to_string(&mut text)?;
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.lines().next().unwrap_or("");
-    if status.split(' ').nth(1) != Some("200") {
-        let body: String = body.chars().take(2048).collect();
-        return Err(Error::other(format!("GET {path}: {status}: {body}")));
-    }
-    Ok(body.to_owned())
-}
+pub use cisp_platform::probe::{get, get_with};

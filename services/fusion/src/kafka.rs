@@ -5,29 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientConfig;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::KafkaConfig;
 use crate::error::FusionError;
-use crate::topics::TopicSpec;
-
-fn base(cfg: &KafkaConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers)
-        .set("client.id", "cisp-fusion");
-    for (k, v) in &cfg.client {
-        c.set(k, v);
-    }
-    c
-}
 
 /// The consumer's client context (the default behaviour; a named type so
 /// the pipeline's consumer type stays stable).
@@ -67,7 +52,7 @@ impl ProgressWatch {
         // its committed offsets. It fetches no records, so the consumer's
         // fetch and size settings are not its own: a consumer tuned (or
         // mistuned) to small responses must not blind its watch.
-        let mut c = base(cfg);
+        let mut c = cfg.client("cisp-fusion-progress");
         for size in [
             "receive.message.max.bytes",
             "fetch.max.bytes",
@@ -78,7 +63,6 @@ impl ProgressWatch {
             c.remove(size);
         }
         let client = c
-            .set("client.id", "cisp-fusion-progress")
             .set("group.id", &cfg.group_id)
             .set("enable.auto.commit", "false")
             .create()
@@ -294,7 +278,7 @@ pub type FusionConsumer = BaseConsumer<FusionContext>;
 /// A consumer that never commits on its own: offsets are committed by the
 /// pipeline after the batch is durable.
 pub fn consumer(cfg: &KafkaConfig) -> Result<FusionConsumer, FusionError> {
-    base(cfg)
+    cfg.client("cisp-fusion")
         .set("group.id", &cfg.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -312,135 +296,13 @@ pub fn consumer(cfg: &KafkaConfig) -> Result<FusionConsumer, FusionError> {
 /// inside `max.poll.interval.ms`.
 pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer, FusionError> {
     let timeout_ms = (cfg.max_poll_interval.as_millis() / 4).clamp(5_000, 60_000);
-    base(cfg)
+    cfg.client("cisp-fusion")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "2")
         .set("message.timeout.ms", timeout_ms.to_string())
         .create()
         .map_err(|e| FusionError::kafka("create producer", e))
-}
-
-/// Creates missing topics (with [`TopicSpec::configs`]); existing ones are
-/// left as they are. Needs the Create permission, which production and the
-/// local stack give only to the administrator (`create_topics = false`:
-/// `cisp-fusion acls` provisions the topics).
-pub async fn ensure_topics(cfg: &KafkaConfig, specs: &[TopicSpec]) -> Result<(), FusionError> {
-    let admin: AdminClient<DefaultClientContext> = base(cfg)
-        .create()
-        .map_err(|e| FusionError::kafka("create admin client", e))?;
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let configs: Vec<Vec<(&str, String)>> = specs
-        .iter()
-        .map(|s| s.configs(cfg.max_message_bytes))
-        .collect();
-    let new: Vec<NewTopic<'_>> = specs
-        .iter()
-        .zip(&configs)
-        .map(|(s, configs)| {
-            configs.iter().fold(
-                NewTopic::new(&s.name, cfg.partitions, TopicReplication::Fixed(1)),
-                |t, (k, v)| t.set(k, v),
-            )
-        })
-        .collect();
-    let results = admin
-        .create_topics(&new, &opts)
-        .await
-        .map_err(|e| FusionError::kafka("create topics", e))?;
-    let mut created = 0;
-    for r in results {
-        match r {
-            Ok(_) => created += 1,
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                warn!(topic = %name, error = %code, "topic creation failed");
-                return Err(FusionError::Internal(format!(
-                    "cannot create topic {name}: {code}"
-                )));
-            }
-        }
-    }
-    info!(created, total = specs.len(), "topics ensured");
-    Ok(())
-}
-
-/// Reads `topic` from the beginning of every partition to its end as of
-/// the call (the high watermarks then), as whichever user `client`
-/// authenticates as, with each record's broker timestamp (milliseconds; 0
-/// if it has none). Partitions are assigned and offsets never committed;
-/// `group` is only named, but librdkafka looks its coordinator up, so the
-/// reader needs Describe on it: a member names one of its own (`<id>.…`),
-/// intake `cisp-intake-taxii`, the service its own group. A partition is done when the record just before its high
-/// watermark has been read, so offsets skipped by compaction cannot stall
-/// it; an end not reached within `timeout` is an error, never a silent
-/// partial list. For tools and tests that inspect a topic (e.g. what a
-/// member has received).
-pub fn read_topic(
-    mut client: ClientConfig,
-    group: &str,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Vec<(i64, Vec<u8>)>, FusionError> {
-    let consumer: BaseConsumer = client
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| FusionError::kafka("create reader", e))?;
-    let md = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| FusionError::kafka("metadata", e))?;
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = std::collections::BTreeMap::new();
-    for p in md
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-    {
-        let (lo, hi) = consumer
-            .fetch_watermarks(topic, p, timeout)
-            .map_err(|e| FusionError::kafka("watermarks", e))?;
-        if hi > lo {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .map_err(|e| FusionError::kafka("assign", e))?;
-            ends.insert(p, hi);
-        }
-    }
-    let mut out = Vec::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| FusionError::kafka("assign", e))?;
-    let deadline = std::time::Instant::now() + timeout;
-    while !ends.is_empty() {
-        if std::time::Instant::now() > deadline {
-            return Err(FusionError::Internal(format!(
-                "read {} records of {topic}; {} partition(s) not read to their end",
-                out.len(),
-                ends.len()
-            )));
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let Some(&end) = ends.get(&m.partition()) else {
-                    continue;
-                };
-                if m.offset() >= end {
-                    continue;
-                }
-                if m.offset() + 1 >= end {
-                    ends.remove(&m.partition());
-                }
-                let ts = m.timestamp().to_millis().unwrap_or(0);
-                out.push((ts, m.payload().unwrap_or_default().to_vec()));
-            }
-            Some(Err(e)) => return Err(FusionError::kafka("read", e)),
-            None => {}
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

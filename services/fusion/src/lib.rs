@@ -14,7 +14,6 @@
 //! same), serve `/metrics` and `/health`, and run the pipeline on its own
 //! thread until [`Shutdown`] fires.
 
-pub mod acl;
 pub mod config;
 pub mod convert;
 pub mod error;
@@ -24,8 +23,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod state;
 pub mod store;
-pub mod testing;
-pub mod topics;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,10 +37,10 @@ use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 use tracing::info;
 
+pub use cisp_platform::{acl, topics, Topics};
 pub use config::Config;
 pub use metrics::Metrics;
 pub use store::Store;
-pub use topics::Topics;
 
 /// Fires once to stop the service; tasks drain and flush before exiting.
 #[derive(Clone)]
@@ -104,7 +101,9 @@ pub async fn setup(config: &Config) -> anyhow::Result<Arc<Registry>> {
         .context("migrating ClickHouse")?;
     if config.kafka.create_topics {
         let specs = Topics::new(&config.kafka.topic_prefix).all(&registry);
-        kafka::ensure_topics(&config.kafka, &specs)
+        config
+            .kafka
+            .ensure_topics(&specs)
             .await
             .context("creating topics")?;
     }

@@ -32,8 +32,13 @@ enum Command {
     Setup,
     /// Print the topics the service uses for the registry, one per line.
     Topics,
-    /// Print the effective configuration (secrets redacted).
-    Config,
+    /// Print the effective configuration as TOML (file, environment and
+    /// defaults; secrets redacted), or with `--get KEY` one value, bare.
+    Config {
+        /// A dotted key, e.g. `metrics_addr` or `kafka.client.sasl.username`.
+        #[arg(long)]
+        get: Option<String>,
+    },
     /// Print what a broker needs for the registry: SCRAM users, topics and
     /// ACLs, as a shell script with Kafka's tools (production,
     /// docker/README.md) or as a plan for scripts/stack/kafka-admin.sh.
@@ -106,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let registry = Registry::load(&config.registry_path)?;
             let provisioning = cisp_fusion::acl::Provisioning::for_config(
-                &config,
+                &config.kafka,
                 &registry,
                 &service_user,
                 &intake_user,
@@ -120,10 +125,17 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Config => {
-            println!("{config:#?}");
+        Command::Config { get: None } => {
+            print!("{}", config.effective);
             Ok(())
         }
+        Command::Config { get: Some(key) } => match config.get(&key) {
+            Some(value) => {
+                println!("{value}");
+                Ok(())
+            }
+            None => anyhow::bail!("no setting {key:?}"),
+        },
     }
 }
 

@@ -47,7 +47,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::{KafkaConfig, StateConfig};
 use crate::convert::{self, Source};
 use crate::error::FusionError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RecordOutcome};
 use crate::store::{datetime, DeadLetterRow, Rows, Store};
 use crate::topics::Topics;
 use crate::Shutdown;
@@ -265,10 +265,10 @@ impl Pipeline {
         match outcome {
             Outcome::Duplicate { campaign_id } => {
                 debug!(member = %member, submission = %sub.id, campaign = %campaign_id, "duplicate submission ignored");
-                self.metrics.records.with_label_values(&["duplicate"]).inc();
+                self.metrics.records.inc(RecordOutcome::Duplicate);
             }
             Outcome::Accepted(fx) => {
-                self.metrics.records.with_label_values(&["accepted"]).inc();
+                self.metrics.records.inc(RecordOutcome::Accepted);
                 self.metrics
                     .hot_observables
                     .inc_by(u64::from(fx.hot_observables));
@@ -383,10 +383,7 @@ impl Pipeline {
             %reason,
             "record dead-lettered"
         );
-        self.metrics
-            .records
-            .with_label_values(&["dead_letter"])
-            .inc();
+        self.metrics.records.inc(RecordOutcome::DeadLetter);
         self.metrics.dead_letters.with_label_values(&[code]).inc();
         let now = now_ms();
         let cut = m.payload.len().min(DEAD_LETTER_PAYLOAD_MAX);

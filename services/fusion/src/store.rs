@@ -238,20 +238,9 @@ struct BodyRow {
 impl Store {
     pub fn new(config: &ClickHouseConfig) -> Store {
         Store {
-            client: Self::base_client(config).with_database(&config.database),
+            client: config.client(),
             config: config.clone(),
         }
-    }
-
-    fn base_client(config: &ClickHouseConfig) -> Client {
-        let mut c = Client::default()
-            .with_url(&config.url)
-            .with_user(&config.user)
-            .with_validation(false);
-        if !config.password.is_empty() {
-            c = c.with_password(&config.password);
-        }
-        c
     }
 
     pub fn client(&self) -> &Client {
@@ -261,7 +250,8 @@ impl Store {
     /// Creates the database and tables if they are missing (idempotent).
     pub async fn migrate(&self) -> Result<(), FusionError> {
         let db = &self.config.database; // validated identifier
-        Self::base_client(&self.config)
+        self.config
+            .server_client()
             .query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
             .execute()
             .await

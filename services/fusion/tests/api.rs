@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
 use cisp_fusion::http::get_with;
-use cisp_fusion::testing::{community_record, wait_durable, TestEnv};
 use cisp_model::ObservableKind;
+use cisp_testkit::{community_record, wait_durable, TestEnv};
 
 const TOKEN: &str = "api-test-token-0123456789";
 

@@ -12,9 +12,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cisp_fusion::testing::{read_password, TestEnv};
 use cisp_fusion::Topics;
 use cisp_model::MemberId;
+use cisp_testkit::{read_password, TestEnv};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;

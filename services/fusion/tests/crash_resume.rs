@@ -14,8 +14,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cisp_fusion::testing::{community_record, local_kafka_env, TestEnv};
 use cisp_model::ObservableKind;
+use cisp_testkit::{community_record, local_kafka_env, TestEnv};
 
 const REPORTS: usize = 600;
 const CAMPAIGNS: usize = 25;

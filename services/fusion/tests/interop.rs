@@ -7,8 +7,8 @@
 
 use std::process::Command;
 
-use cisp_fusion::testing::{community_record, python, repo_root, wait_durable, TestEnv};
 use cisp_model::*;
+use cisp_testkit::{community_record, python, repo_root, wait_durable, TestEnv};
 use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 
@@ -37,7 +37,7 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
 
     let brokers = env.config.kafka.brokers.clone();
     let prefix = env.prefix().to_owned();
-    let gridco_password = cisp_fusion::testing::password_file("gridco");
+    let gridco_password = cisp_testkit::password_file("gridco");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python())
             .arg(repo_root().join("tests/interop/fastavro_roundtrip.py"))

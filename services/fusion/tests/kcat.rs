@@ -7,9 +7,9 @@
 
 use std::process::{Command, Output};
 
-use cisp_fusion::testing::{community_record, repo_root, wait_durable, TestEnv};
 use cisp_fusion::Topics;
 use cisp_model::{MemberId, ObservableKind};
+use cisp_testkit::{community_record, repo_root, wait_durable, TestEnv};
 use cisp_wire::records::AlertRecord;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use cisp_fusion::testing::{community_record, wait_durable, TestEnv};
 use cisp_fusion::Topics;
 use cisp_model::*;
+use cisp_testkit::{community_record, wait_durable, TestEnv};
 use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use rdkafka::Offset;
@@ -289,8 +289,7 @@ async fn a_restart_rebuilds_the_engine_and_redelivery_changes_nothing() {
         running
             .metrics
             .records
-            .with_label_values(&["duplicate"])
-            .get(),
+            .get(cisp_fusion::metrics::RecordOutcome::Duplicate),
         1
     );
 

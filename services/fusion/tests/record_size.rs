@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use cisp_fusion::testing::{community_record, read_password, wait_durable, wait_until, TestEnv};
 use cisp_fusion::Topics;
 use cisp_model::{MemberId, ObservableKind};
+use cisp_testkit::{community_record, read_password, wait_durable, wait_until, TestEnv};
 use cisp_wire::records::DeadLetterRecord;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use rdkafka::error::KafkaError;

@@ -9,9 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use cisp_fusion::testing::{community_record, wait_durable, TestEnv};
 use cisp_fusion::Topics;
 use cisp_model::*;
+use cisp_testkit::{community_record, wait_durable, TestEnv};
 use cisp_wire::records::*;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 

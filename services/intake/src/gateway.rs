@@ -542,7 +542,7 @@ pub fn read_records<T: serde::de::DeserializeOwned>(
     rt: RecordType,
 ) -> anyhow::Result<Vec<(i64, T)>> {
     let raw =
-        cisp_fusion::kafka::read_topic(client.clone(), group, topic, Duration::from_secs(30))?;
+        cisp_platform::kafka::read_topic(client.clone(), group, topic, Duration::from_secs(30))?;
     let codec = Codec::new(DecodeLimits::default())?;
     let mut out: Vec<(i64, T)> = raw
         .iter()
@@ -572,10 +572,10 @@ async fn get_objects(
         },
     };
     let limit = params.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let topic = cisp_fusion::Topics::new(&gw.topic_prefix).alerts(&who.member);
+    let topic = cisp_platform::Topics::new(&gw.topic_prefix).alerts(&who.member);
     let client = gw.reader.clone();
     let read = tokio::task::spawn_blocking(move || {
-        read_alerts(&client, cisp_fusion::acl::INTAKE_GROUP, &topic)
+        read_alerts(&client, cisp_platform::acl::INTAKE_GROUP, &topic)
     })
     .await;
     let alerts = match read {

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use cisp_fusion::Config;
 use cisp_intake::gateway::{self, Gateway, UploadParams};
 use cisp_intake::publish::Publisher;
 use cisp_intake::{keys, stix, Format, Intake};
 use cisp_model::{MemberId, Registry};
+use cisp_platform::{Credentials, SharedConfig as Config};
 use clap::{Parser, Subcommand};
 use rdkafka::ClientConfig;
 
@@ -142,28 +142,7 @@ enum KeysAction {
 /// A broker client as `user`, with the password from `file` or else the
 /// local stack's password file for that user.
 fn client_as(cfg: &Config, user: &str, file: Option<&Path>) -> anyhow::Result<ClientConfig> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers);
-    for (k, v) in &cfg.kafka.client {
-        if k != "sasl.password" {
-            c.set(k, v);
-        }
-    }
-    if cfg.kafka.client.contains_key("sasl.username") {
-        let path = file.map_or_else(
-            || cisp_fusion::testing::password_file(user),
-            Path::to_path_buf,
-        );
-        let password = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "reading the broker password of {user} from {}",
-                path.display()
-            )
-        })?;
-        c.set("sasl.username", user)
-            .set("sasl.password", password.trim_end_matches(['\n', '\r']));
-    }
-    Ok(c)
+    cfg.kafka.client_as_user("cisp-intake", user, file)
 }
 
 fn intake(cfg: &Config) -> anyhow::Result<Intake> {
@@ -195,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::INFO)
         .init();
-    let cfg = Config::load_for_storage(&cli.config)?;
+    let cfg = Config::load(&cli.config, Credentials::Optional)?;
     match cli.command {
         Command::Submit {
             member,
@@ -270,9 +249,9 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let member = MemberId::parse(&member)?;
             let client = client_as(&cfg, member.as_str(), password_file.as_deref())?;
-            let topics = cisp_fusion::Topics::new(&cfg.kafka.topic_prefix);
+            let topics = cisp_platform::Topics::new(&cfg.kafka.topic_prefix);
             // A group in the member's own namespace (its ACLs allow `<id>.…`).
-            let group = cisp_fusion::acl::member_group(member.as_str(), "export-stix");
+            let group = cisp_platform::acl::member_group(member.as_str(), "export-stix");
             let (bundle, what) = if campaigns {
                 let registry = intake(&cfg)?.registry;
                 if !registry.is_fusion_cell(&member) {

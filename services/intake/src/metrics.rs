@@ -2,6 +2,7 @@
 //! `cisp_intake_<name>_<unit>[_total]`; labels come from fixed sets
 //! (format, outcome, reason code), never a member id or a key label.
 
+use cisp_platform::metrics::Registrar;
 use prometheus::{exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 pub struct Metrics {
@@ -19,47 +20,38 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let m = Metrics {
-            uploads: IntCounterVec::new(
+        let r = Registrar::new(&registry);
+        Ok(Metrics {
+            uploads: r.register(IntCounterVec::new(
                 Opts::new(
                     "cisp_intake_uploads_total",
                     "Uploads (HTTP and TAXII), by format and outcome",
                 ),
                 &["format", "outcome"],
+            )?)?,
+            refusals: r.counter_vec(
+                "cisp_intake_refusals_total",
+                "Uploads refused as bad input, by reason",
+                "reason",
             )?,
-            refusals: IntCounterVec::new(
-                Opts::new(
-                    "cisp_intake_refusals_total",
-                    "Uploads refused as bad input, by reason",
-                ),
-                &["reason"],
-            )?,
-            unauthorised: prometheus::IntCounter::new(
+            unauthorised: r.counter(
                 "cisp_intake_unauthorised_requests_total",
                 "Requests without a valid API key",
             )?,
-            convert_seconds: HistogramVec::new(
+            convert_seconds: r.register(HistogramVec::new(
                 HistogramOpts::new(
                     "cisp_intake_convert_seconds",
                     "Time to convert and validate one upload, by format",
                 )
                 .buckets(exponential_buckets(0.000_01, 4.0, 12)?),
                 &["format"],
-            )?,
+            )?)?,
             registry,
-        };
-        m.registry.register(Box::new(m.uploads.clone()))?;
-        m.registry.register(Box::new(m.refusals.clone()))?;
-        m.registry.register(Box::new(m.unauthorised.clone()))?;
-        m.registry.register(Box::new(m.convert_seconds.clone()))?;
-        Ok(m)
+        })
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        use prometheus::Encoder as _;
-        let mut buf = Vec::new();
-        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        cisp_platform::metrics::render(&self.registry)
     }
 }

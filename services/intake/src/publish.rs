@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cisp_fusion::Topics;
 use cisp_model::MemberId;
+use cisp_platform::Topics;
 use cisp_wire::records::SubmissionRecord;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use rdkafka::producer::{FutureProducer, FutureRecord};

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use cisp_fusion::testing::{community_record, python, repo_root, wait_until, TestEnv};
 use cisp_intake::{convert, Envelope, Format, IntakeError};
 use cisp_model::{MemberId, ObservableKind, Tlp};
+use cisp_testkit::{community_record, python, repo_root, wait_until, TestEnv};
 use cisp_wire::records::{AlertRecord, ObservableRecord, SubmissionRecord};
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use serde_json::Value;
@@ -35,7 +35,7 @@ fn tools(args: &[&str]) -> std::process::Output {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(cisp_fusion::testing::unique(name));
+    let d = std::env::temp_dir().join(cisp_testkit::unique(name));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -342,7 +342,7 @@ fn exported_stix_passes_the_oasis_validator() {
 /// Alerts on `member`'s alert topic.
 fn alerts_of(env: &TestEnv, member: &str) -> Vec<AlertRecord> {
     let codec = Codec::new(DecodeLimits::default()).unwrap();
-    let topic = cisp_fusion::Topics::new(env.prefix()).alerts(&MemberId::parse(member).unwrap());
+    let topic = cisp_platform::Topics::new(env.prefix()).alerts(&MemberId::parse(member).unwrap());
     env.read_all(&topic)
         .iter()
         .filter_map(|p| {
@@ -357,7 +357,7 @@ fn alerts_of(env: &TestEnv, member: &str) -> Vec<AlertRecord> {
 fn records_on(env: &TestEnv, member: &str) -> Vec<SubmissionRecord> {
     let codec = Codec::new(DecodeLimits::default()).unwrap();
     let topic =
-        cisp_fusion::Topics::new(env.prefix()).submissions(&MemberId::parse(member).unwrap());
+        cisp_platform::Topics::new(env.prefix()).submissions(&MemberId::parse(member).unwrap());
     env.read_all(&topic)
         .iter()
         .map(|p| {
@@ -477,7 +477,7 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
     })
     .await;
     if !told {
-        let dead = env.read_all(&cisp_fusion::Topics::new(env.prefix()).dead_letter());
+        let dead = env.read_all(&cisp_platform::Topics::new(env.prefix()).dead_letter());
         panic!(
             "no peer-sighting alerts; alerts in ClickHouse {}, campaigns {}; submissions stored: {}, dead letters: {:?}, on northbank's topic: {:?}, gridco alerts {:?}",
             env.count("SELECT count() FROM alerts").await,
@@ -587,7 +587,7 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
         client.set(k, v);
     }
     let password =
-        std::fs::read_to_string(cisp_fusion::testing::password_file("cisp-intake")).unwrap();
+        std::fs::read_to_string(cisp_platform::credentials::password_file("cisp-intake")).unwrap();
     client
         .set("sasl.username", "cisp-intake")
         .set("sasl.password", password.trim());

@@ -12,24 +12,16 @@ pub mod svg;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cisp_fusion::config::ClickHouseConfig;
+use cisp_platform::ClickHouseConfig;
 
 pub use audience::{Audience, Reader};
 pub use data::{build, Report, Request};
 pub use period::Quarter;
 
-/// A ClickHouse client for the configured database (the same settings as
-/// the fusion service; 18.16 needs validation off).
+/// A ClickHouse client for the configured database (the platform's one
+/// builder, as the fusion service uses).
 pub fn client(config: &ClickHouseConfig) -> clickhouse::Client {
-    let mut c = clickhouse::Client::default()
-        .with_url(&config.url)
-        .with_database(&config.database)
-        .with_user(&config.user)
-        .with_validation(false);
-    if !config.password.is_empty() {
-        c = c.with_password(&config.password);
-    }
-    c
+    config.client()
 }
 
 /// The files a report was written to.

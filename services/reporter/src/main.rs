@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use cisp_model::Tlp;
+use cisp_platform::{Credentials, SharedConfig};
 use cisp_reporter::{build, client, timestamp, write, Audience, Quarter, Reader, Request};
 
 #[derive(Parser, Debug)]
@@ -66,11 +67,16 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let config = cisp_fusion::config::Config::load_for_storage(&args.config)?;
-    let k = args
-        .k
-        .unwrap_or_else(|| u64::from(config.engine.k_anonymity))
-        .max(1);
+    let config = SharedConfig::load(&args.config, Credentials::Optional)?;
+    let k = match (args.k, config.setting("engine.k_anonymity")) {
+        (Some(k), _) => k,
+        (None, None) => u64::from(cisp_model::DEFAULT_K_ANONYMITY),
+        (None, Some(v)) => v
+            .as_integer()
+            .and_then(|k| u64::try_from(k).ok())
+            .context("engine.k_anonymity must be a whole number")?,
+    }
+    .max(1);
     let reader = Reader::new(args.audience, args.max_tlp)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -10,9 +10,8 @@ mod common;
 
 use std::process::Command;
 
-use cisp_demo::{publish, Scenario};
-use cisp_fusion::testing::{python, repo_root, wait_durable, TestEnv};
 use cisp_reporter::{build, client, Audience, Reader, Request};
+use cisp_testkit::{publish, python, repo_root, wait_durable, Scenario, TestEnv};
 use common::{dashboard, expand_sql, targets, tsv_rows};
 use serde_json::json;
 
@@ -21,7 +20,7 @@ async fn report_and_dashboard_sql_agree_on_clickhouse_18_16_and_current() {
     let env = TestEnv::new();
     let (trigger, running) = env.start().await;
     let scenario = Scenario::load(&repo_root().join("demo/scenario.json")).unwrap();
-    let n = publish(&env.config, &scenario).await.unwrap() as u64;
+    let n = publish(&env.config.shared(), &scenario).await.unwrap() as u64;
     wait_durable(&running, n).await;
     trigger.trigger();
     running.join().await.unwrap();

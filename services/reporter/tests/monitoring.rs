@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cisp_demo::{publish, Scenario};
-use cisp_fusion::testing::{repo_root, wait_durable, wait_until, TestEnv};
+use cisp_testkit::{publish, repo_root, wait_durable, wait_until, Scenario, TestEnv};
 use serde_json::Value;
 
 mod common;
@@ -249,7 +248,7 @@ async fn every_dashboard_and_rule_query_runs_against_the_real_services() {
     assert!(up, "prometheus did not scrape {target}");
 
     let scenario = Scenario::load(&repo_root().join("demo/scenario.json")).unwrap();
-    let n = publish(&env.config, &scenario).await.unwrap() as u64;
+    let n = publish(&env.config.shared(), &scenario).await.unwrap() as u64;
     wait_durable(&running, n).await;
     tokio::time::sleep(Duration::from_secs(4)).await; // a few scrapes after the demo
 

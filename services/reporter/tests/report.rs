@@ -9,10 +9,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cisp_demo::{publish, Scenario};
-use cisp_fusion::testing::{community_record, repo_root, wait_durable, TestEnv};
 use cisp_model::{ObservableKind, Scope, SubmissionKind, Tlp};
 use cisp_reporter::{build, client, write, Audience, Quarter, Reader, Report, Request};
+use cisp_testkit::{community_record, publish, repo_root, wait_durable, Scenario, TestEnv};
 use cisp_wire::records::{DistributionRecord, SubmissionRecord};
 
 const HOSTILE: &str = "<script>alert('x')</script> | [click](javascript:evil) **bold** # head";
@@ -101,7 +100,7 @@ async fn the_quarterly_report_matches_the_facts_and_respects_tlp() {
     let env = TestEnv::new();
     let (trigger, running) = env.start().await;
     let scenario = Scenario::load(&repo_root().join("demo/scenario.json")).unwrap();
-    let mut n = publish(&env.config, &scenario).await.unwrap() as u64;
+    let mut n = publish(&env.config.shared(), &scenario).await.unwrap() as u64;
     let producer = env.producer();
     for r in extra_records() {
         env.submit(&producer, &r).await;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // not every test uses every helper
 
-use cisp_fusion::testing::{repo_root, TestEnv};
+use cisp_testkit::{repo_root, TestEnv};
 use serde_json::Value;
 
 pub const DASHBOARDS: [&str; 2] = ["operations", "threat-picture"];

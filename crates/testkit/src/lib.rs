@@ -1,7 +1,9 @@
 //! Support for tests that run against the real local stack (started by
 //! `make stack-up`): each [`TestEnv`] gets its own topic prefix, ClickHouse
-//! database and consumer group, so tests run side by side on one broker.
-//! Used by this crate's and the demo's integration tests.
+//! database and consumer group, so tests run side by side on one broker;
+//! [`TestEnv::start`] runs the fusion service in the test's process.
+//! A dev-dependency of the services' integration tests, never a
+//! dependency of a production build.
 
 use std::collections::BTreeMap;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -14,8 +16,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::config::Config;
-use crate::store::Store;
+use cisp_fusion::{Config, Store};
+pub use cisp_platform::credentials::password_file;
+use cisp_platform::kafka::read_topic;
+
+pub use cisp_demo::{publish, Scenario};
+/// The fusion service the environments run, for tests of other crates.
+pub use cisp_fusion as fusion;
+pub use cisp_platform::credentials::credentials_dir;
 
 /// The repository root (for config/ and schemas/).
 pub fn repo_root() -> PathBuf {
@@ -91,34 +99,6 @@ pub fn community_record(
     }
 }
 
-/// Where `make stack-up` keeps the local broker's password files (one per
-/// user): `CISP_CREDENTIALS_DIR`, else under `CISP_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/cisp-fusion` or `~/.cache/cisp-fusion`, as
-/// `scripts/stack/common.sh` computes it.
-pub fn credentials_dir() -> PathBuf {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(d) = var("CISP_CREDENTIALS_DIR") {
-        return d;
-    }
-    let cache = var("CISP_CACHE_DIR").unwrap_or_else(|| {
-        var("XDG_CACHE_HOME")
-            .or_else(|| var("HOME").map(|h| h.join(".cache")))
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("cisp-fusion")
-    });
-    cache.join("broker-credentials")
-}
-
-/// The password file of local broker user `user` (a member id or
-/// `cisp-fusion`).
-pub fn password_file(user: &str) -> PathBuf {
-    credentials_dir().join(user)
-}
-
 /// The environment a tool needs to reach the local broker as the fusion
 /// service: the real `CISP_KAFKA_SASL_PASSWORD(_FILE)` if set, else the
 /// stack's password file.
@@ -154,9 +134,13 @@ pub fn provision(config: &Config, with_users: bool) -> Result<String, String> {
     use std::io::Write as _;
     let registry = cisp_model::Registry::load(&config.registry_path)
         .map_err(|e| format!("registry {}: {e}", config.registry_path.display()))?;
-    let plan =
-        crate::acl::Provisioning::for_config(config, &registry, "cisp-fusion", "cisp-intake")
-            .plan(with_users);
+    let plan = cisp_platform::acl::Provisioning::for_config(
+        &config.kafka,
+        &registry,
+        "cisp-fusion",
+        "cisp-intake",
+    )
+    .plan(with_users);
     let mut child = std::process::Command::new("bash")
         .arg(repo_root().join("scripts/stack/kafka-admin.sh"))
         .arg("apply")
@@ -198,7 +182,7 @@ pub struct TestProducer {
 impl TestProducer {
     /// The producer of whoever may write `topic`.
     fn for_topic(&mut self, topic: &str) -> &FutureProducer {
-        let user = crate::Topics::new(&self.env_prefix)
+        let user = cisp_platform::Topics::new(&self.env_prefix)
             .member_of(topic)
             .map_or_else(|| "cisp-fusion".to_owned(), |m| m.as_str().to_owned());
         let client = &self.client;
@@ -217,9 +201,9 @@ impl TestProducer {
 /// The local broker password of `user`, from its password file.
 pub fn read_password(user: &str) -> String {
     let file = password_file(user);
-    std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("{}: {e} (run `make stack-up`)", file.display()))
-        .trim()
+    cisp_platform::credentials::read_password(&file)
+        .unwrap_or_else(|e| panic!("{e:#} (run `make stack-up`)"))
+        .expose()
         .to_owned()
 }
 
@@ -371,7 +355,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
     /// member, campaigns and dead letters as the Fusion Cell, submissions
     /// as the fusion service.
     pub fn read_all(&self, topic: &str) -> Vec<Vec<u8>> {
-        let topics = crate::Topics::new(self.prefix());
+        let topics = cisp_platform::Topics::new(self.prefix());
         let alerts_of = topic
             .strip_prefix(&format!("{}.alerts.", self.prefix()))
             .map(str::to_owned);
@@ -384,7 +368,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         };
         let client = self.client_as(&user, &read_password(&user));
         let group = self.reader_group(&user);
-        crate::kafka::read_topic(client, &group, topic, Duration::from_secs(30))
+        read_topic(client, &group, topic, Duration::from_secs(30))
             .map(|records| records.into_iter().map(|(_, payload)| payload).collect())
             .unwrap_or_else(|e| panic!("reading {topic} as {user}: {e}"))
     }
@@ -394,8 +378,8 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
     pub fn reader_group(&self, user: &str) -> String {
         match user {
             "cisp-fusion" => self.config.kafka.group_id.clone(),
-            "cisp-intake" => crate::acl::INTAKE_GROUP.to_owned(),
-            member => crate::acl::member_group(member, "test-reader"),
+            "cisp-intake" => cisp_platform::acl::INTAKE_GROUP.to_owned(),
+            member => cisp_platform::acl::member_group(member, "test-reader"),
         }
     }
 
@@ -421,9 +405,9 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
     }
 
     /// Starts the service on this environment.
-    pub async fn start(&self) -> (crate::ShutdownTrigger, crate::Running) {
-        let (trigger, shutdown) = crate::shutdown_channel();
-        let running = crate::start(self.config.clone(), shutdown)
+    pub async fn start(&self) -> (cisp_fusion::ShutdownTrigger, cisp_fusion::Running) {
+        let (trigger, shutdown) = cisp_fusion::shutdown_channel();
+        let running = cisp_fusion::start(self.config.clone(), shutdown)
             .await
             .expect("the service starts");
         (trigger, running)
@@ -441,7 +425,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             .encode(cisp_wire::RecordType::Submission, record)
             .expect("encodable record");
         let member = cisp_model::MemberId::parse(&record.member_id).expect("member id");
-        let topic = crate::Topics::new(self.prefix()).submissions(&member);
+        let topic = cisp_platform::Topics::new(self.prefix()).submissions(&member);
         self.produce(producer, &topic, &record.submission_id, &payload)
             .await;
     }
@@ -466,8 +450,10 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             "DROP DATABASE IF EXISTS {}",
             self.config.clickhouse.database
         );
-        let _ = clickhouse::Client::default()
-            .with_url(&self.config.clickhouse.url)
+        let _ = self
+            .config
+            .clickhouse
+            .server_client()
             .query(&sql)
             .execute()
             .await;
@@ -477,12 +463,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
 /// A client with `config`'s broker and client properties (it
 /// authenticates as the fusion service unless told otherwise).
 fn client_for(config: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.kafka.brokers);
-    for (k, v) in &config.kafka.client {
-        c.set(k, v);
-    }
-    c
+    config.kafka.client("cisp-test")
 }
 
 /// Deletes every topic of `config`'s prefix (best effort), as the broker's
@@ -493,7 +474,7 @@ async fn delete_topics(config: &Config) {
     let Ok(registry) = cisp_model::Registry::load(&config.registry_path) else {
         return;
     };
-    let names: Vec<String> = crate::Topics::new(&config.kafka.topic_prefix)
+    let names: Vec<String> = cisp_platform::Topics::new(&config.kafka.topic_prefix)
         .all(&registry)
         .into_iter()
         .map(|t| t.name)
@@ -540,7 +521,7 @@ impl Default for TestEnv {
 
 /// Waits (up to a minute) until the service has made `n` records durable
 /// and committed; panics otherwise.
-pub async fn wait_durable(running: &crate::Running, n: u64) {
+pub async fn wait_durable(running: &cisp_fusion::Running, n: u64) {
     let m = running.metrics.clone();
     let ok = wait_until(Duration::from_secs(60), || m.records_committed.get() >= n).await;
     assert!(

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use cisp_model::{Registry, Role};
 
+use crate::kafka::KafkaConfig;
 use crate::topics::TopicSpec;
 use crate::Topics;
 
@@ -249,24 +250,24 @@ pub struct Provisioning {
 }
 
 impl Provisioning {
-    /// What `config`'s prefix needs for `registry`: the members' rules, the
+    /// What `kafka`'s prefix needs for `registry`: the members' rules, the
     /// service's (as `service_user`, with the configured group) and
     /// intake's (as `intake_user`), every topic, the configured partitions
     /// and record-size limit.
     pub fn for_config(
-        config: &crate::Config,
+        kafka: &KafkaConfig,
         registry: &Registry,
         service_user: &str,
         intake_user: &str,
     ) -> Provisioning {
-        let topics = Topics::new(&config.kafka.topic_prefix);
-        let mut rules = acls(&topics, registry, service_user, &config.kafka.group_id);
+        let topics = Topics::new(&kafka.topic_prefix);
+        let mut rules = acls(&topics, registry, service_user, &kafka.group_id);
         rules.extend(intake_acls(&topics, intake_user));
         Provisioning {
             rules,
             topics: topics.all(registry),
-            partitions: config.kafka.partitions,
-            max_message_bytes: config.kafka.max_message_bytes,
+            partitions: kafka.partitions,
+            max_message_bytes: kafka.max_message_bytes,
         }
     }
 
