@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use cisp_engine::actors::Actors;
+use cisp_engine::Actors;
 use cisp_engine::{Engine, EngineConfig, Ingest, Outcome, SubmissionKey};
 use cisp_model::{
     Limits, MemberId, Observable, ObservableDraft, ObservableKind, Registry, Submission,

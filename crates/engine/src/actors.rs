@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::EngineError;
+
 /// The extract shipped with this build.
 pub const SHIPPED: &str = include_str!("../../../data/attack/groups.tsv");
 /// Other names of the software in it (`x-agent` → `chopstick`).
@@ -91,7 +93,7 @@ pub struct Actors {
 impl Actors {
     /// Parses the TSV extract: id, name, aliases, techniques, software
     /// (lists `;`-separated). Malformed lines are errors.
-    pub fn parse(tsv: &str) -> Result<Actors, String> {
+    pub fn parse(tsv: &str) -> Result<Actors, EngineError> {
         let mut actors = Actors::default();
         for (n, line) in tsv.lines().enumerate() {
             if line.starts_with('#') || line.trim().is_empty() {
@@ -99,7 +101,11 @@ impl Actors {
             }
             let cols: Vec<&str> = line.split('\t').collect();
             let [id, name, aliases, techniques, software] = cols[..] else {
-                return Err(format!("groups.tsv:{}: expected 5 columns", n + 1));
+                return Err(EngineError::Reference {
+                    file: "groups.tsv".into(),
+                    line: n + 1,
+                    message: "expected 5 columns".into(),
+                });
             };
             let list = |s: &str| -> Vec<String> {
                 s.split(';')

@@ -17,7 +17,7 @@ use cisp_model::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::engine::SubMeta;
+use crate::graph::SubMeta;
 use crate::ids::{CampaignId, IdKey, SubmissionKey};
 
 /// A submission as shown to one recipient. For an anonymous submission

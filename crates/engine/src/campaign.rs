@@ -1,3 +1,7 @@
+//! A campaign's running state (members, sectors, marking, features for
+//! attribution) and [`CampaignView`], what a campaign update carries; the
+//! Fusion Cell sees the whole campaign, a member only its own view.
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use cisp_model::{Distribution, MemberId, SectorId, Tlp};
@@ -5,7 +9,7 @@ use petgraph::stable_graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 
 use crate::actors::{Actors, Attribution, Features};
-use crate::engine::SubMeta;
+use crate::graph::SubMeta;
 use crate::ids::CampaignId;
 
 /// The actor a campaign is attributed to, with the confidence and the

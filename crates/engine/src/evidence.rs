@@ -64,16 +64,6 @@ impl EvidenceKey {
         }
     }
 
-    /// The observable it is, if any (what an alert can list as shared).
-    pub fn observable(&self) -> Option<&Observable> {
-        match self {
-            EvidenceKey::Observable(o) | EvidenceKey::Prefix(o) | EvidenceKey::Registrable(o) => {
-                Some(o)
-            }
-            _ => None,
-        }
-    }
-
     /// Kind and value, for people and the query API.
     pub fn describe(&self) -> (&'static str, String) {
         match self {

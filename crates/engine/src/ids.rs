@@ -1,3 +1,8 @@
+//! Identifiers: a submission's global key (member, submission id), the
+//! campaign id, and the keyed hash ([`IdKey`], SipHash-2-4 under a key
+//! derived from the secret id salt) every id handed to a member is made
+//! with, so an id reveals nothing and cannot be tested against a guess.
+
 use std::fmt;
 use std::hash::Hasher;
 

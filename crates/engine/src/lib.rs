@@ -9,41 +9,60 @@
 //! [`Engine::snapshot`] restored with [`Engine::restore`] continues exactly
 //! as the original would.
 //!
-//! Structure:
-//! * a `petgraph::StableGraph` of submissions, evidence (observables and
-//!   what they derive: hosts, registrable domains, /24s; techniques,
-//!   technique sets, malware), campaigns and actors, with `contains`,
-//!   `uses`, `derived-from`, `member-of` and `attributed-to` edges
-//!   ([`evidence`]);
-//! * an index from evidence to its node and posting list (one hash probe);
-//! * one linking rule (`linking.rs`): one strong or two weak pieces within a
-//!   time window, never through warn-listed values ([`warnlist`]) or common
-//!   infrastructure; campaigns are its connected components, kept by an
-//!   incremental union-find that joins, merges (oldest survives) and — when
-//!   a value turns out to be common infrastructure — splits;
-//! * attribution of campaigns to actors ([`actors`]) and indicator scores;
-//! * an audience check ([`cisp_model::Registry::may_see`]) on every item that
-//!   goes into an alert, so a member is only ever told about submissions
-//!   whose audience contains it, and anonymous submitters are never named;
-//! * read-only queries for the Fusion Cell ([`query`]).
+//! Modules, in the order a submission meets them (all private; the types
+//! callers need are re-exported below):
+//! * `engine`: [`Engine`], [`EngineConfig`], [`Engine::process`];
+//! * `graph`: the data — a `petgraph::StableGraph` of submissions,
+//!   evidence (observables and what they derive: hosts, registrable
+//!   domains, /24s; techniques, technique sets, malware), campaigns and
+//!   actors, with `contains`, `uses`, `derived-from`, `member-of` and
+//!   `attributed-to` edges, and an index from evidence to its node and
+//!   posting list (one hash probe); `evidence` says what each observable
+//!   yields and how strongly it links;
+//! * `linking`: the one linking rule (one strong or two weak pieces within
+//!   a time window, never through warn-listed values ([`WarnLists`]) or
+//!   common infrastructure); campaigns are its connected components, kept
+//!   by an incremental union-find (`union_find`) that joins, merges
+//!   (oldest survives) and splits; `campaign` keeps each one's state;
+//! * `recipients`: who is told what — every item passes
+//!   [`cisp_model::Registry::may_see`], so a member is only ever told about
+//!   submissions whose audience contains it, and anonymous submitters are
+//!   never named; `alerts` builds the [`Alert`]s from those inputs;
+//! * `scoring`: indicator scores; `actors`: attribution to [`Actors`];
+//! * `query`: read-only questions of the Fusion Cell, `explain` included;
+//! * `snapshot`: the state as bytes and back; `ids`: keyed identifiers;
+//!   `psl`, `warnlist`: shipped reference data; `error`: [`EngineError`].
 
-pub mod actors;
+mod actors;
 mod alerts;
 mod campaign;
 mod engine;
-pub mod evidence;
+mod error;
+mod evidence;
+mod graph;
 mod ids;
 mod linking;
-pub mod psl;
-pub mod query;
+mod psl;
+mod query;
+mod recipients;
+mod scoring;
 mod snapshot;
 mod union_find;
-pub mod warnlist;
+mod warnlist;
 
+pub use actors::Actors;
 pub use alerts::{Alert, RelatedSubmission};
 pub use campaign::{ActorAttribution, CampaignView};
 pub use engine::{
     Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome, Reference, WalkCost,
 };
+pub use error::EngineError;
 pub use ids::{CampaignId, SubmissionKey};
-pub use linking::{half_life_days, indicator_score, Hop};
+pub use linking::Hop;
+pub use psl::PublicSuffixList;
+pub use query::{
+    CampaignDetail, ObservableDetail, ObservableSummary, Sighting, SubmissionSummary,
+    MAX_DETAIL_SUBMISSIONS,
+};
+pub use scoring::{half_life_days, indicator_score};
+pub use warnlist::{WarnList, WarnLists};

@@ -19,14 +19,14 @@
 //!
 //! [`EngineConfig::link_window_ms`]: crate::EngineConfig::link_window_ms
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cisp_model::{Distribution, Observable, ObservableKind};
 
-use crate::alerts::Alert;
 use crate::campaign::{CampaignState, CampaignView};
-use crate::engine::{Edge, Engine, Link, Node, View};
+use crate::engine::Engine;
 use crate::evidence::{EvidenceKey, Strength};
+use crate::graph::{Edge, Link, Node, View};
 
 /// What linking a new submission found.
 pub(crate) struct Linked {
@@ -524,127 +524,4 @@ impl Engine {
         let label = subs.first().copied().unwrap_or(start);
         Some(View { label, subs })
     }
-
-    /// Indicator score of evidence `e` as everyone's reports make it.
-    pub(crate) fn score_of(&self, e: u32, now_ms: i64) -> f32 {
-        let ev = &self.evidence[e as usize];
-        let EvidenceKey::Observable(o) = &ev.key else {
-            return 0.0;
-        };
-        indicator_score(
-            o.kind(),
-            ev.reporters.iter().map(|(_, c)| *c),
-            ev.last_seen_ms,
-            now_ms,
-        )
-    }
-
-    /// Scores of an alert's shared observables from the alert's own inputs
-    /// only (submissions its recipient may see), so a score never counts
-    /// a reporter the recipient could not see.
-    pub(crate) fn alert_scores(&self, alert: &Alert, now_ms: i64) -> Vec<f32> {
-        let inputs: Vec<u32> = alert
-            .provenance
-            .iter()
-            .filter_map(|k| self.by_key.get(k).copied())
-            .collect();
-        alert
-            .shared
-            .iter()
-            .map(|o| {
-                let Some(&e) = self.index.get(&EvidenceKey::Observable(o.clone())) else {
-                    return 0.0;
-                };
-                let ev = &self.evidence[e as usize];
-                let mut best: BTreeMap<&cisp_model::MemberId, u8> = BTreeMap::new();
-                let mut last = i64::MIN;
-                for &s in &inputs {
-                    if ev.subs.binary_search(&s).is_ok() {
-                        let m = &self.subs[s as usize];
-                        let c = best.entry(&m.key.member).or_default();
-                        *c = (*c).max(m.confidence);
-                        last = last.max(m.submitted_at_ms);
-                    }
-                }
-                indicator_score(o.kind(), best.into_values(), last, now_ms)
-            })
-            .collect()
-    }
-
-    /// Why two submissions are in one campaign: the shortest chain of
-    /// links between them, each with its evidence (Fusion Cell view).
-    /// `None` if they are not linked.
-    pub fn explain(&self, a: &crate::SubmissionKey, b: &crate::SubmissionKey) -> Option<Vec<Hop>> {
-        let (&x, &y) = (self.by_key.get(a)?, self.by_key.get(b)?);
-        let mut prev: HashMap<u32, (u32, Link)> = HashMap::new();
-        let mut seen: HashSet<u32> = HashSet::from([x]);
-        let mut queue = std::collections::VecDeque::from([x]);
-        let mut weak = HashMap::new();
-        let mut cost = 0;
-        while let Some(s) = queue.pop_front() {
-            if s == y {
-                break;
-            }
-            let mut next = Vec::new();
-            self.links(s, |_| true, &mut weak, &mut cost, |t, l| next.push((t, l)));
-            for (t, l) in next {
-                if seen.insert(t) {
-                    prev.insert(t, (s, l));
-                    queue.push_back(t);
-                }
-            }
-        }
-        if x != y && !prev.contains_key(&y) {
-            return None;
-        }
-        let mut hops = Vec::new();
-        let mut at = y;
-        while at != x {
-            let (from, link) = prev[&at];
-            hops.push(self.hop(from, at, link));
-            at = from;
-        }
-        hops.reverse();
-        Some(hops)
-    }
-}
-
-/// How long an indicator of each type stays telling: its score halves
-/// every this many days without a new sighting.
-pub fn half_life_days(kind: ObservableKind) -> f64 {
-    match kind {
-        ObservableKind::Ipv4 | ObservableKind::Ipv6 => 14.0,
-        ObservableKind::Url | ObservableKind::Filename => 30.0,
-        ObservableKind::Domain => 60.0,
-        ObservableKind::Email
-        | ObservableKind::Cidr
-        | ObservableKind::Asn
-        | ObservableKind::Ja3 => 90.0,
-        ObservableKind::Md5
-        | ObservableKind::Sha1
-        | ObservableKind::Sha256
-        | ObservableKind::Ssdeep
-        | ObservableKind::Tlsh => 365.0,
-        ObservableKind::Cve => 730.0,
-    }
-}
-
-/// An indicator's score in [0, 1]: `1 − Π(1 − 0.9·cᵢ)` over its distinct
-/// reporters' confidences `cᵢ` (0–1; no single report is certainty), times
-/// `½^(age / half-life)` where age runs from its last sighting.
-pub fn indicator_score(
-    kind: ObservableKind,
-    confidences: impl IntoIterator<Item = u8>,
-    last_seen_ms: i64,
-    now_ms: i64,
-) -> f32 {
-    let miss: f64 = confidences
-        .into_iter()
-        .map(|c| 1.0 - 0.9 * f64::from(c.min(100)) / 100.0)
-        .product();
-    let age_days = (now_ms.saturating_sub(last_seen_ms)).max(0) as f64 / 86_400_000.0;
-    let decay = 0.5f64.powf(age_days / half_life_days(kind));
-    #[allow(clippy::cast_possible_truncation)]
-    let s = ((1.0 - miss) * decay) as f32;
-    s.clamp(0.0, 1.0)
 }

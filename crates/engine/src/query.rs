@@ -3,7 +3,7 @@
 //! observable with every campaign and sighting; a campaign's graph in
 //! Graphviz DOT. These are Fusion Cell views: they show everything.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
 use cisp_model::Observable;
@@ -11,8 +11,9 @@ use petgraph::visit::EdgeRef;
 use serde::Serialize;
 
 use crate::campaign::CampaignView;
-use crate::engine::{Edge, Engine, Link, Node};
+use crate::engine::Engine;
 use crate::evidence::EvidenceKey;
+use crate::graph::{Edge, Link, Node};
 use crate::ids::{CampaignId, SubmissionKey};
 use crate::linking::Hop;
 
@@ -75,6 +76,43 @@ pub struct ObservableDetail {
 }
 
 impl Engine {
+    /// Why two submissions are in one campaign: the shortest chain of
+    /// links between them, each with its evidence (Fusion Cell view).
+    /// `None` if they are not linked.
+    pub fn explain(&self, a: &crate::SubmissionKey, b: &crate::SubmissionKey) -> Option<Vec<Hop>> {
+        let (&x, &y) = (self.by_key.get(a)?, self.by_key.get(b)?);
+        let mut prev: HashMap<u32, (u32, Link)> = HashMap::new();
+        let mut seen: HashSet<u32> = HashSet::from([x]);
+        let mut queue = std::collections::VecDeque::from([x]);
+        let mut weak = HashMap::new();
+        let mut cost = 0;
+        while let Some(s) = queue.pop_front() {
+            if s == y {
+                break;
+            }
+            let mut next = Vec::new();
+            self.links(s, |_| true, &mut weak, &mut cost, |t, l| next.push((t, l)));
+            for (t, l) in next {
+                if seen.insert(t) {
+                    prev.insert(t, (s, l));
+                    queue.push_back(t);
+                }
+            }
+        }
+        if x != y && !prev.contains_key(&y) {
+            return None;
+        }
+        let mut hops = Vec::new();
+        let mut at = y;
+        while at != x {
+            let (from, link) = prev[&at];
+            hops.push(self.hop(from, at, link));
+            at = from;
+        }
+        hops.reverse();
+        Some(hops)
+    }
+
     fn campaign_root(&self, id: &str) -> Option<u32> {
         self.campaign_roots.get(&CampaignId::from_wire(id)).copied()
     }

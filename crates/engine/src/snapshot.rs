@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::Actors;
 use crate::campaign::CampaignState;
-use crate::engine::{Edge, Engine, Evidence, Marks, Node, Reference, SubMeta, WalkCost};
+use crate::engine::{Engine, Reference, WalkCost};
+use crate::error::EngineError;
 use crate::evidence::EvidenceKey;
+use crate::graph::{Counts, Edge, Evidence, Marks, Node, SubMeta};
 use crate::ids::{IdKey, SubmissionKey};
 use crate::union_find::UnionFind;
 use crate::EngineConfig;
@@ -60,7 +62,7 @@ fn check(key: &IdKey, config: &EngineConfig) -> u64 {
 
 impl Engine {
     /// The engine's state as bytes (see the module docs).
-    pub fn snapshot(&self) -> Result<Vec<u8>, String> {
+    pub fn snapshot(&self) -> Result<Vec<u8>, EngineError> {
         let out = Out {
             check: check(&self.key, &self.config),
             graph: &self.graph,
@@ -72,7 +74,8 @@ impl Engine {
             actor_nodes: &self.actor_nodes,
         };
         let mut bytes = MAGIC.to_vec();
-        let body = postcard::to_stdvec(&out).map_err(|e| format!("cannot encode snapshot: {e}"))?;
+        let body = postcard::to_stdvec(&out)
+            .map_err(|e| EngineError::Snapshot(format!("cannot encode: {e}")))?;
         bytes.extend(body);
         Ok(bytes)
     }
@@ -84,14 +87,17 @@ impl Engine {
         config: EngineConfig,
         reference: Reference,
         bytes: &[u8],
-    ) -> Result<Engine, String> {
-        let body = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or("not a CiSP engine snapshot (or an older format)")?;
-        let s: In = postcard::from_bytes(body).map_err(|e| format!("corrupt snapshot: {e}"))?;
+    ) -> Result<Engine, EngineError> {
+        let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| {
+            EngineError::Snapshot("not a CiSP engine snapshot (or an older format)".into())
+        })?;
+        let s: In = postcard::from_bytes(body)
+            .map_err(|e| EngineError::Snapshot(format!("corrupt: {e}")))?;
         let mut engine = Engine::with_reference(registry, config, reference);
         if s.check != check(&engine.key, &engine.config) {
-            return Err("snapshot was made with another id salt or other linking settings".into());
+            return Err(EngineError::Snapshot(
+                "made with another id salt or other linking settings".into(),
+            ));
         }
         let index: HashMap<EvidenceKey, u32> = s
             .evidence
@@ -108,7 +114,7 @@ impl Engine {
         engine.sub_time = s.subs.iter().map(|m| m.submitted_at_ms).collect();
         engine.graph = s.graph;
         engine.index = index;
-        engine.counts = crate::engine::Counts::of(&s.evidence);
+        engine.counts = Counts::of(&s.evidence);
         engine.evidence = s.evidence;
         engine.subs = s.subs;
         engine.by_key = by_key;

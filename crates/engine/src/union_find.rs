@@ -1,3 +1,7 @@
+//! The incremental union-find behind campaigns: a new submission joins
+//! or merges components in near-constant time; splits rebuild the touched
+//! part (see `linking`).
+
 /// Growable union-find over dense `u32` ids, union by size with path
 /// halving: near-constant amortised cost per operation.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]

@@ -14,6 +14,8 @@ use std::net::IpAddr;
 
 use cisp_model::{Observable, ObservableKind};
 
+use crate::error::EngineError;
+
 /// The lists shipped with this build: (file name, text).
 pub const SHIPPED: [(&str, &str); 5] = [
     (
@@ -93,7 +95,7 @@ impl WarnList {
     /// Parses a list file; `name` is used unless the file names itself.
     /// Lines that are none of the entry forms are errors (a typo in a
     /// warn-list silently disabling an entry is worse than failing).
-    pub fn parse(name: &str, text: &str) -> Result<WarnList, String> {
+    pub fn parse(name: &str, text: &str) -> Result<WarnList, EngineError> {
         let mut list = WarnList {
             name: name.to_owned(),
             ..WarnList::default()
@@ -129,7 +131,11 @@ impl WarnList {
             {
                 list.names.insert(entry.trim_end_matches('.').into());
             } else {
-                return Err(format!("{name}:{}: not an entry: {line:?}", n + 1));
+                return Err(EngineError::Reference {
+                    file: name.to_owned(),
+                    line: n + 1,
+                    message: format!("not an entry: {line:?}"),
+                });
             }
         }
         Ok(list)
@@ -177,7 +183,7 @@ pub struct WarnLists {
 impl WarnLists {
     /// The shipped lists minus those named in `disabled`. Unknown names in
     /// `disabled` are an error (a misspelt name would leave a list on).
-    pub fn shipped(disabled: &[String]) -> Result<WarnLists, String> {
+    pub fn shipped(disabled: &[String]) -> Result<WarnLists, EngineError> {
         let mut lists = Vec::new();
         for (file, text) in SHIPPED {
             let list = WarnList::parse(file, text)?;
@@ -189,7 +195,7 @@ impl WarnLists {
             .iter()
             .find(|d| !SHIPPED.iter().any(|(f, _)| f == d))
         {
-            return Err(format!("unknown warn-list {unknown:?}"));
+            return Err(EngineError::UnknownWarnList(unknown.clone()));
         }
         Ok(WarnLists { lists })
     }

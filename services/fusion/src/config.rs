@@ -136,7 +136,7 @@ impl EngineSection {
         if !(0.0..=1.0).contains(&e.attribution_threshold) {
             bail!("engine.attribution_threshold must be between 0 and 1");
         }
-        cisp_engine::warnlist::WarnLists::shipped(&e.warnlists_disabled)
+        cisp_engine::WarnLists::shipped(&e.warnlists_disabled)
             .map_err(|m| anyhow::anyhow!("engine.warnlists_disabled: {m}"))?;
         Ok(cisp_engine::EngineConfig {
             hot_observable_limit: e.hot_observable_limit,

@@ -51,7 +51,7 @@ pub fn scope(config: &crate::Config) -> String {
 
 /// Writes a snapshot atomically (temporary file, fsync, rename).
 pub fn write(path: &Path, header: &Header, engine: &Engine) -> anyhow::Result<u64> {
-    let body = engine.snapshot().map_err(anyhow::Error::msg)?;
+    let body = engine.snapshot()?;
     let head = serde_json::to_vec(header)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -90,7 +90,7 @@ pub fn read(
     let len = u32::from_le_bytes(len.try_into()?) as usize;
     let (head, body) = rest.split_at_checked(len).context("truncated snapshot")?;
     let header: Header = serde_json::from_slice(head).context("snapshot header")?;
-    let reference = Reference::shipped(&config.warnlists_disabled).map_err(anyhow::Error::msg)?;
+    let reference = Reference::shipped(&config.warnlists_disabled)?;
     let engine = Engine::restore(registry.clone(), config.clone(), reference, body)
         .map_err(anyhow::Error::msg)?;
     if engine.processed() != header.processed {
