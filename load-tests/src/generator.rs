@@ -162,7 +162,7 @@ pub fn generate(p: &Params, n: u64, seed: u64) -> Vec<Item> {
             member_id: member.clone(),
             submitted_at: 1_763_546_400_000 + i as i64 * 1000,
             kind: kinds[rng.below(kinds.len() as u64) as usize],
-            // AMBER may not go to the community (DESIGN §5).
+            // AMBER may not go to the community (docs/SHARING.md).
             tlp: if scope == Scope::Community {
                 Tlp::Green
             } else {

@@ -5,7 +5,7 @@
 //! registrable domain (public suffix list), an address's /24 or /64. Its
 //! ATT&CK techniques, their set, and its malware families are evidence too.
 //!
-//! Each kind of evidence has a strength (DESIGN §4):
+//! Each kind of evidence has a strength (docs/ARCHITECTURE.md, "The correlation engine"):
 //! * **strong** links two submissions alone: file hashes, fuzzy hashes,
 //!   JA3, full URLs, host names (reported, or a URL's or e-mail's), IP
 //!   addresses, e-mail addresses;

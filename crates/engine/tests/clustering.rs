@@ -1,4 +1,4 @@
-//! Clustering, checked against an oracle written again from DESIGN §4 and
+//! Clustering, checked against an oracle written again from docs/ARCHITECTURE.md, "The correlation engine" and
 //! the engine docs, without the engine's code: campaigns are the connected
 //! components of "submitted within the window and sharing one strong piece
 //! of evidence, or two different weak ones, none warn-listed or common".

@@ -422,7 +422,7 @@ fn a_replay_rebuilds_identical_ids() {
 
 // ---- The no-leak invariant, as a property over random registries and submissions.
 //
-// Everything below re-derives the sharing rules from DESIGN §5 without the
+// Everything below re-derives the sharing rules from docs/SHARING.md without the
 // registry or the engine (the "oracle") and checks every alert of every kind
 // against them.
 
@@ -560,7 +560,7 @@ impl World {
         r.is_none_or(|i| self.members[i].role == 2)
     }
 
-    /// The audience rule, written again from DESIGN §5.
+    /// The audience rule, written again from docs/SHARING.md.
     fn may_see(&self, reader: Option<usize>, s: &S) -> bool {
         if self.is_fc(reader) {
             return true;

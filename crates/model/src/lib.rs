@@ -8,7 +8,7 @@
 //!   the [`Registry`] says which members exist, their sector, groups and role.
 //! * [`Tlp`] and [`Distribution`]: how widely a member lets a submission be
 //!   shared. [`Registry::may_see`] is the one place that decides whether a
-//!   reader is in a submission's audience (DESIGN §5).
+//!   reader is in a submission's audience (docs/SHARING.md).
 //! * [`Observable`]: a typed indicator value, normalised on construction
 //!   (refanged, case-folded, IDNA, canonical IPs and URLs, checked hashes).
 //! * [`Submission`]: a validated member submission, built from a

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{excerpt, ModelError};
 
-/// The kinds of observable the partnership exchanges (DESIGN §3).
+/// The kinds of observable the partnership exchanges (docs/DATA-MODEL.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename = "ObservableType", rename_all = "UPPERCASE")]
 pub enum ObservableKind {

@@ -168,7 +168,7 @@ impl Registry {
     }
 
     /// Whether naming `sector` as an anonymous submitter's sector keeps it
-    /// hidden among at least `k` organisations (DESIGN §5).
+    /// hidden among at least `k` organisations (docs/SHARING.md).
     pub fn sector_hides_member(&self, sector: &SectorId, k: usize) -> bool {
         self.sector_size(sector) >= k.max(2)
     }
@@ -241,7 +241,7 @@ impl Registry {
         Ok(())
     }
 
-    /// The audience rule (DESIGN §5): may `reader` see a submission by
+    /// The audience rule (docs/SHARING.md): may `reader` see a submission by
     /// `submitter` with distribution `dist`, or anything derived from it?
     /// Audience = Fusion Cell ∪ submitter ∪ distribution. An unregistered
     /// reader sees nothing.

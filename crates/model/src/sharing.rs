@@ -85,7 +85,7 @@ impl Tlp {
         }
     }
 
-    /// Which distribution scopes a marking allows (DESIGN §5):
+    /// Which distribution scopes a marking allows (docs/SHARING.md):
     /// RED only to the Fusion Cell or named members; AMBER+STRICT also to
     /// sharing groups; AMBER also to the submitter's sector; CLEAR and GREEN
     /// to the whole community.

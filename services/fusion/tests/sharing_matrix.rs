@@ -2,7 +2,7 @@
 //! submission for every distribution × TLP × anonymity combination, then
 //! probe members who report every one of their observables. Each probe's
 //! alert topic must hold exactly the combinations its audience rights allow
-//! — written out again here from DESIGN §5 and `config/members.toml`, not
+//! — written out again here from docs/SHARING.md and `config/members.toml`, not
 //! taken from the service — and not one byte of the others.
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
@@ -48,7 +48,7 @@ impl Combo {
         format!("mx-{i:02}.example")
     }
 
-    /// DESIGN §5, for this registry: may `probe` see it?
+    /// docs/SHARING.md, for this registry: may `probe` see it?
     fn visible_to(&self, probe: &str) -> bool {
         if probe == "fusion-cell" {
             return true;

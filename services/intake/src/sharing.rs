@@ -1,6 +1,6 @@
 //! How an upload's marking and audience are decided. The rule: the
 //! uploader chooses, the file can only make it stricter, and anything we
-//! do not recognise is read as the more restrictive choice (DESIGN §5).
+//! do not recognise is read as the more restrictive choice (docs/SHARING.md).
 //!
 //! TLP arrives as STIX 2.1 TLP 1.0 marking-definition ids, as the OASIS
 //! TLP 2.0 extension's ids, as marking-definition objects carried in the

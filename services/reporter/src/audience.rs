@@ -1,5 +1,5 @@
 //! Who a report is for, and the SQL filter that keeps it to what they may
-//! see (DESIGN §5). The filter is built only from fixed enum values, never
+//! see (docs/SHARING.md). The filter is built only from fixed enum values, never
 //! from user text.
 
 use std::fmt;

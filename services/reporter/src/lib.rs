@@ -1,4 +1,4 @@
-//! `cisp-report`: the quarterly threat-trend report (DESIGN §7), read from
+//! `cisp-report`: the quarterly threat-trend report (docs/ARCHITECTURE.md, "Outputs for people"), read from
 //! the ClickHouse facts and the aggregates of `schemas/clickhouse/004_trends.sql`,
 //! written as HTML, Markdown (with SVG charts) and JSON.
 
