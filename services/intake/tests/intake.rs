@@ -581,16 +581,12 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
         cisp_intake::keys::add(&keys_path, &MemberId::parse("northbank").unwrap(), "test").unwrap();
     let grid_key =
         cisp_intake::keys::add(&keys_path, &MemberId::parse("gridco").unwrap(), "test").unwrap();
-    let mut client = rdkafka::ClientConfig::new();
-    client.set("bootstrap.servers", &env.config.kafka.brokers);
-    for (k, v) in &env.config.kafka.client {
-        client.set(k, v);
-    }
-    let password =
-        std::fs::read_to_string(cisp_platform::credentials::password_file("cisp-intake")).unwrap();
-    client
-        .set("sasl.username", "cisp-intake")
-        .set("sasl.password", password.trim());
+    // As the gateway connects: its own broker user, the stack's password.
+    let client = env
+        .config
+        .kafka
+        .client_as_user("cisp-intake", "cisp-intake", None)
+        .unwrap();
     let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
     let gw = cisp_intake::gateway::Gateway::new(
         cisp_intake::Intake {
