@@ -262,6 +262,10 @@ async fn main() -> anyhow::Result<()> {
         let running = cisp_fusion::start(config.clone(), shutdown).await?;
         let m = running.metrics.clone();
         let mut committed_target = m.records_committed.get();
+        let mut waited_before = (
+            m.publish_to_process.get_sample_sum(),
+            m.publish_to_process.get_sample_count(),
+        );
         for (level, percent) in (1u64..).zip(sc.latency_levels.iter().copied()) {
             let rate = (fusion_rate * percent as f64 / 100.0).max(1.0);
             let count = (rate * sc.latency_seconds as f64) as u64;
@@ -304,6 +308,14 @@ async fn main() -> anyhow::Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            let waited = (
+                m.publish_to_process.get_sample_sum() - waited_before.0,
+                m.publish_to_process.get_sample_count() - waited_before.1,
+            );
+            waited_before = (
+                m.publish_to_process.get_sample_sum(),
+                m.publish_to_process.get_sample_count(),
+            );
             let q: (Vec<f64>, u64) = store
                 .client()
                 .query(&format!(
@@ -313,13 +325,14 @@ async fn main() -> anyhow::Result<()> {
                 .fetch_one()
                 .await?;
             println!(
-                "latency at {percent} % of maximum ({:.0} records/s offered, {:.0} achieved by the publisher): publish→alert p50 {:.0} ms, p99 {:.0} ms, p999 {:.0} ms over {} alerts",
+                "latency at {percent} % of maximum ({:.0} records/s offered, {:.0} achieved by the publisher): publish→alert p50 {:.0} ms, p99 {:.0} ms, p999 {:.0} ms over {} alerts; a record waited {:.0} ms on average before the service took it up",
                 rate,
                 items.len() as f64 / sent_secs.max(1e-3),
                 q.0.first().copied().unwrap_or(f64::NAN),
                 q.0.get(1).copied().unwrap_or(f64::NAN),
                 q.0.get(2).copied().unwrap_or(f64::NAN),
-                q.1
+                q.1,
+                waited.0 * 1000.0 / (waited.1.max(1) as f64),
             );
         }
         trigger.trigger();

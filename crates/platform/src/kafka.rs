@@ -37,6 +37,11 @@ pub struct KafkaSection {
     pub batch_max_age_ms: u64,
     pub max_poll_interval_ms: u64,
     pub max_message_bytes: usize,
+    /// Batches whose outputs may be on their way to the broker and
+    /// ClickHouse while the next ones are processed.
+    pub max_in_flight_batches: usize,
+    /// Bytes of output records and rows those batches may hold.
+    pub max_in_flight_bytes: usize,
     pub stall_after_secs: u64,
     pub confluent_schema_ids: Vec<u32>,
     /// Extra librdkafka properties (security.protocol, sasl.*); secret ones
@@ -57,6 +62,8 @@ impl Default for KafkaSection {
             batch_max_age_ms: 1000,
             max_poll_interval_ms: 300_000,
             max_message_bytes: 1024 * 1024,
+            max_in_flight_batches: 8,
+            max_in_flight_bytes: 64 * 1024 * 1024,
             stall_after_secs: 60,
             confluent_schema_ids: Vec::new(),
             client: BTreeMap::new(),
@@ -89,6 +96,10 @@ pub struct KafkaConfig {
     pub batch_max_age: Duration,
     pub max_poll_interval: Duration,
     pub max_message_bytes: usize,
+    /// In-flight limits of the pipeline (back-pressure): batches and bytes
+    /// not yet durable.
+    pub max_in_flight_batches: usize,
+    pub max_in_flight_bytes: usize,
     /// A partition whose committed offset stays put this long while
     /// records wait behind it is reported stalled (`/health`, metric).
     pub stall_after: Duration,
@@ -128,6 +139,12 @@ impl KafkaSection {
         if !(1024..=64 * 1024 * 1024).contains(&k.max_message_bytes) {
             bail!("kafka.max_message_bytes must be 1 KiB to 64 MiB");
         }
+        if !(1..=64).contains(&k.max_in_flight_batches) {
+            bail!("kafka.max_in_flight_batches must be 1 to 64");
+        }
+        if !(1024 * 1024..=4096 * 1024 * 1024).contains(&k.max_in_flight_bytes) {
+            bail!("kafka.max_in_flight_bytes must be 1 MiB to 4 GiB");
+        }
         if !(5..=86_400).contains(&k.stall_after_secs) {
             bail!("kafka.stall_after_secs must be 5 to 86400");
         }
@@ -162,6 +179,8 @@ impl KafkaSection {
             batch_max_age: Duration::from_millis(k.batch_max_age_ms),
             max_poll_interval: Duration::from_millis(k.max_poll_interval_ms),
             max_message_bytes: k.max_message_bytes,
+            max_in_flight_batches: k.max_in_flight_batches,
+            max_in_flight_bytes: k.max_in_flight_bytes,
             stall_after: Duration::from_secs(k.stall_after_secs),
             confluent_schema_ids: k.confluent_schema_ids,
             client,

@@ -32,8 +32,6 @@ use std::time::Instant;
 use anyhow::Context as _;
 use cisp_engine::{Engine, Ingest};
 use cisp_model::{Registry, Submission};
-use cisp_wire::{Codec, DecodeLimits};
-use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -174,43 +172,13 @@ async fn prepare(
     metrics.set_engine(engine.stats());
     let engine = Arc::new(std::sync::Mutex::new(engine));
 
-    let topics = Topics::new(&config.kafka.topic_prefix);
-    let consumer = kafka::consumer(&config.kafka)?;
-    let subscriptions: Vec<String> = registry
-        .members()
-        .map(|m| topics.submissions(&m.id))
-        .collect();
-    let subs: Vec<&str> = subscriptions.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&subs)
-        .context("subscribing to member topics")?;
+    let pipeline = pipeline::Pipeline::new(config, engine, store, registry, metrics.clone())?;
     let watch = kafka::ProgressWatch::new(
         &config.kafka,
-        subscriptions.clone(),
+        pipeline.subscriptions().to_vec(),
         metrics.consumer_lag.clone(),
         stalls,
     )?;
-    let codec = Codec::new(DecodeLimits {
-        max_message_bytes: config.kafka.max_message_bytes,
-        confluent_schema_ids: config.kafka.confluent_schema_ids.clone(),
-        ..DecodeLimits::default()
-    })?;
-    let pipeline = pipeline::Pipeline {
-        consumer,
-        producer: kafka::producer(&config.kafka)?,
-        codec,
-        engine,
-        store,
-        topics,
-        registry,
-        limits: config.limits.clone(),
-        metrics: metrics.clone(),
-        rt: tokio::runtime::Handle::current(),
-        kafka: config.kafka.clone(),
-        state: config.state.clone(),
-        snapshot_scope: state::scope(config),
-        since_snapshot: pipeline::SinceSnapshot::new(),
-    };
     Ok((pipeline, watch))
 }
 

@@ -1,35 +1,46 @@
 //! The consume → correlate → publish → store → commit loop.
 //!
-//! One thread owns the consumer and the engine and works in batches:
+//! One thread owns the consumer and the engine and works in batches, but
+//! never stops consuming to wait for durability:
 //!
 //! 1. poll up to `batch_max_records` records, lingering `batch_max_wait`
-//!    for each next one (at most one second per batch);
+//!    for each next one (at most `batch_max_age` per batch);
 //! 2. decode, validate and correlate each; bad ones become dead letters;
-//! 3. produce alerts, campaign updates and dead letters and wait until the
-//!    broker has acknowledged every one (idempotent producer, acks=all),
-//!    meanwhile writing the dead letters, observations and campaigns to
-//!    ClickHouse;
-//! 4. write the alert audit and then the submissions (retrying transient
-//!    errors) — a `submissions` row means "fully handled" to the replay;
-//! 5. only then commit the batch's offsets.
+//!    every output record (alert, campaign update, dead letter) is handed
+//!    to the idempotent producer (acks=all) **at once**, as the engine
+//!    returns it;
+//! 3. the closed batch goes to a durability task on the runtime, while the
+//!    thread goes on with the next batch. The task waits for the broker's
+//!    acknowledgement of every output record while writing the dead
+//!    letters, observations and campaigns to ClickHouse; then, once every
+//!    *earlier* batch has written its own, it writes the alert audit and
+//!    the submissions (retrying transient errors) — a `submissions` row
+//!    means "fully handled" to the replay, so they land in batch order;
+//! 4. the thread commits a batch's offsets once its task and every earlier
+//!    one has succeeded, in order.
 //!
-//! 6. every `state.snapshot_every_records` records or
-//!    `state.snapshot_interval_s` seconds, snapshot the engine (`state.rs`).
+//! 5. every `state.snapshot_every_records` records or
+//!    `state.snapshot_interval_s` seconds, and at a stop, the thread lets
+//!    the batches in flight finish, commits, and snapshots the engine
+//!    (`state.rs`): a snapshot reflects only durable, committed records.
 //!
-//! If step 3 or 4 fails for good, the loop stops *without committing*: the
-//! process exits, and on restart the engine is loaded from its snapshot
-//! plus the submissions ClickHouse holds beyond it, and the uncommitted
-//! records are redelivered. Redelivered submissions the
-//! engine already holds are duplicates and change nothing; alerts that were
-//! acknowledged but not recorded are sent again with the same alert id.
+//! If a batch cannot be made durable, the loop stops *without committing*
+//! it or anything after it: the process exits, and on restart the engine
+//! is loaded from its snapshot plus the submissions ClickHouse holds beyond
+//! it, and the uncommitted records are redelivered. Redelivered
+//! submissions the engine already holds are duplicates and change nothing;
+//! alerts that were acknowledged but not recorded are sent again with the
+//! same alert id.
 //!
-//! Back-pressure: while a batch is being made durable the loop does not
-//! poll. librdkafka's `max.poll.interval.ms` must therefore exceed the
-//! worst flush time, or the group would rebalance the partitions away; the
-//! config refuses ClickHouse retry budgets above half of it, and producer
-//! deliveries time out (`message.timeout.ms`) well inside it.
+//! Back-pressure: at most `kafka.max_in_flight_batches` batches and
+//! `kafka.max_in_flight_bytes` of output records and rows are in flight;
+//! past either the thread waits for the oldest batch. The consumer keeps
+//! its partitions meanwhile only if that wait stays inside
+//! `max.poll.interval.ms`, so the config refuses ClickHouse retry budgets
+//! above half of it, and producer deliveries time out
+//! (`message.timeout.ms`) well inside it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,7 +51,7 @@ use cisp_wire::{Codec, RecordType};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
@@ -85,20 +96,64 @@ enum OutKind {
     DeadLetter,
 }
 
-struct Outgoing {
+/// An output record handed to the producer.
+struct Sent {
     topic: String,
-    key: String,
-    payload: Vec<u8>,
     kind: OutKind,
+}
+
+/// A delivery's outcome and when it was seen.
+type Acked = (<DeliveryFuture as std::future::Future>::Output, i64);
+
+/// Awaits a batch's deliveries as they are sent, noting when each was
+/// acknowledged: an alert's latency ends at its own acknowledgement, not
+/// when its batch closes.
+struct Acks {
+    tx: tokio::sync::mpsc::UnboundedSender<DeliveryFuture>,
+    task: tokio::task::JoinHandle<Vec<Acked>>,
+}
+
+impl Acks {
+    fn start(rt: &tokio::runtime::Handle) -> Acks {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<DeliveryFuture>();
+        let task = rt.spawn(async move {
+            let mut out = Vec::new();
+            while let Some(d) = rx.recv().await {
+                let r = d.await;
+                out.push((r, now_ms()));
+            }
+            out
+        });
+        Acks { tx, task }
+    }
 }
 
 #[derive(Default)]
 struct Batch {
     records: usize,
-    outgoing: Vec<Outgoing>,
+    sent: Vec<Sent>,
+    acks: Option<Acks>,
     rows: Rows,
+    /// Bytes of output records and rows: what the batch holds in memory
+    /// until it is durable (approximate for rows).
+    bytes: usize,
     /// Highest offset seen per (topic, partition).
     offsets: BTreeMap<(String, i32), i64>,
+}
+
+/// What a durability task reports.
+struct Durable {
+    alerts: u64,
+    campaigns: u64,
+}
+
+/// A batch whose outputs are on their way to the broker and ClickHouse.
+struct InFlight {
+    records: usize,
+    bytes: usize,
+    offsets: BTreeMap<(String, i32), i64>,
+    started: Instant,
+    task: tokio::task::JoinHandle<Result<Durable, FusionError>>,
 }
 
 /// Progress since the last snapshot.
@@ -137,40 +192,105 @@ pub fn lock(engine: &SharedEngine) -> std::sync::MutexGuard<'_, Engine> {
 }
 
 pub struct Pipeline {
-    pub(crate) consumer: crate::kafka::FusionConsumer,
-    pub(crate) producer: FutureProducer,
-    pub(crate) codec: Codec,
+    consumer: crate::kafka::FusionConsumer,
+    producer: FutureProducer,
+    codec: Codec,
     pub(crate) engine: SharedEngine,
-    pub(crate) store: Store,
-    pub(crate) topics: Topics,
+    store: Store,
+    topics: Topics,
+    /// The member topics the consumer is subscribed to.
+    subscriptions: Vec<String>,
     pub(crate) registry: Arc<Registry>,
-    pub(crate) limits: Limits,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) rt: tokio::runtime::Handle,
-    pub(crate) kafka: KafkaConfig,
-    pub(crate) state: StateConfig,
-    pub(crate) snapshot_scope: String,
-    pub(crate) since_snapshot: SinceSnapshot,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    rt: tokio::runtime::Handle,
+    kafka: KafkaConfig,
+    state: StateConfig,
+    snapshot_scope: String,
+    since_snapshot: SinceSnapshot,
+    /// Batches not yet durable and committed, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// Fires when the newest launched batch has written its submissions
+    /// (`true`) or cannot (`false`): the next batch writes its own only
+    /// after it.
+    last_final: Option<tokio::sync::oneshot::Receiver<bool>>,
 }
 
 impl Pipeline {
-    /// Runs until `shutdown` fires (after flushing the batch in hand) or a
-    /// batch cannot be made durable.
+    /// Every part of the pipeline, in one place: the consumer subscribed to
+    /// every member's submission topic, the idempotent producer, the codec
+    /// with the configured limits. Must be called inside the runtime the
+    /// durability tasks will run on.
+    pub fn new(
+        config: &crate::Config,
+        engine: SharedEngine,
+        store: Store,
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Pipeline> {
+        use anyhow::Context as _;
+        let topics = Topics::new(&config.kafka.topic_prefix);
+        let consumer = crate::kafka::consumer(&config.kafka)?;
+        let subscriptions: Vec<String> = registry
+            .members()
+            .map(|m| topics.submissions(&m.id))
+            .collect();
+        let subs: Vec<&str> = subscriptions.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&subs)
+            .context("subscribing to member topics")?;
+        let codec = Codec::new(cisp_wire::DecodeLimits {
+            max_message_bytes: config.kafka.max_message_bytes,
+            confluent_schema_ids: config.kafka.confluent_schema_ids.clone(),
+            ..cisp_wire::DecodeLimits::default()
+        })?;
+        Ok(Pipeline {
+            consumer,
+            producer: crate::kafka::producer(&config.kafka)?,
+            codec,
+            engine,
+            store,
+            topics,
+            subscriptions,
+            registry,
+            limits: config.limits.clone(),
+            metrics,
+            rt: tokio::runtime::Handle::current(),
+            kafka: config.kafka.clone(),
+            state: config.state.clone(),
+            snapshot_scope: crate::state::scope(config),
+            since_snapshot: SinceSnapshot::new(),
+            in_flight: VecDeque::new(),
+            last_final: None,
+        })
+    }
+
+    /// The member topics the consumer is subscribed to.
+    pub fn subscriptions(&self) -> &[String] {
+        &self.subscriptions
+    }
+
+    /// Runs until `shutdown` fires (after making every batch in hand
+    /// durable) or a batch cannot be made durable.
     pub fn run(mut self, shutdown: Shutdown) -> Result<(), FusionError> {
         info!("pipeline started");
         while !shutdown.is_triggered() {
             let mut batch = Batch::default();
             self.poll_batch(&mut batch)?;
-            if batch.records == 0 {
-                continue;
+            if batch.records > 0 {
+                self.launch(batch);
             }
-            self.flush(batch)?;
-            if self.since_snapshot.records >= self.state.snapshot_every_records
-                || self.since_snapshot.at.elapsed() >= self.state.snapshot_interval
+            self.commit_durable(false)?;
+            if self.since_snapshot.records + self.in_flight_records()
+                >= self.state.snapshot_every_records
+                || (self.since_snapshot.at.elapsed() >= self.state.snapshot_interval
+                    && self.since_snapshot.records + self.in_flight_records() > 0)
             {
+                self.commit_durable(true)?;
                 self.snapshot();
             }
         }
+        self.commit_durable(true)?;
         if self.since_snapshot.records > 0 {
             self.snapshot();
         }
@@ -178,13 +298,23 @@ impl Pipeline {
         Ok(())
     }
 
+    fn in_flight_records(&self) -> u64 {
+        self.in_flight.iter().map(|f| f.records as u64).sum()
+    }
+
     /// Fills a batch: up to `batch_max_records`, waiting at most
     /// `batch_max_wait` for each next record (a linger: an idle stream is
     /// flushed quickly, a backlog fills whole batches), and never working on
     /// one batch for more than `batch_max_age`.
     fn poll_batch(&mut self, batch: &mut Batch) -> Result<(), FusionError> {
-        // Wait briefly for the first record so shutdown is noticed quickly.
-        let mut timeout = Duration::from_millis(200);
+        // Wait briefly for the first record so shutdown is noticed quickly,
+        // and more briefly while batches are in flight, so their offsets
+        // are committed soon after they are durable.
+        let mut timeout = if self.in_flight.is_empty() {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_millis(5)
+        };
         let mut started: Option<Instant> = None;
         while batch.records < self.kafka.batch_max_records {
             let polled = match self.consumer.poll(timeout) {
@@ -218,6 +348,7 @@ impl Pipeline {
     /// pipeline before anything of the batch is committed.
     fn handle(&mut self, m: Polled, batch: &mut Batch) -> Result<(), FusionError> {
         batch.records += 1;
+        batch.bytes += m.payload.len();
         let key = (m.source.topic.clone(), m.source.partition);
         let off = batch.offsets.entry(key).or_insert(m.source.offset);
         *off = (*off).max(m.source.offset);
@@ -255,6 +386,9 @@ impl Pipeline {
             }
         };
         let published = m.timestamp_ms.unwrap_or(now);
+        self.metrics
+            .publish_to_process
+            .observe((now - published).max(0) as f64 / 1000.0);
         let outcome = lock(&self.engine).process(
             &sub,
             Ingest {
@@ -322,12 +456,13 @@ impl Pipeline {
                         .codec
                         .encode(RecordType::CampaignUpdate, &convert::campaign_record(view))
                         .map_err(internal)?;
-                    batch.outgoing.push(Outgoing {
-                        topic: self.topics.campaigns(),
-                        key: view.id.to_string(),
-                        payload,
-                        kind: OutKind::Campaign,
-                    });
+                    self.send(
+                        batch,
+                        self.topics.campaigns(),
+                        &view.id.to_string(),
+                        &payload,
+                        OutKind::Campaign,
+                    )?;
                     batch.rows.campaigns.push(convert::campaign_row(view));
                 }
             }
@@ -336,7 +471,7 @@ impl Pipeline {
     }
 
     fn queue_alert(
-        &self,
+        &mut self,
         batch: &mut Batch,
         alert: &Alert,
         trigger: &Submission,
@@ -350,20 +485,21 @@ impl Pipeline {
             trigger,
             alert.trigger_published_at_ms,
         ));
-        batch.outgoing.push(Outgoing {
-            topic: self.topics.alerts(&alert.recipient),
-            key: alert.id.clone(),
-            payload,
-            kind: OutKind::Alert {
-                row: batch.rows.alerts.len() - 1,
+        let row = batch.rows.alerts.len() - 1;
+        self.send(
+            batch,
+            self.topics.alerts(&alert.recipient),
+            &alert.id,
+            &payload,
+            OutKind::Alert {
+                row,
                 trigger_published_ms: alert.trigger_published_at_ms,
             },
-        });
-        Ok(())
+        )
     }
 
     fn dead_letter(
-        &self,
+        &mut self,
         batch: &mut Batch,
         m: &Polled,
         member: Option<&MemberId>,
@@ -403,15 +539,16 @@ impl Pipeline {
             .codec
             .encode(RecordType::DeadLetter, &record)
             .map_err(internal)?;
-        batch.outgoing.push(Outgoing {
-            topic: self.topics.dead_letter(),
-            key: format!(
+        self.send(
+            batch,
+            self.topics.dead_letter(),
+            &format!(
                 "{}:{}:{}",
                 m.source.topic, m.source.partition, m.source.offset
             ),
-            payload,
-            kind: OutKind::DeadLetter,
-        });
+            &payload,
+            OutKind::DeadLetter,
+        )?;
         let hex: String = m.payload[..m.payload.len().min(DEAD_LETTER_ROW_BYTES)]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -468,71 +605,162 @@ impl Pipeline {
         self.since_snapshot.at = Instant::now();
     }
 
-    /// Makes a batch durable, then commits its offsets.
-    fn flush(&mut self, mut batch: Batch) -> Result<(), FusionError> {
-        let started = Instant::now();
-        let mut deliveries = Vec::with_capacity(batch.outgoing.len());
-        for o in &batch.outgoing {
-            loop {
-                let record = FutureRecord::to(&o.topic).key(&o.key).payload(&o.payload);
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
+    /// Hands one output record to the producer now; its acknowledgement
+    /// is awaited by the batch's durability task. A full producer queue is
+    /// waited out (the producer drains it in the background).
+    fn send(
+        &mut self,
+        batch: &mut Batch,
+        topic: String,
+        key: &str,
+        payload: &[u8],
+        kind: OutKind,
+    ) -> Result<(), FusionError> {
+        batch.bytes += payload.len();
+        loop {
+            let record = FutureRecord::to(&topic).key(key).payload(payload);
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    let acks = batch.acks.get_or_insert_with(|| Acks::start(&self.rt));
+                    if acks.tx.send(delivery).is_err() {
+                        return Err(FusionError::Internal(
+                            "the acknowledgement task ended early".into(),
+                        ));
                     }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((e, _)) => return Err(FusionError::kafka("produce", e)),
+                    batch.sent.push(Sent { topic, kind });
+                    return Ok(());
                 }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(FusionError::kafka("produce", e)),
             }
         }
-        // Wait for the acknowledgements while the tables the replay does not
-        // read are written; alerts and submissions follow the acks.
-        let (results, derived) = self.rt.block_on(async {
-            let acks = async {
-                let mut out = Vec::with_capacity(deliveries.len());
-                for d in deliveries {
-                    out.push(d.await);
-                }
-                out
-            };
-            tokio::join!(acks, self.store.write_derived(&batch.rows, &self.metrics))
-        });
-        let acked = now_ms();
-        let mut alerts = 0u64;
-        let mut campaigns = 0u64;
-        for (o, r) in batch.outgoing.iter().zip(results) {
-            match r {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => {
-                    error!(topic = %o.topic, error = %e, "broker did not acknowledge a record; stopping without commit");
-                    return Err(FusionError::kafka("delivery", e));
-                }
-                Err(_) => return Err(FusionError::Internal("producer dropped a delivery".into())),
-            }
-            match o.kind {
-                OutKind::Alert {
-                    row,
-                    trigger_published_ms,
-                } => {
-                    alerts += 1;
-                    let latency_ms = (acked - trigger_published_ms).max(0);
-                    self.metrics
-                        .publish_to_alert
-                        .observe(latency_ms as f64 / 1000.0);
-                    batch.rows.alerts[row].publish_to_alert_ms = latency_ms;
-                }
-                OutKind::Campaign => campaigns += 1,
-                OutKind::DeadLetter => {}
-            }
-        }
-        derived?;
-        self.metrics.alerts.inc_by(alerts);
-        self.metrics.campaign_updates.inc_by(campaigns);
-        self.rt
-            .block_on(self.store.write_final(&batch.rows, &self.metrics))?;
+    }
 
+    /// Starts making a closed batch durable, on the runtime: the broker's
+    /// acknowledgements and the derived tables together, then — after every
+    /// earlier batch has — the alert audit and the submissions.
+    fn launch(&mut self, batch: Batch) {
+        let Batch {
+            records,
+            sent,
+            acks,
+            mut rows,
+            bytes,
+            offsets,
+        } = batch;
+        let (done, next) = tokio::sync::oneshot::channel();
+        let earlier = self.last_final.replace(next);
+        let store = self.store.clone();
+        let metrics = self.metrics.clone();
+        let task = self.rt.spawn(async move {
+            let acked = async move {
+                match acks {
+                    None => Ok(Vec::new()),
+                    Some(Acks { tx, task }) => {
+                        drop(tx);
+                        task.await
+                    }
+                }
+            };
+            let (results, derived) = tokio::join!(acked, store.write_derived(&rows, &metrics));
+            let results = results
+                .map_err(|_| FusionError::Internal("the acknowledgement task panicked".into()))?;
+            if results.len() != sent.len() {
+                return Err(FusionError::Internal("a delivery went missing".into()));
+            }
+            let mut durable = Durable {
+                alerts: 0,
+                campaigns: 0,
+            };
+            for (Sent { topic, kind }, (r, acked)) in sent.iter().zip(results) {
+                match r {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => {
+                        error!(%topic, error = %e, "broker did not acknowledge a record; stopping without commit");
+                        return Err(FusionError::kafka("delivery", e));
+                    }
+                    Err(_) => {
+                        return Err(FusionError::Internal("producer dropped a delivery".into()))
+                    }
+                }
+                match kind {
+                    OutKind::Alert {
+                        row,
+                        trigger_published_ms,
+                    } => {
+                        durable.alerts += 1;
+                        let latency_ms = (acked - trigger_published_ms).max(0);
+                        metrics
+                            .publish_to_alert
+                            .observe(latency_ms as f64 / 1000.0);
+                        rows.alerts[*row].publish_to_alert_ms = latency_ms;
+                    }
+                    OutKind::Campaign => durable.campaigns += 1,
+                    OutKind::DeadLetter => {}
+                }
+            }
+            derived?;
+            let earlier_ok = match earlier {
+                None => true,
+                Some(rx) => rx.await.unwrap_or(false),
+            };
+            if !earlier_ok {
+                return Err(FusionError::Internal(
+                    "an earlier batch could not be made durable".into(),
+                ));
+            }
+            let written = store.write_final(&rows, &metrics).await;
+            let _ = done.send(written.is_ok());
+            written?;
+            metrics.alerts.inc_by(durable.alerts);
+            metrics.campaign_updates.inc_by(durable.campaigns);
+            Ok(durable)
+        });
+        self.in_flight.push_back(InFlight {
+            records,
+            bytes,
+            offsets,
+            started: Instant::now(),
+            task,
+        });
+        self.metrics
+            .batches_in_flight
+            .set(self.in_flight.len() as i64);
+    }
+
+    /// Commits, oldest first, every batch whose durability task has
+    /// finished; waits for the oldest while more than the in-flight limits
+    /// are out (or for all, with `all`). A failed batch stops the pipeline
+    /// with nothing of it or after it committed.
+    fn commit_durable(&mut self, all: bool) -> Result<(), FusionError> {
+        loop {
+            let Some(front) = self.in_flight.front() else {
+                return Ok(());
+            };
+            let bytes: usize = self.in_flight.iter().map(|f| f.bytes).sum();
+            let over = self.in_flight.len() > self.kafka.max_in_flight_batches
+                || bytes > self.kafka.max_in_flight_bytes;
+            if !(all || over || front.task.is_finished()) {
+                return Ok(());
+            }
+            let Some(mut batch) = self.in_flight.pop_front() else {
+                return Ok(());
+            };
+            self.metrics
+                .batches_in_flight
+                .set(self.in_flight.len() as i64);
+            let durable = self
+                .rt
+                .block_on(&mut batch.task)
+                .map_err(|_| FusionError::Internal("a durability task panicked".into()))??;
+            self.commit(&batch, &durable)?;
+        }
+    }
+
+    /// Commits a durable batch's offsets.
+    fn commit(&mut self, batch: &InFlight, durable: &Durable) -> Result<(), FusionError> {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in &batch.offsets {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))
@@ -548,7 +776,7 @@ impl Pipeline {
         self.metrics.batch_records.observe(batch.records as f64);
         self.metrics
             .batch_flush
-            .observe(started.elapsed().as_secs_f64());
+            .observe(batch.started.elapsed().as_secs_f64());
         self.metrics.set_engine(lock(&self.engine).stats());
         self.since_snapshot.records += batch.records as u64;
         for ((topic, partition), offset) in &batch.offsets {
@@ -558,7 +786,9 @@ impl Pipeline {
         }
         debug!(
             records = batch.records,
-            alerts, campaigns, "batch durable and committed"
+            alerts = durable.alerts,
+            campaigns = durable.campaigns,
+            "batch durable and committed"
         );
         Ok(())
     }

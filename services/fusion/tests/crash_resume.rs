@@ -1,5 +1,6 @@
 //! Crash and resume: the `cisp-fusion` binary is killed with SIGKILL in the
-//! middle of a backlog, after it has written a snapshot, and started again.
+//! middle of a backlog, after it has written a snapshot and while several
+//! batches are in flight (alerts sent, not yet durable), and started again.
 //! It must load the snapshot, replay only what ClickHouse holds beyond it,
 //! and end with the same campaigns as an uninterrupted run of the same
 //! records — every submission stored exactly once.
@@ -185,12 +186,23 @@ async fn a_killed_service_resumes_from_its_snapshot_to_the_uninterrupted_result(
     publish(&crash).await;
     let config = crash.write_config(&dir);
     let s = Service::start(&config);
-    s.wait_committed(REPORTS / 2);
+    s.wait_committed(150);
+    // Kill the moment two or more batches are seen in flight.
+    let started = Instant::now();
+    let mut in_flight = 0.0;
+    while in_flight < 2.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120)
+                && s.metric("cisp_fusion_records_committed_total ") < REPORTS as f64,
+            "never saw two batches in flight (last {in_flight})"
+        );
+        in_flight = s.metric("cisp_fusion_batches_in_flight ");
+    }
+    s.kill();
     assert!(
         crash.config.state.snapshot_path.is_file(),
         "a snapshot was written before the kill"
     );
-    s.kill();
     let db = &crash.config.clickhouse.database;
     let stored = crash
         .count(&format!("SELECT count() FROM {db}.submissions FINAL"))

@@ -91,6 +91,8 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
     assert_eq!(alert["shared_observables"][0]["value"], "interop.example");
 
     // The fastavro-encoded, defanged, upper-cased domain was normalised.
+    // (The alert leaves before the facts are durable: wait for them.)
+    wait_durable(&running, 2).await;
     let db = &env.config.clickhouse.database;
     let n = env.count(&format!("SELECT count() FROM {db}.observations FINAL WHERE submission_id = 'PY-1' AND value = 'interop.example'")).await;
     assert_eq!(n, 1);
