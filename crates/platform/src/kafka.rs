@@ -27,6 +27,11 @@ pub struct KafkaSection {
     pub brokers: String,
     pub topic_prefix: String,
     pub group_id: String,
+    /// This instance's static group membership id (`group.instance.id`):
+    /// a restarted instance takes its partitions back at once instead of
+    /// waiting for the dead one's session to expire. Empty: the group id
+    /// and the host name. Two running instances must not share one.
+    pub instance_id: String,
     /// The service creates missing topics itself only where its broker
     /// user may (an open development broker); with ACLs the administrator
     /// provisions them (`cisp-fusion acls`).
@@ -55,6 +60,7 @@ impl Default for KafkaSection {
             brokers: String::new(),
             topic_prefix: "cisp".into(),
             group_id: "cisp-fusion".into(),
+            instance_id: String::new(),
             create_topics: false,
             partitions: 3,
             batch_max_records: 5000,
@@ -86,6 +92,8 @@ pub struct KafkaConfig {
     pub brokers: String,
     pub topic_prefix: String,
     pub group_id: String,
+    /// Static group membership id (never empty once validated).
+    pub instance_id: String,
     pub create_topics: bool,
     pub partitions: i32,
     pub batch_max_records: usize,
@@ -127,6 +135,18 @@ impl KafkaSection {
             bail!("kafka.brokers is empty");
         }
         check_topic_prefix(&k.topic_prefix)?;
+        let instance_id = if k.instance_id.is_empty() {
+            format!("{}-{}", k.group_id, host_name())
+        } else {
+            k.instance_id.clone()
+        };
+        if instance_id.len() > 249
+            || !instance_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            bail!("kafka.instance_id {instance_id:?} must be at most 249 characters of [A-Za-z0-9._-]");
+        }
         if !(1..=1000).contains(&k.partitions) {
             bail!("kafka.partitions must be 1 to 1000, not {}", k.partitions);
         }
@@ -172,6 +192,7 @@ impl KafkaSection {
             brokers: k.brokers,
             topic_prefix: k.topic_prefix,
             group_id: k.group_id,
+            instance_id,
             create_topics: k.create_topics,
             partitions: k.partitions,
             batch_max_records: k.batch_max_records,
@@ -216,6 +237,33 @@ fn check_sasl(
         bail!("kafka.client.security.protocol is {protocol} with {mechanism}: set CISP_KAFKA_SASL_PASSWORD or CISP_KAFKA_SASL_PASSWORD_FILE");
     }
     Ok(())
+}
+
+/// This machine's name as a group-instance id may hold it (`HOSTNAME`,
+/// else `/etc/hostname`, else `local`).
+fn host_name() -> String {
+    let raw = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    if name.is_empty() {
+        "local".into()
+    } else {
+        name
+    }
 }
 
 fn check_topic_prefix(p: &str) -> anyhow::Result<()> {

@@ -72,6 +72,7 @@ pub const ENV: &[EnvBinding] = &[
     text("CISP_KAFKA_BROKERS", &["kafka", "brokers"]),
     text("CISP_TOPIC_PREFIX", &["kafka", "topic_prefix"]),
     text("CISP_GROUP_ID", &["kafka", "group_id"]),
+    text("CISP_INSTANCE_ID", &["kafka", "instance_id"]),
     EnvBinding {
         var: "CISP_KAFKA_CREATE_TOPICS",
         key: &["kafka", "create_topics"],

@@ -6,21 +6,45 @@ use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::KafkaConfig;
 use crate::error::FusionError;
 
-/// The consumer's client context (the default behaviour; a named type so
-/// the pipeline's consumer type stays stable).
-pub struct FusionContext;
+/// The consumer's client context: logs every assignment and revocation
+/// and keeps `cisp_fusion_assigned_partitions`.
+pub struct FusionContext {
+    assigned: IntGauge,
+}
 
 impl ClientContext for FusionContext {}
 
-impl ConsumerContext for FusionContext {}
+impl ConsumerContext for FusionContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let list = |tpl: &TopicPartitionList| {
+            tpl.elements()
+                .iter()
+                .map(|e| format!("{}:{}", e.topic(), e.partition()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.assigned
+                    .set(i64::try_from(tpl.count()).unwrap_or(i64::MAX));
+                info!(partitions = tpl.count(), assigned = %list(tpl), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                self.assigned.set(0);
+                info!(partitions = tpl.count(), revoked = %list(tpl), "partitions revoked");
+            }
+            Rebalance::Error(e) => warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
 
 /// How often the [`ProgressWatch`] compares committed offsets with the
 /// partitions' ends.
@@ -277,9 +301,12 @@ pub type FusionConsumer = BaseConsumer<FusionContext>;
 
 /// A consumer that never commits on its own: offsets are committed by the
 /// pipeline after the batch is durable.
-pub fn consumer(cfg: &KafkaConfig) -> Result<FusionConsumer, FusionError> {
+/// Its group membership is static (`group.instance.id`): a restart after
+/// a crash takes the partitions back at once.
+pub fn consumer(cfg: &KafkaConfig, assigned: IntGauge) -> Result<FusionConsumer, FusionError> {
     cfg.client("cisp-fusion")
         .set("group.id", &cfg.group_id)
+        .set("group.instance.id", &cfg.instance_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -288,7 +315,7 @@ pub fn consumer(cfg: &KafkaConfig) -> Result<FusionConsumer, FusionError> {
             cfg.max_poll_interval.as_millis().to_string(),
         )
         .set("session.timeout.ms", "30000")
-        .create_with_context(FusionContext)
+        .create_with_context(FusionContext { assigned })
         .map_err(|e| FusionError::kafka("create consumer", e))
 }
 

@@ -95,6 +95,7 @@ pub struct Metrics {
     pub attributed_campaigns: IntGauge,
     pub consumer_lag: IntGauge,
     pub consumer_stalled_partitions: IntGauge,
+    pub assigned_partitions: IntGauge,
     pub api_requests: LabelledCounter<ApiOutcome>,
 }
 
@@ -182,6 +183,10 @@ impl Metrics {
             consumer_stalled_partitions: r.gauge(
                 "cisp_fusion_consumer_stalled_partitions",
                 "Assigned partitions with records waiting and no committed progress for kafka.stall_after_secs",
+            )?,
+            assigned_partitions: r.gauge(
+                "cisp_fusion_assigned_partitions",
+                "Member-topic partitions the group currently assigns to this instance",
             )?,
             attributed_campaigns: r.gauge("cisp_fusion_attributed_campaigns", "Live campaigns attributed to an actor")?,
             api_requests: r.labelled("cisp_fusion_api_requests_total", "Query API requests by outcome")?,

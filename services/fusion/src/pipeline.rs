@@ -230,7 +230,7 @@ impl Pipeline {
     ) -> anyhow::Result<Pipeline> {
         use anyhow::Context as _;
         let topics = Topics::new(&config.kafka.topic_prefix);
-        let consumer = crate::kafka::consumer(&config.kafka)?;
+        let consumer = crate::kafka::consumer(&config.kafka, metrics.assigned_partitions.clone())?;
         let subscriptions: Vec<String> = registry
             .members()
             .map(|m| topics.submissions(&m.id))

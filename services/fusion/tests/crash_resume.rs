@@ -276,3 +276,41 @@ async fn a_killed_service_resumes_from_its_snapshot_to_the_uninterrupted_result(
     calm.drop_database().await;
     crash.drop_database().await;
 }
+
+/// Static group membership: the restarted process has the crashed one's
+/// instance id, so the broker hands it the partitions at once instead of
+/// waiting for the dead member's session (30 s) to expire. Without it the
+/// second record below waits about that long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_a_crash_takes_the_partitions_back_at_once() {
+    let dir = std::env::temp_dir().join("cisp-crash-resume");
+    let env = TestEnv::new();
+    cisp_fusion::setup(&env.config).await.unwrap();
+    let config = env.write_config(&dir);
+    let p = env.producer();
+    let record = |id: &str| {
+        community_record(
+            "northbank",
+            id,
+            &[(ObservableKind::Domain, "restart.example")],
+        )
+    };
+    env.submit(&p, &record("RS-1")).await;
+    let s = Service::start(&config);
+    s.wait_committed(1);
+    assert!(s.metric("cisp_fusion_assigned_partitions ") > 0.0);
+    s.kill();
+
+    let s = Service::start(&config);
+    let started = Instant::now();
+    env.submit(&p, &record("RS-2")).await;
+    s.wait_committed(1);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "the restarted service resumed after {took:?}: it waited for the dead instance's session"
+    );
+    assert!(s.metric("cisp_fusion_assigned_partitions ") > 0.0);
+    s.kill();
+    env.drop_database().await;
+}
