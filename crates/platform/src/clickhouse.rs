@@ -80,14 +80,6 @@ impl ClickHouseConfig {
             c.with_password(self.password.expose())
         }
     }
-
-    /// The longest all retries of one write can take (the backoff doubles
-    /// up to 64×).
-    pub fn worst_retry(&self) -> Duration {
-        (0..self.max_retries)
-            .map(|i| self.retry_backoff.saturating_mul(1 << i.min(6)))
-            .fold(Duration::ZERO, Duration::saturating_add)
-    }
 }
 
 fn check_identifier(what: &str, v: &str) -> anyhow::Result<()> {

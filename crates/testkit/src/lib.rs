@@ -544,3 +544,68 @@ pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> b
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A TCP proxy in front of a local server (ClickHouse), so a test can take
+/// the server away from one service without stopping it for every other
+/// test: [`TcpProxy::cut`] drops every connection and refuses new ones
+/// until [`TcpProxy::restore`].
+pub struct TcpProxy {
+    pub addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    live: std::sync::Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl TcpProxy {
+    /// Listens on a free loopback port and forwards to `target`.
+    pub fn start(target: std::net::SocketAddr) -> TcpProxy {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address");
+        let cut = Arc::new(AtomicBool::new(false));
+        let live: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (cut2, live2) = (cut.clone(), live.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if cut2.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(upstream) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let pairs = [
+                    (client.try_clone(), upstream.try_clone()),
+                    (upstream.try_clone(), client.try_clone()),
+                ];
+                if let Ok(mut l) = live2.lock() {
+                    l.extend([client, upstream]);
+                }
+                for (from, to) in pairs {
+                    if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Write);
+                        });
+                    }
+                }
+            }
+        });
+        TcpProxy { addr, cut, live }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        if let Ok(mut l) = self.live.lock() {
+            for s in l.drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}

@@ -213,16 +213,6 @@ impl Config {
         let (shared, written) = shared.validate(base, Credentials::Required, Table::new())?;
         let engine = service.engine.validate()?;
         let state = service.state.validate(base)?;
-        // Retries must finish well inside max.poll.interval.ms, or the broker
-        // would rebalance the partitions away while we wait (see pipeline.rs).
-        let worst_retry = shared.clickhouse.worst_retry();
-        if worst_retry >= shared.kafka.max_poll_interval / 2 {
-            bail!(
-                "clickhouse retries can take {} ms, more than half of kafka.max_poll_interval_ms ({})",
-                worst_retry.as_millis(),
-                shared.kafka.max_poll_interval.as_millis()
-            );
-        }
         let api_token = service.api_token.clone().filter(|t| !t.is_empty());
         if api_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             bail!("CISP_API_TOKEN must be at least 16 characters");

@@ -229,10 +229,19 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_owned());
     }
     let stalled = s.stalls.stalled();
-    if stalled.is_empty() {
+    let store_away = s.metrics.clickhouse_unavailable.get() == 1;
+    if stalled.is_empty() && !store_away {
         return (StatusCode::OK, "ok\n".to_owned());
     }
-    let mut body = String::from("stalled\n");
+    let mut body = String::new();
+    if store_away {
+        body.push_str(
+            "clickhouse unavailable: writes failing, nothing committed until it is back\n",
+        );
+    }
+    if !stalled.is_empty() {
+        body.push_str("stalled\n");
+    }
     for p in stalled {
         body.push_str(&format!(
             "{} partition {}: offset {} with {} record(s) waiting, no progress for {} s\n",

@@ -78,6 +78,7 @@ pub struct Metrics {
     pub batch_flush: Histogram,
     pub clickhouse_insert: Histogram,
     pub clickhouse_retries: IntCounter,
+    pub clickhouse_unavailable: IntGauge,
     pub kafka_errors: IntCounter,
     pub graph_nodes: IntGauge,
     pub graph_edges: IntGauge,
@@ -150,6 +151,10 @@ impl Metrics {
             )?,
             clickhouse_insert: r.histogram("cisp_fusion_clickhouse_insert_seconds", "Time to insert one batch into ClickHouse", 0.0005)?,
             clickhouse_retries: r.counter("cisp_fusion_clickhouse_retries_total", "ClickHouse insert retries")?,
+            clickhouse_unavailable: r.gauge(
+                "cisp_fusion_clickhouse_unavailable",
+                "1 while ClickHouse writes have failed more than clickhouse.max_retries times in a row (the service waits for it)",
+            )?,
             kafka_errors: r.counter("cisp_fusion_kafka_errors_total", "Errors reported by the Kafka consumer")?,
             graph_nodes: r.gauge("cisp_fusion_graph_nodes", "Nodes in the correlation graph")?,
             graph_edges: r.gauge("cisp_fusion_graph_edges", "Edges in the correlation graph")?,

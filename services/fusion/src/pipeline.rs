@@ -24,8 +24,12 @@
 //!    the batches in flight finish, commits, and snapshots the engine
 //!    (`state.rs`): a snapshot reflects only durable, committed records.
 //!
-//! If a batch cannot be made durable, the loop stops *without committing*
-//! it or anything after it: the process exits, and on restart the engine
+//! A store that is away (ClickHouse down, the broker unreachable) is
+//! waited out: transient ClickHouse errors are retried for as long as they
+//! last, and while the oldest batch waits the partitions are paused and
+//! the consumer keeps polling, so the group keeps them. If a batch cannot
+//! be made durable at all (our bug, a refused delivery), the loop stops
+//! *without committing* it or anything after it: the process exits, and on restart the engine
 //! is loaded from its snapshot plus the submissions ClickHouse holds beyond
 //! it, and the uncommitted records are redelivered. Redelivered
 //! submissions the engine already holds are duplicates and change nothing;
@@ -34,11 +38,10 @@
 //!
 //! Back-pressure: at most `kafka.max_in_flight_batches` batches and
 //! `kafka.max_in_flight_bytes` of output records and rows are in flight;
-//! past either the thread waits for the oldest batch. The consumer keeps
-//! its partitions meanwhile only if that wait stays inside
-//! `max.poll.interval.ms`, so the config refuses ClickHouse retry budgets
-//! above half of it, and producer deliveries time out
-//! (`message.timeout.ms`) well inside it.
+//! past either the thread waits for the oldest batch, with the partitions
+//! paused and polling on (records fetched before the pause are held for
+//! the next batch), so a long wait never exceeds `max.poll.interval.ms`.
+//! Producer deliveries time out (`message.timeout.ms`) at a quarter of it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -210,6 +213,8 @@ pub struct Pipeline {
     since_snapshot: SinceSnapshot,
     /// Batches not yet durable and committed, oldest first.
     in_flight: VecDeque<InFlight>,
+    /// Records fetched while the partitions were paused, handled first.
+    held: VecDeque<Polled>,
     /// Fires when the newest launched batch has written its submissions
     /// (`true`) or cannot (`false`): the next batch writes its own only
     /// after it.
@@ -261,6 +266,7 @@ impl Pipeline {
             snapshot_scope: crate::state::scope(config),
             since_snapshot: SinceSnapshot::new(),
             in_flight: VecDeque::new(),
+            held: VecDeque::new(),
             last_final: None,
         })
     }
@@ -280,22 +286,32 @@ impl Pipeline {
             if batch.records > 0 {
                 self.launch(batch);
             }
-            self.commit_durable(false)?;
-            if self.since_snapshot.records + self.in_flight_records()
-                >= self.state.snapshot_every_records
-                || (self.since_snapshot.at.elapsed() >= self.state.snapshot_interval
-                    && self.since_snapshot.records + self.in_flight_records() > 0)
-            {
-                self.commit_durable(true)?;
+            self.commit_durable(false, &shutdown)?;
+            if self.snapshot_due() && self.commit_durable(true, &shutdown)? {
                 self.snapshot();
             }
         }
-        self.commit_durable(true)?;
+        if !self.commit_durable(true, &shutdown)? {
+            warn!(
+                batches = self.in_flight.len(),
+                records = self.in_flight_records(),
+                "stopping with batches not yet durable (a store is away): they stay uncommitted and will be redelivered"
+            );
+            return Ok(());
+        }
         if self.since_snapshot.records > 0 {
             self.snapshot();
         }
         info!("pipeline stopped: every processed record is durable and committed");
         Ok(())
+    }
+
+    /// Every `state.snapshot_every_records` records, or after
+    /// `state.snapshot_interval` with anything new.
+    fn snapshot_due(&self) -> bool {
+        let new = self.since_snapshot.records + self.in_flight_records();
+        new >= self.state.snapshot_every_records
+            || (new > 0 && self.since_snapshot.at.elapsed() >= self.state.snapshot_interval)
     }
 
     fn in_flight_records(&self) -> u64 {
@@ -317,22 +333,13 @@ impl Pipeline {
         };
         let mut started: Option<Instant> = None;
         while batch.records < self.kafka.batch_max_records {
-            let polled = match self.consumer.poll(timeout) {
-                None => break,
-                Some(Err(e)) => {
-                    self.metrics.kafka_errors.inc();
-                    warn!(error = %e, "kafka consumer error");
-                    break;
+            let polled = if let Some(held) = self.held.pop_front() {
+                held
+            } else {
+                match self.poll_one(timeout) {
+                    Ok(Some(p)) => p,
+                    Ok(None) | Err(()) => break,
                 }
-                Some(Ok(m)) => Polled {
-                    source: Source {
-                        topic: m.topic().to_owned(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                    },
-                    timestamp_ms: m.timestamp().to_millis(),
-                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                },
             };
             self.handle(polled, batch)?;
             if started.get_or_insert_with(Instant::now).elapsed() >= self.kafka.batch_max_age {
@@ -341,6 +348,28 @@ impl Pipeline {
             timeout = self.kafka.batch_max_wait;
         }
         Ok(())
+    }
+
+    /// One record from the consumer, if one comes within `timeout`
+    /// (`Err` on a consumer error, which is counted and logged).
+    fn poll_one(&mut self, timeout: Duration) -> Result<Option<Polled>, ()> {
+        match self.consumer.poll(timeout) {
+            None => Ok(None),
+            Some(Err(e)) => {
+                self.metrics.kafka_errors.inc();
+                warn!(error = %e, "kafka consumer error");
+                Err(())
+            }
+            Some(Ok(m)) => Ok(Some(Polled {
+                source: Source {
+                    topic: m.topic().to_owned(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                },
+                timestamp_ms: m.timestamp().to_millis(),
+                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            })),
+        }
     }
 
     /// Handles one record. Bad input is dead-lettered (not an error); an
@@ -732,21 +761,30 @@ impl Pipeline {
 
     /// Commits, oldest first, every batch whose durability task has
     /// finished; waits for the oldest while more than the in-flight limits
-    /// are out (or for all, with `all`). A failed batch stops the pipeline
+    /// are out (or for all, with `all`). Waiting never stops polling: the
+    /// partitions are paused, so the group keeps them however long a store
+    /// is away, and records already fetched are held for later. Returns
+    /// whether everything asked for is committed (`false` only when
+    /// `shutdown` fired during a wait). A failed batch stops the pipeline
     /// with nothing of it or after it committed.
-    fn commit_durable(&mut self, all: bool) -> Result<(), FusionError> {
+    fn commit_durable(&mut self, all: bool, shutdown: &Shutdown) -> Result<bool, FusionError> {
         loop {
             let Some(front) = self.in_flight.front() else {
-                return Ok(());
+                return Ok(true);
             };
             let bytes: usize = self.in_flight.iter().map(|f| f.bytes).sum();
             let over = self.in_flight.len() > self.kafka.max_in_flight_batches
                 || bytes > self.kafka.max_in_flight_bytes;
-            if !(all || over || front.task.is_finished()) {
-                return Ok(());
+            if !front.task.is_finished() {
+                if !(all || over) {
+                    return Ok(true);
+                }
+                if !self.wait_paused(shutdown) {
+                    return Ok(false);
+                }
             }
             let Some(mut batch) = self.in_flight.pop_front() else {
-                return Ok(());
+                return Ok(true);
             };
             self.metrics
                 .batches_in_flight
@@ -757,6 +795,47 @@ impl Pipeline {
                 .map_err(|_| FusionError::Internal("a durability task panicked".into()))??;
             self.commit(&batch, &durable)?;
         }
+    }
+
+    /// Waits for the oldest batch in flight with the assigned partitions
+    /// paused, polling all the while (a record fetched before the pause is
+    /// held for the next batch). Returns `false` if `shutdown` fired first.
+    fn wait_paused(&mut self, shutdown: &Shutdown) -> bool {
+        let paused = self.consumer.assignment().ok();
+        if let Some(tpl) = &paused {
+            if let Err(e) = self.consumer.pause(tpl) {
+                warn!(error = %e, "cannot pause the partitions");
+            }
+        }
+        let started = Instant::now();
+        let mut told = false;
+        let finished = loop {
+            if self.in_flight.front().is_none_or(|f| f.task.is_finished()) {
+                break true;
+            }
+            if shutdown.is_triggered() {
+                break false;
+            }
+            if let Ok(Some(p)) = self.poll_one(Duration::from_millis(100)) {
+                self.held.push_back(p);
+            }
+            if !told && started.elapsed() > Duration::from_secs(10) {
+                told = true;
+                warn!("waiting for the oldest batch to become durable; partitions paused, consumer still in its group");
+            }
+        };
+        if let Ok(tpl) = self.consumer.assignment() {
+            if let Err(e) = self.consumer.resume(&tpl) {
+                warn!(error = %e, "cannot resume the partitions");
+            }
+        }
+        if told {
+            info!(
+                waited_s = started.elapsed().as_secs(),
+                "the oldest batch is durable; consuming again"
+            );
+        }
+        finished
     }
 
     /// Commits a durable batch's offsets.

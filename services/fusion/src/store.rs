@@ -350,15 +350,20 @@ impl Store {
         self.write_final(rows, metrics).await
     }
 
-    /// Runs `op`, retrying transient errors with exponential backoff.
-    /// Inserts are idempotent (ReplacingMergeTree keys), so a retry after
-    /// a half-known outcome is safe.
+    /// Runs `op`, retrying transient errors with exponential backoff
+    /// (capped at 30 s) for as long as they last: an outage is waited out,
+    /// not turned into an exit. After `clickhouse.max_retries` attempts the
+    /// outage is reported once at ERROR and `cisp_fusion_clickhouse_unavailable`
+    /// is 1 until a write succeeds. Inserts are idempotent (ReplacingMergeTree
+    /// keys), so a retry after a half-known outcome is safe. A fatal error
+    /// (our bug, a broken schema) returns at once.
     async fn with_retry<F, Fut>(&self, metrics: &Metrics, op: F) -> Result<(), FusionError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), (&'static str, clickhouse::error::Error)>>,
     {
         let mut attempt = 0u32;
+        let first_failure = Instant::now();
         loop {
             let started = Instant::now();
             match op().await {
@@ -366,17 +371,30 @@ impl Store {
                     metrics
                         .clickhouse_insert
                         .observe(started.elapsed().as_secs_f64());
+                    if attempt > self.config.max_retries {
+                        metrics.clickhouse_unavailable.set(0);
+                        tracing::info!(
+                            after_s = first_failure.elapsed().as_secs(),
+                            "clickhouse writes succeed again"
+                        );
+                    }
                     return Ok(());
                 }
                 Err((table, e)) => {
-                    if classify(&e) == Disposition::Fatal || attempt >= self.config.max_retries {
+                    if classify(&e) == Disposition::Fatal {
                         return Err(FusionError::clickhouse(table, e));
                     }
-                    let pause = self.config.retry_backoff * (1u32 << attempt.min(6));
-                    warn!(table, attempt, error = %e, pause_ms = pause.as_millis() as u64, "clickhouse insert failed, retrying");
+                    let pause = (self.config.retry_backoff * (1u32 << attempt.min(6)))
+                        .min(Duration::from_secs(30));
+                    if attempt == self.config.max_retries {
+                        metrics.clickhouse_unavailable.set(1);
+                        tracing::error!(table, attempts = attempt + 1, error = %e, "clickhouse is unavailable; waiting for it (nothing is committed meanwhile)");
+                    } else if attempt < self.config.max_retries {
+                        warn!(table, attempt, error = %e, pause_ms = pause.as_millis() as u64, "clickhouse insert failed, retrying");
+                    }
                     metrics.clickhouse_retries.inc();
-                    attempt += 1;
-                    tokio::time::sleep(pause.min(Duration::from_secs(30))).await;
+                    attempt = attempt.saturating_add(1);
+                    tokio::time::sleep(pause).await;
                 }
             }
         }

@@ -1,0 +1,122 @@
+//! ClickHouse away for 30 s under load: the service waits instead of
+//! exiting — partitions paused, nothing committed while the facts cannot
+//! be stored — and resumes by itself when ClickHouse is back, with nothing
+//! lost and nothing stored twice. ClickHouse is taken away from this one
+//! service by a proxy, so other tests keep theirs.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::ToSocketAddrs;
+use std::time::{Duration, Instant};
+
+use cisp_model::ObservableKind;
+use cisp_testkit::{community_record, wait_durable, TcpProxy, TestEnv};
+
+const BEFORE: u64 = 40;
+const DURING: u64 = 200;
+const OUTAGE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_outage_is_waited_out_and_nothing_is_lost() {
+    let clickhouse =
+        std::env::var("CISP_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+    let target = clickhouse
+        .trim_start_matches("http://")
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = TcpProxy::start(target);
+    let via = format!("http://{}", proxy.addr);
+    let env = TestEnv::with(|toml| *toml = toml.replace(&clickhouse, &via));
+    assert!(env.config.clickhouse.url.contains(&proxy.addr.to_string()));
+    let (trigger, running) = env.start().await;
+    let p = env.producer();
+    let record = |i: u64| {
+        community_record(
+            ["northbank", "gridco", "smallbiz"][i as usize % 3],
+            &format!("OUT-{i}"),
+            &[
+                (
+                    ObservableKind::Domain,
+                    &format!("c2.outage{}.example", i % 7),
+                ),
+                (ObservableKind::Sha256, &format!("{:064x}", 0xAB00_0000 + i)),
+            ],
+        )
+    };
+    for i in 0..BEFORE {
+        env.submit(&p, &record(i)).await;
+    }
+    wait_durable(&running, BEFORE).await;
+
+    // ClickHouse goes away; members keep publishing.
+    proxy.cut();
+    let cut_at = Instant::now();
+    for i in BEFORE..BEFORE + DURING {
+        env.submit(&p, &record(i)).await;
+        tokio::time::sleep(OUTAGE / (2 * DURING as u32)).await;
+    }
+    let m = running.metrics.clone();
+    let mut saw_unavailable = false;
+    let mut health_said = String::new();
+    while cut_at.elapsed() < OUTAGE {
+        if m.clickhouse_unavailable.get() == 1 && !saw_unavailable {
+            saw_unavailable = true;
+            let addr = running.metrics_addr;
+            health_said = tokio::task::spawn_blocking(move || {
+                cisp_fusion::http::get(addr, "/health")
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            })
+            .await
+            .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(saw_unavailable, "the outage was reported");
+    assert!(
+        health_said.contains("503") && health_said.contains("clickhouse unavailable"),
+        "/health during the outage: {health_said:?}"
+    );
+    assert_eq!(
+        m.records_committed.get(),
+        BEFORE,
+        "nothing was committed while ClickHouse was away"
+    );
+    assert!(
+        m.alerts.get() > 0,
+        "alerts kept flowing before the outage (and members were told during it)"
+    );
+
+    // Back: the service resumes by itself.
+    proxy.restore();
+    wait_durable(&running, BEFORE + DURING).await;
+    assert_eq!(m.clickhouse_unavailable.get(), 0);
+    let addr = running.metrics_addr;
+    assert!(
+        tokio::task::spawn_blocking(move || cisp_fusion::http::get(addr, "/health").is_ok())
+            .await
+            .unwrap(),
+        "healthy again"
+    );
+    let db = &env.config.clickhouse.database;
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.submissions FINAL"))
+            .await,
+        BEFORE + DURING,
+        "every submission stored"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT uniqExact(seq) FROM {db}.submissions FINAL"
+        ))
+        .await,
+        BEFORE + DURING,
+        "each once, with its own sequence number"
+    );
+    trigger.trigger();
+    running.join().await.unwrap();
+    env.drop_database().await;
+}
