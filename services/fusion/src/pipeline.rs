@@ -801,6 +801,15 @@ impl Pipeline {
     /// paused, polling all the while (a record fetched before the pause is
     /// held for the next batch). Returns `false` if `shutdown` fired first.
     fn wait_paused(&mut self, shutdown: &Shutdown) -> bool {
+        // Most waits are short (a ClickHouse insert): wait a moment without
+        // touching the fetch state; pause only for a long one.
+        let short = Instant::now();
+        while short.elapsed() < Duration::from_secs(1) {
+            if self.in_flight.front().is_none_or(|f| f.task.is_finished()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let paused = self.consumer.assignment().ok();
         if let Some(tpl) = &paused {
             if let Err(e) = self.consumer.pause(tpl) {
@@ -816,7 +825,7 @@ impl Pipeline {
             if shutdown.is_triggered() {
                 break false;
             }
-            if let Ok(Some(p)) = self.poll_one(Duration::from_millis(100)) {
+            if let Ok(Some(p)) = self.poll_one(Duration::from_millis(20)) {
                 self.held.push_back(p);
             }
             if !told && started.elapsed() > Duration::from_secs(10) {
