@@ -452,3 +452,82 @@ pub fn read_topic(
     }
     Ok(out)
 }
+
+/// Whether a produce error is not worth sending again: the record itself
+/// or the principal's rights are wrong, or librdkafka already retried for
+/// the whole `message.timeout.ms` (a timeout is also how a wrong password
+/// shows). Everything else (a broker restarting, a leader moving, an
+/// error the broker did not name) is worth another try.
+pub fn is_permanent(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::MessageTimedOut
+            | C::MessageSizeTooLarge
+            | C::InvalidMessage
+            | C::InvalidMessageSize
+            | C::InvalidRecord
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::TransactionalIdAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::Authentication
+            | C::UnknownTopicOrPartition
+            | C::InvalidTopic
+            | C::UnsupportedVersion
+            | C::UnsupportedForMessageFormat
+    )
+}
+
+/// Sends one record and waits for the broker's acknowledgement, sending
+/// it again (up to `attempts` times, with a growing pause) when the failure
+/// is not permanent ([`is_permanent`]). Idempotent producers and keyed
+/// submissions make a resend harmless: the fusion service sees a duplicate
+/// at worst. Returns the delivery (partition, offset).
+pub async fn deliver(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    attempts: u32,
+) -> Result<rdkafka::producer::future_producer::Delivery, rdkafka::error::KafkaError> {
+    let mut attempt = 1;
+    loop {
+        let record = rdkafka::producer::FutureRecord::to(topic)
+            .key(key)
+            .payload(payload);
+        match producer.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) => return Ok(delivery),
+            Err((e, _)) => {
+                let permanent = e.rdkafka_error_code().is_some_and(is_permanent);
+                if permanent || attempt >= attempts {
+                    return Err(e);
+                }
+                warn!(%topic, attempt, error = %e, "delivery failed; sending again");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_of_the_record_or_the_rights_are_permanent() {
+        assert!(is_permanent(RDKafkaErrorCode::MessageSizeTooLarge));
+        assert!(is_permanent(RDKafkaErrorCode::TopicAuthorizationFailed));
+        assert!(is_permanent(RDKafkaErrorCode::MessageTimedOut));
+        for transient in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::NotEnoughReplicas,
+            RDKafkaErrorCode::Unknown,
+        ] {
+            assert!(!is_permanent(transient), "{transient:?}");
+        }
+    }
+}

@@ -15,7 +15,7 @@ use cisp_model::{MemberId, Registry};
 use cisp_platform::{SharedConfig as Config, Topics};
 use cisp_wire::records::{AlertRecord, SubmissionRecord};
 use cisp_wire::{Codec, DecodeLimits, RecordType};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 
@@ -138,13 +138,8 @@ pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize>
             producers.insert(member.clone(), p);
         }
         let producer = &producers[&member];
-        producer
-            .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
-            .map_err(|(e, _)| e)
-            .with_context(|| format!("producing to {topic}"))?
+        cisp_platform::kafka::deliver(producer, &topic, &key, &payload, 5)
             .await
-            .context("producer dropped")?
-            .map_err(|(e, _)| e)
             .with_context(|| format!("delivery to {topic}"))?;
         n += 1;
     }

@@ -10,14 +10,12 @@
 //! an idempotent producer with `acks=all`; `publish` returns only once the
 //! broker has acknowledged, so "published" means durable.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use cisp_model::MemberId;
 use cisp_platform::Topics;
 use cisp_wire::records::SubmissionRecord;
 use cisp_wire::{Codec, DecodeLimits, RecordType};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 
 use crate::IntakeError;
@@ -30,11 +28,13 @@ pub struct Receipt {
     pub offset: i64,
 }
 
+/// Sends of one record before its failure is reported.
+const DELIVERY_ATTEMPTS: u32 = 5;
+
 pub struct Publisher {
     producer: FutureProducer,
     codec: Codec,
     topics: Topics,
-    timeout: Duration,
 }
 
 impl Publisher {
@@ -51,7 +51,6 @@ impl Publisher {
             producer,
             codec: Codec::new(DecodeLimits::default())?,
             topics: Topics::new(topic_prefix),
-            timeout: Duration::from_secs(30),
         })
     }
 
@@ -79,16 +78,17 @@ impl Publisher {
             .encode(RecordType::Submission, record)
             .map_err(|e| IntakeError::Publish(format!("encoding: {e}")))?;
         let topic = self.topic_for(member);
-        let delivery = self
-            .producer
-            .send(
-                FutureRecord::to(&topic)
-                    .key(&record.submission_id)
-                    .payload(&payload),
-                self.timeout,
-            )
-            .await
-            .map_err(|(e, _)| IntakeError::Publish(format!("{topic}: {e}")))?;
+        // A broker restarting or a leader moving is sent again; a refusal
+        // (rights, size) is reported at once.
+        let delivery = cisp_platform::kafka::deliver(
+            &self.producer,
+            &topic,
+            &record.submission_id,
+            &payload,
+            DELIVERY_ATTEMPTS,
+        )
+        .await
+        .map_err(|e| IntakeError::Publish(format!("{topic}: {e}")))?;
         Ok(Receipt {
             topic,
             partition: delivery.partition,
