@@ -381,12 +381,7 @@ async fn main() -> anyhow::Result<()> {
 /// generator publishes for hundreds of synthetic members that have no
 /// broker users of their own, and reads with groups of its choosing.
 fn admin_client(kafka: &KafkaConfig) -> ClientConfig {
-    let user = cisp_testkit::ADMIN_USER;
-    kafka.client_as(
-        "cisp-load",
-        user,
-        &cisp_model::Secret::new(cisp_testkit::read_password(user)),
-    )
+    cisp_testkit::as_stack_user(kafka, cisp_testkit::ADMIN_USER)
 }
 
 /// Consumes `n` records from `topics` with a fresh group and does nothing

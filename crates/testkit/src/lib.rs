@@ -176,7 +176,7 @@ pub fn provision(config: &Config, with_users: bool) -> Result<String, String> {
 pub struct TestProducer {
     env_prefix: String,
     producers: BTreeMap<String, FutureProducer>,
-    client: ClientConfig,
+    kafka: cisp_platform::KafkaConfig,
 }
 
 impl TestProducer {
@@ -185,17 +185,22 @@ impl TestProducer {
         let user = cisp_platform::Topics::new(&self.env_prefix)
             .member_of(topic)
             .map_or_else(|| "cisp-fusion".to_owned(), |m| m.as_str().to_owned());
-        let client = &self.client;
+        let kafka = &self.kafka;
         self.producers.entry(user.clone()).or_insert_with(|| {
-            let password = read_password(&user);
-            let mut c = client.clone();
-            c.set("sasl.username", &user)
-                .set("sasl.password", &password)
+            as_stack_user(kafka, &user)
                 .set("enable.idempotence", "true")
                 .create()
                 .unwrap_or_else(|e| panic!("producer of {user}: {e}"))
         })
     }
+}
+
+/// A client of `kafka`'s brokers as the local stack's user `user` (its
+/// password file).
+pub fn as_stack_user(kafka: &cisp_platform::KafkaConfig, user: &str) -> ClientConfig {
+    kafka
+        .client_as_user("cisp-test", user, None)
+        .unwrap_or_else(|e| panic!("{e:#} (run `make stack-up`)"))
 }
 
 /// The local broker password of `user`, from its password file.
@@ -313,9 +318,9 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
     /// A client that authenticates as `user` with `password` instead of
     /// as the fusion service.
     pub fn client_as(&self, user: &str, password: &str) -> ClientConfig {
-        let mut c = self.client();
-        c.set("sasl.username", user).set("sasl.password", password);
-        c
+        self.config
+            .kafka
+            .client_as("cisp-test", user, &cisp_model::Secret::new(password))
     }
 
     /// A producer that publishes as whoever may write each topic
@@ -324,7 +329,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         Mutex::new(TestProducer {
             env_prefix: self.prefix().to_owned(),
             producers: BTreeMap::new(),
-            client: self.client(),
+            kafka: self.config.kafka.clone(),
         })
     }
 
@@ -366,7 +371,7 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         } else {
             "cisp-fusion".to_owned()
         };
-        let client = self.client_as(&user, &read_password(&user));
+        let client = as_stack_user(&self.config.kafka, &user);
         let group = self.reader_group(&user);
         read_topic(client, &group, topic, Duration::from_secs(30))
             .map(|records| records.into_iter().map(|(_, payload)| payload).collect())
@@ -480,10 +485,8 @@ async fn delete_topics(config: &Config) {
         .map(|t| t.name)
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let admin: Result<AdminClient<DefaultClientContext>, _> = client_for(config)
-        .set("sasl.username", ADMIN_USER)
-        .set("sasl.password", read_password(ADMIN_USER))
-        .create();
+    let admin: Result<AdminClient<DefaultClientContext>, _> =
+        as_stack_user(&config.kafka, ADMIN_USER).create();
     if let Ok(admin) = admin {
         let _ = admin
             .delete_topics(

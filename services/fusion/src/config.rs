@@ -208,7 +208,7 @@ impl Config {
                 own.insert((*key).to_owned(), v);
             }
         }
-        let shared: SharedSection = settings::section(table.clone())?;
+        let shared: SharedSection = settings::section(table)?;
         let mut service: ServiceSections = settings::section(own)?;
         let (shared, written) = shared.validate(base, Credentials::Required, Table::new())?;
         let engine = service.engine.validate()?;
