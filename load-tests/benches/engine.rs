@@ -256,6 +256,7 @@ fn intake(c: &mut Criterion) {
         other_member_count: 3,
         summary: "bench".into(),
         shared_scores: vec![],
+        sightings: 1,
     };
     let stix = cisp_intake::stix::export(&[alert], &Default::default()).to_string();
     let mut sample: Vec<u8> = (0..(1u32 << 20))

@@ -194,3 +194,41 @@ pub fn generate(p: &Params, n: u64, seed: u64) -> Vec<Item> {
     }
     out
 }
+
+/// Two reports of the same new indicators by two different members (the
+/// second links to the first and alerts both): the trickle of the latency
+/// benchmark, one pair at a time. Ids are `trickle-{seed}-{k}-{a|b}`.
+pub fn linked_pair(members: &[String], seed: u64, k: u64) -> [(String, SubmissionRecord); 2] {
+    let n = members.len().max(2) as u64;
+    let a = members[(k % n) as usize % members.len()].clone();
+    let b = members[((k + 1) % n) as usize % members.len()].clone();
+    let tag = seed.wrapping_mul(1_000_003).wrapping_add(k);
+    let make = |member: &String, side: &str| SubmissionRecord {
+        submission_id: format!("trickle-{seed}-{k}-{side}"),
+        member_id: member.clone(),
+        submitted_at: 1_763_546_400_000 + k as i64 * 1000,
+        kind: SubmissionKind::Phishing,
+        tlp: Tlp::Green,
+        distribution: DistributionRecord {
+            scope: Scope::Community,
+            members: vec![],
+            groups: vec![],
+        },
+        attribution: Attribution::Attributed,
+        title: format!("trickle report {k}{side}"),
+        description: None,
+        observables: vec![
+            ObservableRecord::new(ObservableKind::Domain, format!("trickle{tag}.bad.example")),
+            ObservableRecord::new(
+                ObservableKind::Sha256,
+                format!("{:064x}", 0x7_1C4E_0000_0000 + tag),
+            ),
+        ],
+        ttps: vec![],
+        malware: vec![],
+        actor_claims: vec![],
+        targeted_sectors: vec![],
+        confidence: 80,
+    };
+    [(a.clone(), make(&a, "a")), (b.clone(), make(&b, "b"))]
+}

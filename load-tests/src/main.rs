@@ -208,12 +208,21 @@ async fn main() -> anyhow::Result<()> {
     let m = running.metrics.clone();
     let n = payloads.len() as u64;
     let mut first: Option<Instant> = None;
+    let mut handled_at: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let done = m.records_committed.get();
         let handled: u64 = RecordOutcome::ALL.iter().map(|o| m.records.get(*o)).sum();
         if handled > 0 && first.is_none() {
             first = Some(Instant::now());
+        }
+        // Once every record is handled the service is stopped: a stop sends
+        // the coalesced updates still inside their window and commits, so
+        // the end of the backlog is not the window's wait (a service left
+        // running commits the last batches up to one window later).
+        if handled >= n && handled_at.is_none() {
+            handled_at = Some(Instant::now());
+            trigger.trigger();
         }
         if done >= n {
             break;
@@ -232,11 +241,12 @@ async fn main() -> anyhow::Result<()> {
     let ch =
         m.clickhouse_insert.get_sample_sum() / m.clickhouse_insert.get_sample_count().max(1) as f64;
     let batches = m.batch_records.get_sample_count();
+    let handled_secs = handled_at.map_or(steady_secs, |h| (h - first.unwrap_or(t0)).as_secs_f64());
     trigger.trigger();
     running.join().await?;
     println!(
         "fusion service: {fusion_rate:.0} records/s ({:.0} observables/s) from the first record handled to the last committed; {total_secs:.2} s including start-up; \
-         {batches} batches, mean flush {:.1} ms (ClickHouse {:.1} ms); {alerts} alerts",
+         {batches} batches, mean flush {:.1} ms (ClickHouse {:.1} ms); {alerts} alerts; every record handled after {handled_secs:.2} s",
         fusion_rate * observables as f64 / n as f64,
         flush * 1000.0,
         ch * 1000.0
@@ -249,18 +259,81 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("ratio fusion / raw consume: {:.3}", fusion_rate / raw_rate);
 
+    // 3b. The I/O floor: a pipeline without logic that consumes the same
+    //     records, produces the same output records (same topics, keys and
+    //     bytes), writes the same rows and commits the same way.
+    let store = Store::new(&config.clickhouse);
+    let db = &config.clickhouse.database;
+    let mut out_topics: Vec<String> = std::iter::once("fusion-cell".to_owned())
+        .chain(members.iter().cloned())
+        .map(|m| MemberId::parse(&m).map(|m| topics.alerts(&m)))
+        .collect::<Result<_, _>>()?;
+    out_topics.push(topics.campaigns());
+    out_topics.push(topics.dead_letter());
+    let outputs = tokio::task::spawn_blocking({
+        let client = admin_client(&config.kafka);
+        move || cisp_load::floor::read_outputs(client, &out_topics)
+    })
+    .await??;
+    let derived = cisp_load::floor::Derived {
+        outputs,
+        rows: cisp_load::floor::read_rows(&store, db).await?,
+    };
+    let floor_outputs = derived.outputs.len();
+    let floor_mib = derived.output_bytes() as f64 / 1_048_576.0;
+    let floor_rows = derived.rows.submissions.len()
+        + derived.rows.observations.len()
+        + derived.rows.alerts.len()
+        + derived.rows.campaigns.len()
+        + derived.rows.dead_letters.len()
+        + derived.rows.common_infrastructure.len();
+    let mut floor_config = config.clone();
+    floor_config.clickhouse.database = format!("floor_{run}");
+    let floor_store = Store::new(&floor_config.clickhouse);
+    floor_store.migrate().await?;
+    let floor_rate = tokio::task::spawn_blocking({
+        let rt = tokio::runtime::Handle::current();
+        let config = config.clone();
+        let client = admin_client(&config.kafka);
+        let subs = subs.clone();
+        let store = floor_store.clone();
+        move || cisp_load::floor::run(&rt, &config, client, &subs, n, &derived, store)
+    })
+    .await??;
+    floor_store
+        .client()
+        .query(&format!("DROP DATABASE IF EXISTS floor_{run}"))
+        .execute()
+        .await?;
+    println!(
+        "I/O floor (no logic: the same records consumed, the same {floor_outputs} output records ({floor_mib:.1} MiB) produced and {floor_rows} rows written, committed alike): {floor_rate:.0} records/s"
+    );
+    println!(
+        "fusion / floor: {:.2}; fusion / raw consume: {:.3}; alerts per record: {:.2} ({alerts} alerts for {n} records)",
+        fusion_rate / floor_rate,
+        fusion_rate / raw_rate,
+        alerts as f64 / n as f64
+    );
+
     // 4. Publish→alert latency under paced load: 25 %, 50 % and 90 % of the
     //    rate just measured, each level with fresh records (their own seed),
     //    the service restarted from its snapshot. Latencies come from the
     //    alert audit (`alerts.publish_to_alert_ms`: broker timestamp of the
     //    triggering record to the broker's acknowledgement of the alert).
-    let store = Store::new(&config.clickhouse);
-    let db = &config.clickhouse.database;
     let (mut valid, mut malformed) = (valid, malformed);
     if sc.latency_seconds > 0 {
         let (trigger, shutdown) = shutdown_channel();
         let running = cisp_fusion::start(config.clone(), shutdown).await?;
         let m = running.metrics.clone();
+        // Latency is measured from the moment the group has given the
+        // service its partitions, not across its start.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while m.assigned_partitions.get() == 0 {
+            if Instant::now() > deadline {
+                bail!("the restarted service got no partitions within 2 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let mut committed_target = m.records_committed.get();
         let mut waited_before = (
             m.publish_to_process.get_sample_sum(),
@@ -316,25 +389,60 @@ async fn main() -> anyhow::Result<()> {
                 m.publish_to_process.get_sample_sum(),
                 m.publish_to_process.get_sample_count(),
             );
-            let q: (Vec<f64>, u64) = store
-                .client()
-                .query(&format!(
-                    "SELECT quantiles(0.5, 0.99, 0.999)(publish_to_alert_ms), count() FROM {db}.alerts FINAL \
-                     WHERE startsWith(trigger_submission, 'load-{seed}-')"
-                ))
-                .fetch_one()
-                .await?;
+            let (q, u) = latency(&store, db, &format!("load-{seed}-")).await?;
             println!(
-                "latency at {percent} % of maximum ({:.0} records/s offered, {:.0} achieved by the publisher): publish→alert p50 {:.0} ms, p99 {:.0} ms, p999 {:.0} ms over {} alerts; a record waited {:.0} ms on average before the service took it up",
+                "latency at {percent} % of maximum ({:.0} records/s offered, {:.0} achieved by the publisher): publish→alert p50 {:.0} ms, p99 {:.0} ms, p999 {:.0} ms over {} alerts sent at once; {} coalesced updates for {} held sightings (p50 {:.0} ms after the first); a record waited {:.0} ms on average before the service took it up",
                 rate,
                 items.len() as f64 / sent_secs.max(1e-3),
-                q.0.first().copied().unwrap_or(f64::NAN),
-                q.0.get(1).copied().unwrap_or(f64::NAN),
-                q.0.get(2).copied().unwrap_or(f64::NAN),
-                q.1,
+                q.quantiles[0],
+                q.quantiles[1],
+                q.quantiles[2],
+                q.count,
+                u.count,
+                u.sightings,
+                u.quantiles[0],
                 waited.0 * 1000.0 / (waited.1.max(1) as f64),
             );
         }
+        // A trickle: one linked pair per second (the second report of each
+        // pair alerts both members at once).
+        let seed = sc.seed + 9000;
+        let pairs = sc.latency_seconds;
+        let t0 = Instant::now();
+        let mut deliveries = Vec::new();
+        for k in 0..pairs {
+            for (i, (member, record)) in cisp_load::generator::linked_pair(&members, seed, k)
+                .into_iter()
+                .enumerate()
+            {
+                let due = t0 + Duration::from_millis(k * 1000 + i as u64 * 200);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+                valid += 1;
+                let payload = codec.encode(RecordType::Submission, &record)?;
+                let key = record.submission_id.clone();
+                let topic = topics.submissions(&MemberId::parse(&member)?);
+                let f = producer
+                    .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
+                    .map_err(|(e, _)| e)?;
+                deliveries.push((topic, key, payload, f));
+            }
+        }
+        resent += deliver_all(&producer, deliveries).await?;
+        committed_target += 2 * pairs;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while m.records_committed.get() < committed_target {
+            if Instant::now() > deadline {
+                bail!("trickle: records not durable within 2 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (q, _) = latency(&store, db, &format!("trickle-{seed}-")).await?;
+        println!(
+            "latency at a trickle (one linked pair per second, {pairs} pairs): publish→alert p50 {:.0} ms, p99 {:.0} ms, p999 {:.0} ms over {} alerts",
+            q.quantiles[0], q.quantiles[1], q.quantiles[2], q.count
+        );
         trigger.trigger();
         running.join().await?;
     }
@@ -375,6 +483,39 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("nothing lost: every published record is in ClickHouse");
     Ok(())
+}
+
+/// Latency figures of a set of alerts (from the alert audit).
+struct Latency {
+    quantiles: [f64; 3],
+    count: u64,
+    sightings: u64,
+}
+
+/// publish→alert of the alerts triggered by submissions whose id starts
+/// with `prefix`: those sent at once (p50, p99, p999) and the coalesced
+/// updates (p50, from the first sighting each holds).
+async fn latency(store: &Store, db: &str, prefix: &str) -> anyhow::Result<(Latency, Latency)> {
+    let mut out = Vec::new();
+    for filter in ["coalesced = 0", "coalesced = 1"] {
+        let (q, count, sightings): (Vec<f64>, u64, u64) = store
+            .client()
+            .query(&format!(
+                "SELECT quantiles(0.5, 0.99, 0.999)(publish_to_alert_ms), count(), sum(sightings) FROM {db}.alerts FINAL \
+                 WHERE startsWith(trigger_submission, '{prefix}') AND {filter}"
+            ))
+            .fetch_one()
+            .await?;
+        let at = |i: usize| q.get(i).copied().unwrap_or(f64::NAN);
+        out.push(Latency {
+            quantiles: [at(0), at(1), at(2)],
+            count,
+            sightings,
+        });
+    }
+    let updates = out.pop().context("two rows")?;
+    let single = out.pop().context("two rows")?;
+    Ok((single, updates))
 }
 
 /// A client authenticated as the local broker's administrator: the load

@@ -69,6 +69,16 @@ pub struct Alert {
     pub summary: String,
     /// Every submission the alert was built from (for the audit table).
     pub provenance: Vec<SubmissionKey>,
+    /// The submission whose arrival triggered the alert (for the audit
+    /// table; for an update, the first sighting it holds).
+    pub trigger: SubmissionKey,
+    /// How many sightings the alert stands for: 1 for an alert sent at
+    /// once, more for an update that coalesces the sightings of one campaign
+    /// that followed within the coalescing window (`coalesce`).
+    pub sightings: u32,
+    /// Whether this is a coalesced update (sent when its window closed,
+    /// not at once), even one that holds a single sighting.
+    pub coalesced: bool,
 }
 
 pub(crate) struct AlertLimits {
@@ -196,7 +206,7 @@ pub(crate) struct Draft<'a> {
     pub(crate) fusion_campaign: &'a CampaignId,
 }
 
-fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -347,6 +357,9 @@ impl Draft<'_> {
             other_member_count,
             summary,
             provenance,
+            trigger: self.trigger.key.clone(),
+            sightings: 1,
+            coalesced: false,
         }
     }
 }

@@ -28,6 +28,8 @@
 //!   [`cisp_model::Registry::may_see`], so a member is only ever told about
 //!   submissions whose audience contains it, and anonymous submitters are
 //!   never named; `alerts` builds the [`Alert`]s from those inputs;
+//! * `coalesce`: the caller's [`Coalescer`] merges a member's follow-up
+//!   sightings of one campaign (as it sees it) into one update per window;
 //! * `scoring`: indicator scores; `actors`: attribution to [`Actors`];
 //! * `query`: read-only questions of the Fusion Cell, `explain` included;
 //! * `snapshot`: the state as bytes and back; `ids`: keyed identifiers;
@@ -36,6 +38,7 @@
 mod actors;
 mod alerts;
 mod campaign;
+mod coalesce;
 mod engine;
 mod error;
 mod evidence;
@@ -53,6 +56,7 @@ mod warnlist;
 pub use actors::Actors;
 pub use alerts::{Alert, RelatedSubmission};
 pub use campaign::{ActorAttribution, CampaignView};
+pub use coalesce::{CoalesceConfig, Coalesced, Coalescer, Offered};
 pub use engine::{
     Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome, Reference, WalkCost,
 };

@@ -5,7 +5,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use cisp_engine::{Engine, EngineConfig, Ingest, Outcome, SubmissionKey};
+use cisp_engine::{
+    Alert, CoalesceConfig, Coalesced, Engine, EngineConfig, Ingest, Offered, Outcome, SubmissionKey,
+};
 use cisp_model::*;
 use proptest::prelude::*;
 
@@ -601,7 +603,12 @@ fn reader_of(id: &str) -> Option<usize> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
-    fn no_alert_reveals_what_its_recipient_may_not_see(w in world()) {
+    fn no_alert_reveals_what_its_recipient_may_not_see(
+        w in world(),
+        window in 1i64..90,
+        max_sightings in 2u32..6,
+        view_budget in prop_oneof![3 => Just(200_000u32), 1 => 1u32..12],
+    ) {
         let reg = Arc::new(Registry::from_toml_str(&w.registry_toml()).unwrap());
         let config = EngineConfig {
             hot_observable_limit: w.hot,
@@ -612,6 +619,9 @@ proptest! {
             escalation_members: w.esc_members,
             escalation_sectors: w.esc_sectors,
             id_salt: cisp_model::Secret::new("prop"),
+            // Sometimes so small that views go over it: alerts without a
+            // campaign id, coalesced into per-member digests.
+            view_budget,
             ..fixtures()
         };
         let mut engine = Engine::new(reg.clone(), config);
@@ -625,6 +635,17 @@ proptest! {
         let mut labels: HashMap<String, (Option<usize>, usize)> = HashMap::new();
         let known_groups: BTreeSet<u8> = w.members.iter().flat_map(|m| m.groups.iter().copied()).collect();
         let all_names: Vec<String> = (0..w.members.len()).map(|i| format!("Member {i}")).collect();
+        // Every alert also goes through a coalescer (a submission every
+        // 3 ms, a window of `window` ms): the updates it sends are checked
+        // at the end against the same rules and against their parts.
+        let mut coalescer = engine.coalescer::<usize>(CoalesceConfig {
+            window_ms: window,
+            max_sightings,
+            max_open: 1000,
+        });
+        let mut parts: Vec<Alert> = Vec::new();
+        let mut held: BTreeSet<usize> = BTreeSet::new();
+        let mut updates: Vec<Coalesced<usize>> = Vec::new();
 
         for (n, s) in w.subs.iter().enumerate() {
             let scope = ["fusion-cell-only", "named-members", "sharing-groups", "sector", "community"][s.scope as usize];
@@ -658,6 +679,17 @@ proptest! {
             };
             let seq = accepted.len();
             prop_assert_eq!(fx.seq as usize, seq);
+            let now = n as i64 * 3;
+            for alert in &fx.alerts {
+                let mut a = alert.clone();
+                a.created_at_ms = now;
+                let tag = parts.len();
+                parts.push(a.clone());
+                if let Offered::Held { .. } = coalescer.offer(a, tag) {
+                    held.insert(tag);
+                }
+            }
+            updates.extend(coalescer.due(now));
             // Direct matches of the new submission (for the liveness check).
             // A value carried by more than `hot` submissions links nothing,
             // retroactively.
@@ -785,5 +817,75 @@ proptest! {
                 }
             }
         }
+
+        // Coalesced updates: each reveals nothing its parts did not, and
+        // keeps every sharing rule on its own.
+        updates.extend(coalescer.flush_all(i64::MAX));
+        prop_assert_eq!(coalescer.held(), 0);
+        let mut covered: BTreeSet<usize> = BTreeSet::new();
+        for Coalesced { alert: u, tags } in &updates {
+            let r = reader_of(u.recipient.as_str());
+            prop_assert_eq!(u.kind, AlertKind::PeerSighting);
+            prop_assert_eq!(u.sightings as usize, tags.len());
+            prop_assert!(u.coalesced);
+            let mut prov_parts: BTreeSet<&SubmissionKey> = BTreeSet::new();
+            let mut related_parts = BTreeSet::new();
+            let mut shared_parts = BTreeSet::new();
+            let mut own_parts = BTreeSet::new();
+            for &t in tags {
+                prop_assert!(held.contains(&t), "an update holds a sighting that was sent");
+                prop_assert!(covered.insert(t), "a sighting in two updates");
+                let p = &parts[t];
+                prop_assert_eq!(&p.recipient, &u.recipient, "parts of two recipients merged");
+                prop_assert_eq!(&p.campaign_id, &u.campaign_id, "two views merged into one update");
+                prov_parts.extend(&p.provenance);
+                related_parts.extend(p.related.iter().map(|x| (x.id.clone(), x.member.clone())));
+                shared_parts.extend(p.shared.iter().cloned());
+                own_parts.extend(p.your_submissions.iter().cloned());
+            }
+            prop_assert!(u.provenance.iter().all(|k| prov_parts.contains(k)), "update provenance beyond its parts");
+            prop_assert!(u.related.iter().all(|x| related_parts.contains(&(x.id.clone(), x.member.clone()))), "update related beyond its parts");
+            prop_assert!(u.shared.iter().all(|o| shared_parts.contains(o)), "update observable beyond its parts");
+            prop_assert!(u.your_submissions.iter().all(|o| own_parts.contains(o)));
+            prop_assert_eq!(u.shared.len(), u.shared_scores.len());
+            // And the rules themselves, from the oracle.
+            let prov: Vec<usize> = u.provenance.iter()
+                .map(|k| key_to_seq[&(k.member.to_string(), k.id.to_string())])
+                .collect();
+            let mut max_tlp = 0;
+            for &p in &prov {
+                prop_assert!(w.may_see(r, &accepted[p]), "update to {} built from {:?}", u.recipient, accepted[p]);
+                max_tlp = max_tlp.max(accepted[p].tlp);
+            }
+            prop_assert_eq!(u.tlp as u8, max_tlp, "update TLP is the most restrictive input's");
+            for id in &u.your_submissions {
+                let p = key_to_seq[&(u.recipient.to_string(), id.to_string())];
+                prop_assert!(prov.contains(&p));
+            }
+            let others = prov.iter().filter(|&&p| Some(accepted[p].member) != r).count();
+            prop_assert!(u.other_member_count as usize <= others, "update counts more members than it may");
+            for rel in &u.related {
+                match &rel.member {
+                    Some(m) => {
+                        let p = key_to_seq[&(m.to_string(), rel.id.to_string())];
+                        prop_assert!(prov.contains(&p));
+                        prop_assert!(!accepted[p].anonymous || w.is_fc(r), "anonymous submitter named in an update");
+                    }
+                    None => {
+                        prop_assert!(!w.is_fc(r));
+                        prop_assert!(rel.id.as_str().starts_with("anon-"));
+                        prop_assert!(rel.member_name.is_none());
+                        if let Some(sector) = &rel.sector {
+                            let sec: u8 = sector.as_str()[1..].parse().unwrap();
+                            prop_assert!(w.sector_size(sec) >= w.k as usize);
+                        }
+                    }
+                }
+            }
+            for name in &all_names {
+                prop_assert!(!u.summary.contains(name.as_str()), "an update's summary names a member: {}", u.summary);
+            }
+        }
+        prop_assert_eq!(&covered, &held, "every held sighting reaches its member in an update");
     }
 }

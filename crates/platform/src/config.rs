@@ -16,7 +16,7 @@ use crate::kafka::{Credentials, KafkaConfig, KafkaSection};
 use crate::settings;
 
 /// Top-level keys of the file that belong to the fusion service alone.
-pub const SERVICE_SECTIONS: &[&str] = &["log", "engine", "state", "api_token"];
+pub const SERVICE_SECTIONS: &[&str] = &["log", "engine", "alerts", "state", "api_token"];
 
 /// The shared part of the file as written (defaults filled in,
 /// environment applied, relative paths resolved).

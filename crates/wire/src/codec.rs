@@ -341,55 +341,78 @@ mod tests {
             other_member_count: 1,
             summary: "s".into(),
             shared_scores: vec![0.75],
+            sightings: 3,
         }
     }
 
     #[test]
-    fn alerts_written_with_the_previous_schema_still_decode() {
+    fn alerts_written_with_earlier_schemas_still_decode() {
         let c = codec();
         let schemas = Schemas::get().unwrap();
-        let (_, old) = schemas
+        let old: Vec<&apache_avro::Schema> = schemas
             .history()
             .iter()
-            .find(|(rt, _)| *rt == RecordType::Alert)
-            .unwrap();
-        let fp = crc64_avro(parsing_canonical_form(old).as_bytes());
-        // The fingerprint the issue-4 service wrote (seen on a real topic).
-        assert_eq!(hex(&fp), "0378f461f6696afb");
-        let alert = AlertRecord {
-            campaign_id: None,
-            related: vec![],
-            shared_scores: vec![],
-            ..sample_alert()
-        };
-        // The same alert as the old schema wrote it: no shared_scores.
-        let apache_avro::types::Value::Record(mut fields) = apache_avro::to_value(&alert).unwrap()
-        else {
-            panic!("a record");
-        };
-        fields.retain(|(name, _)| name != "shared_scores");
-        let body = GenericDatumWriter::builder(old)
-            .build()
-            .unwrap()
-            .write_value_to_vec(apache_avro::types::Value::Record(fields))
-            .unwrap();
-        let mut bytes = vec![0xC3, 0x01];
-        bytes.extend_from_slice(&fp);
-        bytes.extend_from_slice(&body);
-        let (back, framing) = c.decode::<AlertRecord>(RecordType::Alert, &bytes).unwrap();
-        assert_eq!(
-            back, alert,
-            "resolved to today's schema, new fields defaulted"
-        );
-        assert_eq!(framing, Framing::SingleObject);
-        // A fingerprint that is neither today's nor a known earlier one is refused.
-        bytes[2] ^= 0xFF;
-        assert_eq!(
-            c.decode::<AlertRecord>(RecordType::Alert, &bytes)
-                .unwrap_err()
-                .reason_code(),
-            "unknown_schema"
-        );
+            .filter(|(rt, _)| *rt == RecordType::Alert)
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(old.len(), 2);
+        // v1: the fingerprint the issue-4 service wrote (seen on a real
+        // topic), without shared_scores and sightings; v2 without sightings.
+        let versions = [
+            (
+                old[0],
+                "0378f461f6696afb",
+                &["shared_scores", "sightings"][..],
+            ),
+            (old[1], "", &["sightings"][..]),
+        ];
+        for (schema, pinned, missing) in versions {
+            let fp = crc64_avro(parsing_canonical_form(schema).as_bytes());
+            if !pinned.is_empty() {
+                assert_eq!(hex(&fp), pinned);
+            }
+            assert_ne!(fp, c.fingerprint(RecordType::Alert));
+            let alert = AlertRecord {
+                campaign_id: None,
+                related: vec![],
+                shared_scores: if missing.contains(&"shared_scores") {
+                    vec![]
+                } else {
+                    vec![0.5]
+                },
+                sightings: 1,
+                ..sample_alert()
+            };
+            // The same alert as the old schema wrote it.
+            let apache_avro::types::Value::Record(mut fields) =
+                apache_avro::to_value(&alert).unwrap()
+            else {
+                panic!("a record");
+            };
+            fields.retain(|(name, _)| !missing.contains(&name.as_str()));
+            let body = GenericDatumWriter::builder(schema)
+                .build()
+                .unwrap()
+                .write_value_to_vec(apache_avro::types::Value::Record(fields))
+                .unwrap();
+            let mut bytes = vec![0xC3, 0x01];
+            bytes.extend_from_slice(&fp);
+            bytes.extend_from_slice(&body);
+            let (back, framing) = c.decode::<AlertRecord>(RecordType::Alert, &bytes).unwrap();
+            assert_eq!(
+                back, alert,
+                "resolved to today's schema, new fields defaulted"
+            );
+            assert_eq!(framing, Framing::SingleObject);
+            // A fingerprint that is neither today's nor a known earlier one is refused.
+            bytes[2] ^= 0xFF;
+            assert_eq!(
+                c.decode::<AlertRecord>(RecordType::Alert, &bytes)
+                    .unwrap_err()
+                    .reason_code(),
+                "unknown_schema"
+            );
+        }
     }
 
     #[test]

@@ -147,6 +147,12 @@ pub struct AlertRecord {
     pub summary: String,
     #[serde(default)]
     pub shared_scores: Vec<f32>,
+    #[serde(default = "one")]
+    pub sightings: i32,
+}
+
+fn one() -> i32 {
+    1
 }
 
 /// `cisp.v1.CampaignUpdate`

@@ -140,6 +140,7 @@ impl Harness for IntakeTarget {
             other_member_count: 1,
             summary: converted.record.title.clone(),
             shared_scores: vec![],
+            sightings: 1,
         };
         let bundle = cisp_intake::stix::export(&[alert], &Default::default());
         let text = bundle.to_string();

@@ -195,7 +195,7 @@ impl Harness for SubmissionTarget {
             {
                 return Verdict::Broken(format!("an alert does not encode: {e}"));
             }
-            let _ = convert::alert_row(a, &sub, now);
+            let _ = convert::alert_row(a, now);
             if a.tlp < sub.tlp && a.recipient != sub.member {
                 // Alerts about this submission to others carry its TLP at least.
                 let names_it = a

@@ -447,6 +447,7 @@ mod tests {
             other_member_count: 1,
             summary: summary.into(),
             shared_scores: vec![],
+            sightings: 1,
         };
         let raw = Codec::new(DecodeLimits::default())
             .unwrap()

@@ -2,7 +2,7 @@
 //! refused, overridden by `CISP_*` environment variables bound in
 //! [`cisp_platform::settings::ENV`], validated into [`Config`]. The shared
 //! sections (registry, metrics address, limits, `[kafka]`, `[clickhouse]`)
-//! are the platform's ([`SharedConfig`]); `log`, `[engine]`, `[state]` and
+//! are the platform's ([`SharedConfig`]); `log`, `[engine]`, `[alerts]`, `[state]` and
 //! the query API's token are this service's. Secrets are
 //! [`Secret`]s: redacted wherever they are printed, never logged.
 
@@ -28,6 +28,8 @@ struct ServiceSections {
     log: String,
     #[serde(default)]
     engine: EngineSection,
+    #[serde(default)]
+    alerts: AlertsSection,
     #[serde(default)]
     state: StateSection,
     /// Only from `CISP_API_TOKEN(_FILE)`; refused in the file.
@@ -70,6 +72,42 @@ impl StateSection {
             snapshot_path: self.snapshot_path.clone(),
             snapshot_every_records: self.snapshot_every_records,
             snapshot_interval: Duration::from_secs(self.snapshot_interval_s),
+        })
+    }
+}
+
+/// `[alerts]`: how follow-up alerts are coalesced (`cisp_engine::Coalescer`).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct AlertsSection {
+    coalesce_window_ms: u64,
+    coalesce_max_sightings: u32,
+    coalesce_max_open: usize,
+}
+
+impl Default for AlertsSection {
+    fn default() -> AlertsSection {
+        let d = cisp_engine::CoalesceConfig::default();
+        AlertsSection {
+            coalesce_window_ms: u64::try_from(d.window_ms).unwrap_or(10_000),
+            coalesce_max_sightings: d.max_sightings,
+            coalesce_max_open: d.max_open,
+        }
+    }
+}
+
+impl AlertsSection {
+    fn validate(&self) -> anyhow::Result<cisp_engine::CoalesceConfig> {
+        if self.coalesce_window_ms > 3_600_000 {
+            bail!("alerts.coalesce_window_ms must be at most 3600000 (an hour); 0 sends every alert at once");
+        }
+        if self.coalesce_max_sightings < 2 || self.coalesce_max_open == 0 {
+            bail!("alerts.coalesce_max_sightings must be at least 2 and alerts.coalesce_max_open at least 1");
+        }
+        Ok(cisp_engine::CoalesceConfig {
+            window_ms: i64::try_from(self.coalesce_window_ms).unwrap_or(0),
+            max_sightings: self.coalesce_max_sightings,
+            max_open: self.coalesce_max_open,
         })
     }
 }
@@ -166,6 +204,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub limits: Limits,
     pub engine: cisp_engine::EngineConfig,
+    /// Coalescing of follow-up alerts (`[alerts]`).
+    pub alerts: cisp_engine::CoalesceConfig,
     pub state: StateConfig,
     /// Bearer token of the Fusion Cell query API (`/api/...`); the API is
     /// off without one.
@@ -212,6 +252,7 @@ impl Config {
         let mut service: ServiceSections = settings::section(own)?;
         let (shared, written) = shared.validate(base, Credentials::Required, Table::new())?;
         let engine = service.engine.validate()?;
+        let alerts = service.alerts.validate()?;
         let state = service.state.validate(base)?;
         let api_token = service.api_token.clone().filter(|t| !t.is_empty());
         if api_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
@@ -227,6 +268,7 @@ impl Config {
             clickhouse: shared.clickhouse,
             limits: shared.limits,
             engine,
+            alerts,
             state,
             api_token,
             effective,

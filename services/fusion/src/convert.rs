@@ -41,10 +41,12 @@ pub fn alert_record(a: &Alert) -> AlertRecord {
         other_member_count: i32::try_from(a.other_member_count).unwrap_or(i32::MAX),
         summary: a.summary.clone(),
         shared_scores: a.shared_scores.clone(),
+        sightings: i32::try_from(a.sightings).unwrap_or(i32::MAX),
     }
 }
 
-pub fn alert_row(a: &Alert, trigger: &Submission, acked_at_ms: i64) -> AlertRow {
+/// The audit row of an alert the broker acknowledged at `acked_at_ms`.
+pub fn alert_row(a: &Alert, acked_at_ms: i64) -> AlertRow {
     AlertRow {
         alert_id: a.id.clone(),
         recipient: a.recipient.to_string(),
@@ -57,14 +59,16 @@ pub fn alert_row(a: &Alert, trigger: &Submission, acked_at_ms: i64) -> AlertRow 
             .campaign_id
             .as_ref()
             .map_or_else(String::new, ToString::to_string),
-        trigger_member: trigger.member.to_string(),
-        trigger_submission: trigger.id.to_string(),
+        trigger_member: a.trigger.member.to_string(),
+        trigger_submission: a.trigger.id.to_string(),
         provenance: a.provenance.iter().map(ToString::to_string).collect(),
         related_count: u32::try_from(a.related.len()).unwrap_or(u32::MAX),
         shared_count: u32::try_from(a.shared.len()).unwrap_or(u32::MAX),
         other_member_count: a.other_member_count,
         summary: a.summary.clone(),
         publish_to_alert_ms: acked_at_ms - a.trigger_published_at_ms,
+        sightings: a.sightings,
+        coalesced: u8::from(a.coalesced),
     }
 }
 

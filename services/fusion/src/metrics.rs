@@ -72,6 +72,10 @@ pub struct Metrics {
     pub view_walks: IntCounter,
     pub view_edges: IntCounter,
     pub publish_to_alert: Histogram,
+    pub alert_sightings_held: IntCounter,
+    pub alert_updates: IntCounter,
+    pub publish_to_update: Histogram,
+    pub coalescing_windows: IntGauge,
     pub publish_to_process: Histogram,
     pub batch_records: Histogram,
     pub batches_in_flight: IntGauge,
@@ -131,8 +135,25 @@ impl Metrics {
             )?,
             publish_to_alert: r.histogram(
                 "cisp_fusion_publish_to_alert_seconds",
-                "From the triggering record's broker timestamp to the alert's broker acknowledgement",
+                "From the triggering record's broker timestamp to the alert's broker acknowledgement (alerts sent at once; coalesced updates have their own histogram)",
                 0.0005,
+            )?,
+            alert_sightings_held: r.counter(
+                "cisp_fusion_alert_sightings_held_total",
+                "Peer sightings held for a coalesced update instead of sent at once (alerts.coalesce_window_s)",
+            )?,
+            alert_updates: r.counter(
+                "cisp_fusion_alert_updates_total",
+                "Coalesced updates acknowledged by the broker (each stands for one or more held sightings)",
+            )?,
+            publish_to_update: r.histogram(
+                "cisp_fusion_publish_to_update_seconds",
+                "From the broker timestamp of an update's first held sighting to the update's acknowledgement (about the coalescing window)",
+                0.0005,
+            )?,
+            coalescing_windows: r.gauge(
+                "cisp_fusion_coalescing_windows",
+                "(member, campaign) coalescing windows open",
             )?,
             publish_to_process: r.histogram(
                 "cisp_fusion_publish_to_process_seconds",

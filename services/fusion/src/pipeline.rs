@@ -47,8 +47,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cisp_engine::{Alert, Engine, Ingest, Outcome};
-use cisp_model::{Limits, MemberId, Registry, Submission, SubmissionDraft};
+use cisp_engine::{Alert, Coalesced, Coalescer, Engine, Ingest, Offered, Outcome};
+use cisp_model::{Limits, MemberId, Registry, SubmissionDraft};
 use cisp_wire::records::{Bytes, DeadLetterRecord, SubmissionRecord};
 use cisp_wire::{Codec, RecordType};
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -62,7 +62,7 @@ use crate::config::{KafkaConfig, StateConfig};
 use crate::convert::{self, Source};
 use crate::error::FusionError;
 use crate::metrics::{Metrics, RecordOutcome};
-use crate::store::{datetime, DeadLetterRow, Rows, Store};
+use crate::store::{datetime, AlertRow, DeadLetterRow, Rows, Store};
 use crate::topics::Topics;
 use crate::Shutdown;
 
@@ -91,10 +91,8 @@ struct Polled {
 }
 
 enum OutKind {
-    Alert {
-        row: usize,
-        trigger_published_ms: i64,
-    },
+    /// Its audit row is built once the broker has acknowledged it.
+    Alert(Box<Alert>),
     Campaign,
     DeadLetter,
 }
@@ -131,9 +129,18 @@ impl Acks {
     }
 }
 
+/// A coalesced update, acknowledged, for the batch of its first held
+/// sighting: its audit row, or why it could not be delivered.
+type UpdateAcked = Result<AlertRow, FusionError>;
+
 #[derive(Default)]
 struct Batch {
+    /// Position of the batch in this run (tags the sightings it holds).
+    seq: u64,
     records: usize,
+    /// Updates that will carry a sighting of this batch first: the batch
+    /// writes their audit rows and is durable only once they are delivered.
+    first_holds: usize,
     sent: Vec<Sent>,
     acks: Option<Acks>,
     rows: Rows,
@@ -147,11 +154,13 @@ struct Batch {
 /// What a durability task reports.
 struct Durable {
     alerts: u64,
+    updates: u64,
     campaigns: u64,
 }
 
 /// A batch whose outputs are on their way to the broker and ClickHouse.
 struct InFlight {
+    seq: u64,
     records: usize,
     bytes: usize,
     offsets: BTreeMap<(String, i32), i64>,
@@ -219,6 +228,13 @@ pub struct Pipeline {
     /// (`true`) or cannot (`false`): the next batch writes its own only
     /// after it.
     last_final: Option<tokio::sync::oneshot::Receiver<bool>>,
+    /// Follow-up sightings held for coalesced updates, tagged with their
+    /// batch's `seq`.
+    coalescer: Coalescer<u64>,
+    next_batch: u64,
+    /// Where a delivered update's audit row goes: the durability task of
+    /// the batch holding its first sighting (by batch `seq`).
+    update_routes: BTreeMap<u64, tokio::sync::mpsc::UnboundedSender<UpdateAcked>>,
 }
 
 impl Pipeline {
@@ -249,7 +265,11 @@ impl Pipeline {
             confluent_schema_ids: config.kafka.confluent_schema_ids.clone(),
             ..cisp_wire::DecodeLimits::default()
         })?;
+        let coalescer = lock(&engine).coalescer(config.alerts);
         Ok(Pipeline {
+            coalescer,
+            next_batch: 0,
+            update_routes: BTreeMap::new(),
             consumer,
             producer: crate::kafka::producer(&config.kafka)?,
             codec,
@@ -281,11 +301,17 @@ impl Pipeline {
     pub fn run(mut self, shutdown: Shutdown) -> Result<(), FusionError> {
         info!("pipeline started");
         while !shutdown.is_triggered() {
-            let mut batch = Batch::default();
+            let mut batch = Batch {
+                seq: self.next_batch,
+                ..Batch::default()
+            };
             self.poll_batch(&mut batch)?;
             if batch.records > 0 {
+                self.next_batch += 1;
                 self.launch(batch);
             }
+            let due = self.coalescer.due(now_ms());
+            self.send_updates(due)?;
             self.commit_durable(false, &shutdown)?;
             if self.snapshot_due() && self.commit_durable(true, &shutdown)? {
                 self.snapshot();
@@ -477,8 +503,14 @@ impl Pipeline {
                         });
                 }
                 batch.rows.observations.extend(facts.observations);
-                for alert in &fx.alerts {
-                    self.queue_alert(batch, alert, &sub)?;
+                for alert in fx.alerts {
+                    match self.coalescer.offer(alert, batch.seq) {
+                        Offered::Send(alert) => self.queue_alert(batch, alert)?,
+                        Offered::Held { first } => {
+                            self.metrics.alert_sightings_held.inc();
+                            batch.first_holds += usize::from(first);
+                        }
+                    }
                 }
                 for view in &fx.campaigns {
                     let payload = self
@@ -499,32 +531,72 @@ impl Pipeline {
         Ok(())
     }
 
-    fn queue_alert(
-        &mut self,
-        batch: &mut Batch,
-        alert: &Alert,
-        trigger: &Submission,
-    ) -> Result<(), FusionError> {
+    fn queue_alert(&mut self, batch: &mut Batch, alert: Box<Alert>) -> Result<(), FusionError> {
         let payload = self
             .codec
-            .encode(RecordType::Alert, &convert::alert_record(alert))
+            .encode(RecordType::Alert, &convert::alert_record(&alert))
             .map_err(internal)?;
-        batch.rows.alerts.push(convert::alert_row(
-            alert,
-            trigger,
-            alert.trigger_published_at_ms,
-        ));
-        let row = batch.rows.alerts.len() - 1;
-        self.send(
-            batch,
-            self.topics.alerts(&alert.recipient),
-            &alert.id,
-            &payload,
-            OutKind::Alert {
-                row,
-                trigger_published_ms: alert.trigger_published_at_ms,
-            },
-        )
+        let topic = self.topics.alerts(&alert.recipient);
+        let key = alert.id.clone();
+        self.send(batch, topic, &key, &payload, OutKind::Alert(alert))
+    }
+
+    /// Sends coalesced updates now. Each one's acknowledgement and audit
+    /// row go to the durability task of the batch holding its first
+    /// sighting, which is durable (and lets later batches commit) only
+    /// after it; an update that cannot be delivered stops the pipeline
+    /// there, with nothing of it committed.
+    fn send_updates(&mut self, updates: Vec<Coalesced<u64>>) -> Result<(), FusionError> {
+        self.metrics
+            .coalescing_windows
+            .set(i64::try_from(self.coalescer.open()).unwrap_or(i64::MAX));
+        for Coalesced { alert, tags } in updates {
+            let Some(route) = tags
+                .first()
+                .and_then(|t| self.update_routes.get(t))
+                .cloned()
+            else {
+                return Err(FusionError::Internal(
+                    "a coalesced update has no batch to make it durable".into(),
+                ));
+            };
+            let payload = self
+                .codec
+                .encode(RecordType::Alert, &convert::alert_record(&alert))
+                .map_err(internal)?;
+            let topic = self.topics.alerts(&alert.recipient);
+            let delivery = loop {
+                let record = FutureRecord::to(&topic).key(&alert.id).payload(&payload);
+                match self.producer.send_result(record) {
+                    Ok(d) => break d,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err((e, _)) => return Err(FusionError::kafka("produce", e)),
+                }
+            };
+            let metrics = self.metrics.clone();
+            self.rt.spawn(async move {
+                let acked = match delivery.await {
+                    Ok(Ok(_)) => {
+                        let at = now_ms();
+                        metrics.publish_to_update.observe(
+                            (at - alert.trigger_published_at_ms).max(0) as f64 / 1000.0,
+                        );
+                        Ok(convert::alert_row(&alert, at))
+                    }
+                    Ok(Err((e, _))) => {
+                        error!(%topic, error = %e, "broker did not acknowledge an alert update; stopping without commit");
+                        Err(FusionError::kafka("delivery", e))
+                    }
+                    Err(_) => Err(FusionError::Internal("producer dropped a delivery".into())),
+                };
+                // The batch's task is waiting for it; if it is gone the
+                // pipeline is already stopping.
+                let _ = route.send(acked);
+            });
+        }
+        Ok(())
     }
 
     fn dead_letter(
@@ -672,13 +744,20 @@ impl Pipeline {
     /// earlier batch has — the alert audit and the submissions.
     fn launch(&mut self, batch: Batch) {
         let Batch {
+            seq,
             records,
+            first_holds,
             sent,
             acks,
             mut rows,
             bytes,
             offsets,
         } = batch;
+        let mut updates = (first_holds > 0).then(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            self.update_routes.insert(seq, tx);
+            rx
+        });
         let (done, next) = tokio::sync::oneshot::channel();
         let earlier = self.last_final.replace(next);
         let store = self.store.clone();
@@ -701,9 +780,10 @@ impl Pipeline {
             }
             let mut durable = Durable {
                 alerts: 0,
+                updates: 0,
                 campaigns: 0,
             };
-            for (Sent { topic, kind }, (r, acked)) in sent.iter().zip(results) {
+            for (Sent { topic, kind }, (r, acked)) in sent.into_iter().zip(results) {
                 match r {
                     Ok(Ok(_)) => {}
                     Ok(Err((e, _))) => {
@@ -715,22 +795,29 @@ impl Pipeline {
                     }
                 }
                 match kind {
-                    OutKind::Alert {
-                        row,
-                        trigger_published_ms,
-                    } => {
+                    OutKind::Alert(alert) => {
                         durable.alerts += 1;
-                        let latency_ms = (acked - trigger_published_ms).max(0);
+                        let latency_ms = (acked - alert.trigger_published_at_ms).max(0);
                         metrics
                             .publish_to_alert
                             .observe(latency_ms as f64 / 1000.0);
-                        rows.alerts[*row].publish_to_alert_ms = latency_ms;
+                        rows.alerts.push(convert::alert_row(&alert, acked));
                     }
                     OutKind::Campaign => durable.campaigns += 1,
                     OutKind::DeadLetter => {}
                 }
             }
             derived?;
+            // The updates this batch's held sightings went into first.
+            if let Some(rx) = updates.as_mut() {
+                for _ in 0..first_holds {
+                    let row = rx.recv().await.ok_or_else(|| {
+                        FusionError::Internal("a coalesced update went missing".into())
+                    })??;
+                    durable.updates += 1;
+                    rows.alerts.push(row);
+                }
+            }
             let earlier_ok = match earlier {
                 None => true,
                 Some(rx) => rx.await.unwrap_or(false),
@@ -743,11 +830,13 @@ impl Pipeline {
             let written = store.write_final(&rows, &metrics).await;
             let _ = done.send(written.is_ok());
             written?;
-            metrics.alerts.inc_by(durable.alerts);
+            metrics.alerts.inc_by(durable.alerts + durable.updates);
+            metrics.alert_updates.inc_by(durable.updates);
             metrics.campaign_updates.inc_by(durable.campaigns);
             Ok(durable)
         });
         self.in_flight.push_back(InFlight {
+            seq,
             records,
             bytes,
             offsets,
@@ -768,6 +857,10 @@ impl Pipeline {
     /// `shutdown` fired during a wait). A failed batch stops the pipeline
     /// with nothing of it or after it committed.
     fn commit_durable(&mut self, all: bool, shutdown: &Shutdown) -> Result<bool, FusionError> {
+        if all && self.coalescer.held() > 0 {
+            let updates = self.coalescer.flush_all(now_ms());
+            self.send_updates(updates)?;
+        }
         loop {
             let Some(front) = self.in_flight.front() else {
                 return Ok(true);
@@ -779,6 +872,11 @@ impl Pipeline {
                 if !(all || over) {
                     return Ok(true);
                 }
+                // The oldest batch may be waiting for updates whose windows
+                // are still open: send them now rather than wait.
+                let front_seq = front.seq;
+                let early = self.coalescer.flush_through(front_seq, now_ms());
+                self.send_updates(early)?;
                 if !self.wait_paused(shutdown) {
                     return Ok(false);
                 }
@@ -786,6 +884,7 @@ impl Pipeline {
             let Some(mut batch) = self.in_flight.pop_front() else {
                 return Ok(true);
             };
+            self.update_routes.remove(&batch.seq);
             self.metrics
                 .batches_in_flight
                 .set(self.in_flight.len() as i64);

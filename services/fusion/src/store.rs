@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_trends.sql",
         include_str!("../../../schemas/clickhouse/004_trends.sql"),
     ),
+    (
+        "005_coalesced_alerts.sql",
+        include_str!("../../../schemas/clickhouse/005_coalesced_alerts.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -104,6 +108,10 @@ pub struct AlertRow {
     pub other_member_count: u32,
     pub summary: String,
     pub publish_to_alert_ms: i64,
+    /// How many peer sightings the alert stands for (an update: more than 1).
+    pub sightings: u32,
+    /// 1 for a coalesced update (sent when its window closed).
+    pub coalesced: u8,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]

@@ -411,3 +411,95 @@ async fn migrations_are_idempotent() {
     );
     env.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_up_sightings_of_a_campaign_are_coalesced_into_one_update_per_member() {
+    let window_ms = 2000;
+    let env = TestEnv::with(|t| {
+        t.push_str(&format!("[alerts]\ncoalesce_window_ms = {window_ms}\n"));
+    });
+    let (trigger, running) = env.start().await;
+    let t = Topics::new(env.prefix());
+    let c = codec();
+    let p = env.producer();
+    let obs = [
+        (ObservableKind::Domain, "coalesce.example"),
+        (ObservableKind::Ipv4, "198.51.100.77"),
+    ];
+    let reporters = [
+        "northbank",
+        "gridco",
+        "lakeside-bs",
+        "waterworks",
+        "healthtrust",
+    ];
+    env.submit(&p, &record(reporters[0], "C-0", &obs)).await;
+    wait_durable(&running, 1).await;
+    // Four more reports of the same campaign, well inside one window. Each
+    // report alerts its submitter and every earlier reporter: 2+3+4+5 = 14
+    // sightings, one alert at once per member (5), and for each member
+    // told again inside its window, one update (4).
+    for (i, m) in reporters.iter().enumerate().skip(1) {
+        env.submit(&p, &record(m, &format!("C-{i}"), &obs)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_durable(&running, 5).await;
+
+    let sightings = |me: &str| -> Vec<AlertRecord> {
+        env.read_all(&t.alerts(&member(me)))
+            .iter()
+            .map(|b| c.decode::<AlertRecord>(RecordType::Alert, b).unwrap().0)
+            .filter(|a| a.kind == AlertKind::PeerSighting)
+            .collect()
+    };
+    let first = sightings("northbank");
+    assert_eq!(first.len(), 2, "northbank: one alert at once, one update");
+    assert_eq!(first[0].sightings, 1);
+    assert_eq!(first[0].related.len(), 1);
+    assert_eq!(first[0].related[0].submission_id, "C-1");
+    let update = &first[1];
+    assert_eq!(update.sightings, 3, "the three later reports in one update");
+    let mut related: Vec<&str> = update
+        .related
+        .iter()
+        .map(|r| r.submission_id.as_str())
+        .collect();
+    related.sort_unstable();
+    assert_eq!(related, ["C-2", "C-3", "C-4"]);
+    assert_eq!(update.other_member_count, 3);
+    assert_eq!(update.campaign_id, first[0].campaign_id);
+    assert_ne!(update.alert_id, first[0].alert_id);
+    assert!(
+        update.created_at >= first[0].created_at + window_ms,
+        "the update waits for its window to close"
+    );
+    // The last reporter was told once, at once.
+    let last = sightings("healthtrust");
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].sightings, 1);
+
+    // The audit holds every alert, updates marked, and every sighting.
+    let db = &env.config.clickhouse.database;
+    let peer = format!("{db}.alerts FINAL WHERE kind = 'peer_sighting'");
+    assert_eq!(env.count(&format!("SELECT count() FROM {peer}")).await, 9);
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {peer} AND coalesced = 1"))
+            .await,
+        4
+    );
+    assert_eq!(
+        env.count(&format!("SELECT sum(sightings) FROM {peer}"))
+            .await,
+        14
+    );
+    let text = cisp_fusion::http::get(running.metrics_addr, "/metrics").unwrap();
+    assert!(
+        text.contains("cisp_fusion_alert_sightings_held_total 9"),
+        "{text}"
+    );
+    assert!(text.contains("cisp_fusion_alert_updates_total 4"));
+
+    trigger.trigger();
+    running.join().await.unwrap();
+    env.drop_database().await;
+}

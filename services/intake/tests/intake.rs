@@ -197,6 +197,7 @@ fn alert(recipient: &str, id: &str, observables: Vec<ObservableRecord>, tlp: Tlp
         other_member_count: 2,
         summary: "2 other members reported 'payroll' <script>alert(1)</script> \\ too".into(),
         shared_scores: vec![],
+        sightings: 1,
     }
 }
 
