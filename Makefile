@@ -69,8 +69,8 @@ lint: build-deps ## Clippy with warnings as errors, and a format check
 fuzz: build-deps ## Fuzz every hostile-input path for FUZZ_SECONDS per target (default 60; optimised build)
 	$(CARGO) run --release -p cisp-fuzz -- --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED}
 
-bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack (release build): SCENARIO=default|large-reports|many-members|latency-short-batches (load-tests/scenarios/)
-	$(CARGO) run --release -p cisp-load --bin cisp-load -- --scenario load-tests/scenarios/$${SCENARIO:-default} $${RECORDS:+--records $$RECORDS} $${MEMBERS:+--members $$MEMBERS}
+bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack (release build): SCENARIO=default|large-reports|many-members|latency-short-batches (load-tests/scenarios/); SOAK=1 adds 30 minutes at SOAK_PERCENT (50) % with a chart in docs/bench/
+	$(CARGO) run --release -p cisp-load --bin cisp-load -- --scenario load-tests/scenarios/$${SCENARIO:-default} $${RECORDS:+--records $$RECORDS} $${MEMBERS:+--members $$MEMBERS} $${SOAK:+--soak-minutes $${SOAK_MINUTES:-30} --soak-percent $${SOAK_PERCENT:-50}}
 
 quality: build-deps ## Clustering quality on a planted scenario: pairwise precision/recall, actor top-1, engine throughput (release build)
 	$(CARGO) run --release -p cisp-load --bin cisp-quality -- --seed $${SEED:-7} $${CAMPAIGNS:+--campaigns $$CAMPAIGNS} $${BACKGROUND:+--background $$BACKGROUND}

@@ -8,3 +8,4 @@ pub mod floor;
 pub mod generator;
 pub mod load_scenario;
 pub mod scenario;
+pub mod soak;

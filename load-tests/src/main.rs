@@ -56,6 +56,16 @@ struct Cli {
     /// `latency_levels`, percentages of the measured maximum); 0 skips it.
     #[arg(long)]
     latency_seconds: Option<u64>,
+    /// After the latency levels, run this many minutes at `--soak-percent`
+    /// of the maximum and chart latency and memory over time
+    /// (`make bench-e2e SOAK=1`: 30 minutes).
+    #[arg(long, default_value_t = 0)]
+    soak_minutes: u64,
+    #[arg(long, default_value_t = 50)]
+    soak_percent: u64,
+    /// Where the soak's chart (`soak.svg`) and samples (`soak.csv`) go.
+    #[arg(long, default_value = "docs/bench")]
+    soak_out: PathBuf,
 }
 
 /// mimalloc instead of glibc's allocator: allocation was about a quarter
@@ -351,25 +361,14 @@ async fn main() -> anyhow::Result<()> {
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     tokio::time::sleep(wait).await;
                 }
-                let (member, key, payload) = match item {
-                    Item::Submission { member, record } => {
-                        valid += 1;
-                        (
-                            member,
-                            record.submission_id.clone(),
-                            codec.encode(RecordType::Submission, record)?,
-                        )
-                    }
-                    Item::Malformed { member, bytes } => {
-                        malformed += 1;
-                        (member, String::new(), bytes.clone())
-                    }
-                };
-                let topic = topics.submissions(&MemberId::parse(member)?);
-                let f = producer
-                    .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
-                    .map_err(|(e, _)| e)?;
-                deliveries.push((topic, key, payload, f));
+                deliveries.push(send_item(
+                    &codec,
+                    &producer,
+                    &topics,
+                    item,
+                    &mut valid,
+                    &mut malformed,
+                )?);
             }
             let sent_secs = t0.elapsed().as_secs_f64();
             resent += deliver_all(&producer, deliveries).await?;
@@ -443,6 +442,28 @@ async fn main() -> anyhow::Result<()> {
             "latency at a trickle (one linked pair per second, {pairs} pairs): publish→alert p50 {:.0} ms, p99 {:.0} ms, p999 {:.0} ms over {} alerts",
             q.quantiles[0], q.quantiles[1], q.quantiles[2], q.count
         );
+        if cli.soak_minutes > 0 {
+            let soak = Soak {
+                minutes: cli.soak_minutes,
+                percent: cli.soak_percent,
+                rate: fusion_rate * cli.soak_percent as f64 / 100.0,
+                out: cli.soak_out.clone(),
+            };
+            let (published, bad) = soak
+                .run(
+                    &params,
+                    &codec,
+                    &producer,
+                    &topics,
+                    &m,
+                    &store,
+                    db,
+                    committed_target,
+                )
+                .await?;
+            valid += published;
+            malformed += bad;
+        }
         trigger.trigger();
         running.join().await?;
     }
@@ -483,6 +504,158 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("nothing lost: every published record is in ClickHouse");
     Ok(())
+}
+
+/// A long run at a fixed share of the maximum.
+struct Soak {
+    minutes: u64,
+    percent: u64,
+    rate: f64,
+    out: PathBuf,
+}
+
+impl Soak {
+    /// Publishes fresh records at `rate` for `minutes`, one second's worth
+    /// at a time (each second's deliveries awaited before the next, so the
+    /// generator holds nothing), sampling the process's resident memory
+    /// and the records' wait every 30 s; then waits for the service to
+    /// make everything durable and writes the chart. Returns the valid and
+    /// malformed records it published.
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        params: &Params,
+        codec: &Codec,
+        producer: &FutureProducer,
+        topics: &Topics,
+        m: &cisp_fusion::Metrics,
+        store: &Store,
+        db: &str,
+        mut committed_target: u64,
+    ) -> anyhow::Result<(u64, u64)> {
+        const INTERVAL_S: u64 = 30;
+        let started_unix = u32::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs(),
+        )?;
+        println!(
+            "soak: {} minutes at {} % of maximum ({:.0} records/s)",
+            self.minutes, self.percent, self.rate
+        );
+        let t0 = Instant::now();
+        let per_second = self.rate.max(1.0) as u64;
+        let (mut valid, mut malformed) = (0u64, 0u64);
+        let mut samples: Vec<(f64, f64, f64)> = Vec::new(); // minute, wait, rss
+        let mut waited = (
+            m.publish_to_process.get_sample_sum(),
+            m.publish_to_process.get_sample_count(),
+        );
+        for second in 0..self.minutes * 60 {
+            let items = generate(params, per_second, 70_000 + second);
+            let mut deliveries = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let due = t0
+                    + Duration::from_secs(second)
+                    + Duration::from_secs_f64(i as f64 / per_second as f64);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+                deliveries.push(send_item(
+                    codec,
+                    producer,
+                    topics,
+                    item,
+                    &mut valid,
+                    &mut malformed,
+                )?);
+            }
+            deliver_all(producer, deliveries).await?;
+            committed_target += items.len() as u64;
+            if (second + 1) % INTERVAL_S == 0 {
+                let now = (
+                    m.publish_to_process.get_sample_sum(),
+                    m.publish_to_process.get_sample_count(),
+                );
+                let wait_ms = (now.0 - waited.0) * 1000.0 / ((now.1 - waited.1).max(1) as f64);
+                waited = now;
+                let minute = (second + 1) as f64 / 60.0;
+                let rss = cisp_load::soak::rss_mib();
+                println!(
+                    "soak {minute:5.1} min: a record waited {wait_ms:.0} ms on average; resident memory {rss:.0} MiB; {} records not yet durable",
+                    committed_target.saturating_sub(m.records_committed.get())
+                );
+                samples.push((minute, wait_ms, rss));
+            }
+        }
+        // Drain (the chart is written either way: a soak that falls behind
+        // is what it is for).
+        let deadline = Instant::now() + Duration::from_secs(900);
+        let mut drained = true;
+        while m.records_committed.get() < committed_target {
+            if Instant::now() > deadline {
+                drained = false;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        #[derive(clickhouse::Row, serde::Deserialize)]
+        struct Bucket {
+            b: u32,
+            q: Vec<f64>,
+            n: u64,
+        }
+        let rows: Vec<Bucket> = store
+            .client()
+            .query(&format!(
+                "SELECT toUInt32(intDiv(toUInt32(created_at) - {started_unix}, {INTERVAL_S})) AS b, \
+                 quantiles(0.5, 0.99)(publish_to_alert_ms) AS q, count() AS n FROM {db}.alerts FINAL \
+                 WHERE coalesced = 0 AND created_at >= toDateTime({started_unix}) GROUP BY b ORDER BY b"
+            ))
+            .fetch_all()
+            .await?;
+        let by_bucket: BTreeMap<u32, (Vec<f64>, u64)> =
+            rows.into_iter().map(|r| (r.b, (r.q, r.n))).collect();
+        let samples: Vec<cisp_load::soak::Sample> = samples
+            .into_iter()
+            .enumerate()
+            .map(|(i, (minute, wait_ms, rss_mib))| {
+                let (q, alerts) = by_bucket
+                    .get(&u32::try_from(i).unwrap_or(u32::MAX))
+                    .cloned()
+                    .unwrap_or_default();
+                cisp_load::soak::Sample {
+                    minute,
+                    p50_ms: q.first().copied().unwrap_or(f64::NAN),
+                    p99_ms: q.get(1).copied().unwrap_or(f64::NAN),
+                    alerts,
+                    wait_ms,
+                    rss_mib,
+                }
+            })
+            .collect();
+        std::fs::create_dir_all(&self.out)?;
+        let title = format!(
+            "soak: {} min at {} % of maximum ({:.0} records/s), publish→alert of alerts sent at once per 30 s",
+            self.minutes, self.percent, self.rate
+        );
+        std::fs::write(
+            self.out.join("soak.svg"),
+            cisp_load::soak::svg(&title, &samples),
+        )?;
+        std::fs::write(self.out.join("soak.csv"), cisp_load::soak::csv(&samples))?;
+        println!(
+            "soak chart: {} (samples in soak.csv)",
+            self.out.join("soak.svg").display()
+        );
+        if !drained {
+            bail!(
+                "soak: {} records still not durable 15 minutes after its end",
+                committed_target.saturating_sub(m.records_committed.get())
+            );
+        }
+        Ok((valid, malformed))
+    }
 }
 
 /// Latency figures of a set of alerts (from the alert audit).
@@ -550,6 +723,37 @@ fn raw_consume(kafka: &KafkaConfig, topics: &[String], n: u64) -> anyhow::Result
     }
     let secs = first.map_or(1e-3, |f| f.elapsed().as_secs_f64().max(1e-3));
     Ok(n as f64 / secs)
+}
+
+/// Hands one generated item to the producer, counting it as valid or
+/// malformed.
+fn send_item(
+    codec: &Codec,
+    producer: &FutureProducer,
+    topics: &Topics,
+    item: &Item,
+    valid: &mut u64,
+    malformed: &mut u64,
+) -> anyhow::Result<Pending> {
+    let (member, key, payload) = match item {
+        Item::Submission { member, record } => {
+            *valid += 1;
+            (
+                member,
+                record.submission_id.clone(),
+                codec.encode(RecordType::Submission, record)?,
+            )
+        }
+        Item::Malformed { member, bytes } => {
+            *malformed += 1;
+            (member, String::new(), bytes.clone())
+        }
+    };
+    let topic = topics.submissions(&MemberId::parse(member)?);
+    let f = producer
+        .send_result(FutureRecord::to(&topic).key(&key).payload(&payload))
+        .map_err(|(e, _)| e)?;
+    Ok((topic, key, payload, f))
 }
 
 /// A record on its way: topic, key, payload, and the broker's answer.

@@ -600,6 +600,79 @@ fn reader_of(id: &str) -> Option<usize> {
     (id != "fc").then(|| id[1..].parse().unwrap())
 }
 
+/// The oracle's checks every alert and update must pass on its own: the
+/// recipient may see every input, the TLP is the most restrictive input's,
+/// the member count is within the inputs, related submissions are inputs
+/// and anonymous ones stay anonymous (their sector only above k). Returns
+/// the inputs' engine sequence numbers.
+fn check_inputs(
+    w: &World,
+    accepted: &[S],
+    key_to_seq: &HashMap<(String, String), usize>,
+    alert: &Alert,
+) -> Result<Vec<usize>, TestCaseError> {
+    let r = reader_of(alert.recipient.as_str());
+    let prov: Vec<usize> = alert
+        .provenance
+        .iter()
+        .map(|k| key_to_seq[&(k.member.to_string(), k.id.to_string())])
+        .collect();
+    let mut max_tlp = 0;
+    for &p in &prov {
+        prop_assert!(
+            w.may_see(r, &accepted[p]),
+            "{:?} alert to {} built from {:?}",
+            alert.kind,
+            alert.recipient,
+            accepted[p]
+        );
+        max_tlp = max_tlp.max(accepted[p].tlp);
+    }
+    prop_assert_eq!(
+        alert.tlp as u8,
+        max_tlp,
+        "alert TLP is the most restrictive input's"
+    );
+    let others = prov
+        .iter()
+        .filter(|&&p| Some(accepted[p].member) != r)
+        .count();
+    prop_assert!(
+        alert.other_member_count as usize <= others,
+        "more members counted than the inputs hold"
+    );
+    for rel in &alert.related {
+        match &rel.member {
+            Some(m) => {
+                let p = key_to_seq[&(m.to_string(), rel.id.to_string())];
+                prop_assert!(prov.contains(&p));
+                prop_assert!(
+                    !accepted[p].anonymous || w.is_fc(r),
+                    "anonymous submitter named"
+                );
+            }
+            None => {
+                prop_assert!(!w.is_fc(r));
+                prop_assert!(
+                    rel.id.as_str().starts_with("anon-"),
+                    "anonymous id shown: {}",
+                    rel.id
+                );
+                prop_assert!(rel.member_name.is_none());
+                if let Some(sector) = &rel.sector {
+                    let sec: u8 = sector.as_str()[1..].parse().unwrap();
+                    prop_assert!(
+                        w.sector_size(sec) >= w.k as usize,
+                        "sector of {} members shown for an anonymous report",
+                        w.sector_size(sec)
+                    );
+                }
+            }
+        }
+    }
+    Ok(prov)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
@@ -725,36 +798,8 @@ proptest! {
             for alert in &fx.alerts {
                 let r = reader_of(alert.recipient.as_str());
                 told.insert((alert.recipient.to_string(), alert.kind));
-                let prov: Vec<usize> = alert.provenance.iter()
-                    .map(|k| key_to_seq[&(k.member.to_string(), k.id.to_string())])
-                    .collect();
+                let prov = check_inputs(&w, &accepted, &key_to_seq, alert)?;
                 prop_assert!(prov.contains(&seq), "the trigger is in the provenance");
-                let mut max_tlp = 0;
-                for &p in &prov {
-                    prop_assert!(w.may_see(r, &accepted[p]), "{:?} alert to {} built from {:?}", alert.kind, alert.recipient, accepted[p]);
-                    max_tlp = max_tlp.max(accepted[p].tlp);
-                }
-                prop_assert_eq!(alert.tlp as u8, max_tlp, "alert TLP is the most restrictive input's");
-                let others = prov.iter().filter(|&&p| Some(accepted[p].member) != r).count();
-                prop_assert!(alert.other_member_count as usize <= others);
-                for rel in &alert.related {
-                    match &rel.member {
-                        Some(m) => {
-                            let p = key_to_seq[&(m.to_string(), rel.id.to_string())];
-                            prop_assert!(prov.contains(&p));
-                            prop_assert!(!accepted[p].anonymous || w.is_fc(r), "anonymous submitter named");
-                        }
-                        None => {
-                            prop_assert!(!w.is_fc(r));
-                            prop_assert!(rel.id.as_str().starts_with("anon-"), "anonymous id shown: {}", rel.id);
-                            prop_assert!(rel.member_name.is_none());
-                            if let Some(sector) = &rel.sector {
-                                let sec: u8 = sector.as_str()[1..].parse().unwrap();
-                                prop_assert!(w.sector_size(sec) >= w.k as usize, "sector of {} members shown for an anonymous report", w.sector_size(sec));
-                            }
-                        }
-                    }
-                }
                 if s.anonymous && !w.is_fc(r) && Some(s.member) != r {
                     let name = &all_names[s.member];
                     prop_assert!(!alert.summary.contains(name.as_str()), "summary names the anonymous submitter: {}", alert.summary);
@@ -824,7 +869,6 @@ proptest! {
         prop_assert_eq!(coalescer.held(), 0);
         let mut covered: BTreeSet<usize> = BTreeSet::new();
         for Coalesced { alert: u, tags } in &updates {
-            let r = reader_of(u.recipient.as_str());
             prop_assert_eq!(u.kind, AlertKind::PeerSighting);
             prop_assert_eq!(u.sightings as usize, tags.len());
             prop_assert!(u.coalesced);
@@ -849,38 +893,10 @@ proptest! {
             prop_assert!(u.your_submissions.iter().all(|o| own_parts.contains(o)));
             prop_assert_eq!(u.shared.len(), u.shared_scores.len());
             // And the rules themselves, from the oracle.
-            let prov: Vec<usize> = u.provenance.iter()
-                .map(|k| key_to_seq[&(k.member.to_string(), k.id.to_string())])
-                .collect();
-            let mut max_tlp = 0;
-            for &p in &prov {
-                prop_assert!(w.may_see(r, &accepted[p]), "update to {} built from {:?}", u.recipient, accepted[p]);
-                max_tlp = max_tlp.max(accepted[p].tlp);
-            }
-            prop_assert_eq!(u.tlp as u8, max_tlp, "update TLP is the most restrictive input's");
+            let prov = check_inputs(&w, &accepted, &key_to_seq, u)?;
             for id in &u.your_submissions {
                 let p = key_to_seq[&(u.recipient.to_string(), id.to_string())];
                 prop_assert!(prov.contains(&p));
-            }
-            let others = prov.iter().filter(|&&p| Some(accepted[p].member) != r).count();
-            prop_assert!(u.other_member_count as usize <= others, "update counts more members than it may");
-            for rel in &u.related {
-                match &rel.member {
-                    Some(m) => {
-                        let p = key_to_seq[&(m.to_string(), rel.id.to_string())];
-                        prop_assert!(prov.contains(&p));
-                        prop_assert!(!accepted[p].anonymous || w.is_fc(r), "anonymous submitter named in an update");
-                    }
-                    None => {
-                        prop_assert!(!w.is_fc(r));
-                        prop_assert!(rel.id.as_str().starts_with("anon-"));
-                        prop_assert!(rel.member_name.is_none());
-                        if let Some(sector) = &rel.sector {
-                            let sec: u8 = sector.as_str()[1..].parse().unwrap();
-                            prop_assert!(w.sector_size(sec) >= w.k as usize);
-                        }
-                    }
-                }
             }
             for name in &all_names {
                 prop_assert!(!u.summary.contains(name.as_str()), "an update's summary names a member: {}", u.summary);
