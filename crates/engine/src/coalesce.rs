@@ -32,11 +32,11 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
-use cisp_model::{AlertKind, MemberId, Observable};
+use cisp_model::{AlertKind, MemberId, Observable, SubmissionId};
 
 use crate::alerts::{plural, Alert};
 use crate::engine::Engine;
-use crate::ids::{CampaignId, IdKey};
+use crate::ids::{CampaignId, IdKey, SubmissionKey};
 
 /// Tunables of coalescing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +90,12 @@ struct Window<T> {
 }
 
 struct Held<T> {
+    /// The merged alert; its provenance and own submissions are kept in
+    /// the sets below until the update is sent (a window can hold
+    /// thousands of sightings: merging stays O(log n) per item).
     update: Alert,
+    provenance: BTreeSet<SubmissionKey>,
+    own: BTreeSet<SubmissionId>,
     tags: Vec<T>,
     /// The first part's alert id, from which the update's id is made.
     first_id: String,
@@ -154,7 +159,7 @@ impl<T: Copy + Ord> Coalescer<T> {
                 match &mut w.held {
                     Some(h) => {
                         h.tags.push(tag);
-                        absorb(&mut h.update, alert, self.max_related, self.max_shared);
+                        h.absorb(alert, self.max_related, self.max_shared);
                         if h.update.sightings >= self.config.max_sightings && w.until_ms > now {
                             // Due at the next look.
                             w.until_ms = i64::MIN;
@@ -163,11 +168,7 @@ impl<T: Copy + Ord> Coalescer<T> {
                     }
                     None => {
                         self.held += 1;
-                        w.held = Some(Held {
-                            first_id: alert.id.clone(),
-                            update: alert,
-                            tags: vec![tag],
-                        });
+                        w.held = Some(Held::new(alert, tag));
                     }
                 }
                 Offered::Held { first }
@@ -259,46 +260,61 @@ impl<T: Copy + Ord> Coalescer<T> {
     }
 }
 
-/// Merges `part` into `update`: same recipient and view (the caller's key).
-fn absorb(update: &mut Alert, part: Alert, max_related: usize, max_shared: usize) {
-    debug_assert_eq!(update.recipient, part.recipient);
-    debug_assert_eq!(update.campaign_id, part.campaign_id);
-    update.sightings = update.sightings.saturating_add(part.sightings);
-    update.tlp = update.tlp.max(part.tlp);
-    update.severity = update.severity.max(part.severity);
-    update.trigger_published_at_ms = update
-        .trigger_published_at_ms
-        .min(part.trigger_published_at_ms);
-    // Newest first: the part's related submissions, then those held so far.
-    let mut related = part.related;
-    for r in std::mem::take(&mut update.related) {
-        if !related.iter().any(|x| x.id == r.id && x.member == r.member) {
-            related.push(r);
+impl<T> Held<T> {
+    fn new(mut first: Alert, tag: T) -> Held<T> {
+        let provenance = std::mem::take(&mut first.provenance).into_iter().collect();
+        let own = std::mem::take(&mut first.your_submissions)
+            .into_iter()
+            .collect();
+        Held {
+            first_id: first.id.clone(),
+            update: first,
+            provenance,
+            own,
+            tags: vec![tag],
         }
     }
-    related.truncate(max_related);
-    update.related = related;
-    let mut shared: BTreeMap<Observable, f32> = std::mem::take(&mut update.shared)
-        .into_iter()
-        .zip(std::mem::take(&mut update.shared_scores))
-        .collect();
-    // The part's scores are the newer ones.
-    shared.extend(part.shared.into_iter().zip(part.shared_scores));
-    let (obs, scores): (Vec<Observable>, Vec<f32>) = shared.into_iter().take(max_shared).unzip();
-    update.shared = obs;
-    update.shared_scores = scores;
-    let mut own: BTreeSet<_> = std::mem::take(&mut update.your_submissions)
-        .into_iter()
-        .collect();
-    own.extend(part.your_submissions);
-    update.your_submissions = own.into_iter().collect();
-    update.provenance.extend(part.provenance);
-    update.provenance.sort();
-    update.provenance.dedup();
-    update.other_member_count = update
-        .other_member_count
-        .max(part.other_member_count)
-        .max(related_member_count(update));
+
+    /// Merges `part` in: same recipient and view (the caller's key).
+    fn absorb(&mut self, part: Alert, max_related: usize, max_shared: usize) {
+        let update = &mut self.update;
+        debug_assert_eq!(update.recipient, part.recipient);
+        debug_assert_eq!(update.campaign_id, part.campaign_id);
+        update.sightings = update.sightings.saturating_add(part.sightings);
+        update.tlp = update.tlp.max(part.tlp);
+        update.severity = update.severity.max(part.severity);
+        update.trigger_published_at_ms = update
+            .trigger_published_at_ms
+            .min(part.trigger_published_at_ms);
+        // Newest first: the part's related submissions, then those held so far.
+        let mut related = part.related;
+        related.truncate(max_related);
+        for r in std::mem::take(&mut update.related) {
+            if related.len() >= max_related {
+                break;
+            }
+            if !related.iter().any(|x| x.id == r.id && x.member == r.member) {
+                related.push(r);
+            }
+        }
+        update.related = related;
+        let mut shared: BTreeMap<Observable, f32> = std::mem::take(&mut update.shared)
+            .into_iter()
+            .zip(std::mem::take(&mut update.shared_scores))
+            .collect();
+        // The part's scores are the newer ones.
+        shared.extend(part.shared.into_iter().zip(part.shared_scores));
+        let (obs, scores): (Vec<Observable>, Vec<f32>) =
+            shared.into_iter().take(max_shared).unzip();
+        update.shared = obs;
+        update.shared_scores = scores;
+        self.own.extend(part.your_submissions);
+        self.provenance.extend(part.provenance);
+        update.other_member_count = update
+            .other_member_count
+            .max(part.other_member_count)
+            .max(related_member_count(update));
+    }
 }
 
 /// Distinct named members among the related list, plus one per anonymous
@@ -311,6 +327,8 @@ fn related_member_count(a: &Alert) -> u32 {
 
 fn finish<T>(key: &IdKey, h: Held<T>, now_ms: i64) -> Coalesced<T> {
     let mut a = h.update;
+    a.provenance = h.provenance.into_iter().collect();
+    a.your_submissions = h.own.into_iter().collect();
     let view = a.campaign_id.as_ref().map_or("", CampaignId::as_str);
     a.id = format!(
         "A-{:016x}",

@@ -47,8 +47,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cisp_engine::{Alert, Coalesced, Coalescer, Engine, Ingest, Offered, Outcome};
-use cisp_model::{Limits, MemberId, Registry, SubmissionDraft};
+use cisp_engine::{Alert, Coalesced, Coalescer, Effects, Engine, Ingest, Offered, Outcome};
+use cisp_model::{Limits, MemberId, Registry, Submission, SubmissionDraft};
 use cisp_wire::records::{Bytes, DeadLetterRecord, SubmissionRecord};
 use cisp_wire::{Codec, RecordType};
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -82,6 +82,13 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Why a record was not admitted: its dead letter's reason.
+struct Rejected {
+    member: Option<MemberId>,
+    code: &'static str,
+    reason: String,
 }
 
 struct Polled {
@@ -398,9 +405,11 @@ impl Pipeline {
         }
     }
 
-    /// Handles one record. Bad input is dead-lettered (not an error); an
-    /// error here is ours (an output that cannot be encoded) and stops the
-    /// pipeline before anything of the batch is committed.
+    /// Handles one record: admit it (identity from the topic, decode,
+    /// validate), let the engine process it, then hand its effects on.
+    /// Bad input is dead-lettered (not an error); an error here is ours (an
+    /// output that cannot be encoded) and stops the pipeline before
+    /// anything of the batch is committed.
     fn handle(&mut self, m: Polled, batch: &mut Batch) -> Result<(), FusionError> {
         batch.records += 1;
         batch.bytes += m.payload.len();
@@ -409,36 +418,9 @@ impl Pipeline {
         *off = (*off).max(m.source.offset);
         let now = now_ms();
 
-        let Some(member) = self.topics.member_of(&m.source.topic) else {
-            return self.dead_letter(
-                batch,
-                &m,
-                None,
-                "unknown_topic",
-                "topic is not a member submission topic".into(),
-            );
-        };
-        if self.registry.member(&member).is_none() {
-            return self.dead_letter(
-                batch,
-                &m,
-                Some(&member),
-                "unknown_member",
-                format!("member {member} is not in the registry"),
-            );
-        }
-        let record: SubmissionRecord = match self.codec.decode(RecordType::Submission, &m.payload) {
-            Ok((r, _framing)) => r,
-            Err(e) => {
-                return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string())
-            }
-        };
-        let draft: SubmissionDraft = record.into();
-        let sub = match draft.validate(&member, &self.registry, &self.limits) {
-            Ok(s) => s,
-            Err(e) => {
-                return self.dead_letter(batch, &m, Some(&member), e.reason_code(), e.to_string())
-            }
+        let sub = match self.admit(&m) {
+            Ok(sub) => sub,
+            Err(r) => return self.dead_letter(batch, &m, r.member.as_ref(), r.code, r.reason),
         };
         let published = m.timestamp_ms.unwrap_or(now);
         self.metrics
@@ -453,80 +435,130 @@ impl Pipeline {
         );
         match outcome {
             Outcome::Duplicate { campaign_id } => {
-                debug!(member = %member, submission = %sub.id, campaign = %campaign_id, "duplicate submission ignored");
+                debug!(member = %sub.member, submission = %sub.id, campaign = %campaign_id, "duplicate submission ignored");
                 self.metrics.records.inc(RecordOutcome::Duplicate);
+                Ok(())
             }
-            Outcome::Accepted(fx) => {
-                self.metrics.records.inc(RecordOutcome::Accepted);
-                self.metrics
-                    .hot_observables
-                    .inc_by(u64::from(fx.hot_observables));
-                self.metrics
-                    .views_over_budget
-                    .inc_by(u64::from(fx.views_over_budget));
-                self.metrics
-                    .view_walks
-                    .inc_by(u64::from(fx.view_walks.walks));
-                self.metrics.view_edges.inc_by(fx.view_walks.edges);
-                let facts = convert::submission_facts(
-                    &sub,
-                    fx.seq,
-                    fx.campaign_id.as_str(),
-                    &self.registry,
-                    &m.source,
-                    now,
-                    &convert::ObservableFacts {
-                        warnlisted: &fx.warnlisted,
-                        scores: &fx.scores,
-                    },
-                )
-                .map_err(|e| {
-                    FusionError::Internal(format!("cannot serialise a validated submission: {e}"))
-                })?;
-                batch.rows.submissions.push(facts.submission);
-                self.metrics
-                    .common_infrastructure
-                    .inc_by(fx.common_infrastructure.len() as u64);
-                self.metrics
-                    .warnlisted
-                    .inc_by(fx.warnlisted.iter().filter(|w| w.is_some()).count() as u64);
-                for o in &fx.common_infrastructure {
-                    info!(observable = %o, "value is common infrastructure: it links nothing from now on");
-                    batch
-                        .rows
-                        .common_infrastructure
-                        .push(crate::store::CommonRow {
-                            detected_at: datetime(now),
-                            seq: fx.seq,
-                            obs_type: o.kind().name().to_owned(),
-                            value: o.value().to_owned(),
-                        });
-                }
-                batch.rows.observations.extend(facts.observations);
-                for alert in fx.alerts {
-                    match self.coalescer.offer(alert, batch.seq) {
-                        Offered::Send(alert) => self.queue_alert(batch, alert)?,
-                        Offered::Held { first } => {
-                            self.metrics.alert_sightings_held.inc();
-                            batch.first_holds += usize::from(first);
-                        }
-                    }
-                }
-                for view in &fx.campaigns {
-                    let payload = self
-                        .codec
-                        .encode(RecordType::CampaignUpdate, &convert::campaign_record(view))
-                        .map_err(internal)?;
-                    self.send(
-                        batch,
-                        self.topics.campaigns(),
-                        &view.id.to_string(),
-                        &payload,
-                        OutKind::Campaign,
-                    )?;
-                    batch.rows.campaigns.push(convert::campaign_row(view));
+            Outcome::Accepted(fx) => self.effects(batch, &sub, fx, &m.source, now),
+        }
+    }
+
+    /// Who sent the record (its topic), and the submission it holds if it
+    /// decodes and validates.
+    fn admit(&self, m: &Polled) -> Result<Submission, Rejected> {
+        let Some(member) = self.topics.member_of(&m.source.topic) else {
+            return Err(Rejected {
+                member: None,
+                code: "unknown_topic",
+                reason: "topic is not a member submission topic".into(),
+            });
+        };
+        if self.registry.member(&member).is_none() {
+            return Err(Rejected {
+                reason: format!("member {member} is not in the registry"),
+                member: Some(member),
+                code: "unknown_member",
+            });
+        }
+        let record: SubmissionRecord = match self.codec.decode(RecordType::Submission, &m.payload) {
+            Ok((r, _framing)) => r,
+            Err(e) => {
+                return Err(Rejected {
+                    member: Some(member),
+                    code: e.reason_code(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let draft: SubmissionDraft = record.into();
+        draft
+            .validate(&member, &self.registry, &self.limits)
+            .map_err(|e| Rejected {
+                code: e.reason_code(),
+                reason: e.to_string(),
+                member: Some(member),
+            })
+    }
+
+    /// What an accepted submission's processing gives: the facts for
+    /// ClickHouse, the alerts (each sent at once or held for its update),
+    /// the campaign updates.
+    fn effects(
+        &mut self,
+        batch: &mut Batch,
+        sub: &Submission,
+        fx: Effects,
+        source: &Source,
+        now: i64,
+    ) -> Result<(), FusionError> {
+        self.metrics.records.inc(RecordOutcome::Accepted);
+        self.metrics
+            .hot_observables
+            .inc_by(u64::from(fx.hot_observables));
+        self.metrics
+            .views_over_budget
+            .inc_by(u64::from(fx.views_over_budget));
+        self.metrics
+            .view_walks
+            .inc_by(u64::from(fx.view_walks.walks));
+        self.metrics.view_edges.inc_by(fx.view_walks.edges);
+        let facts = convert::submission_facts(
+            sub,
+            fx.seq,
+            fx.campaign_id.as_str(),
+            &self.registry,
+            source,
+            now,
+            &convert::ObservableFacts {
+                warnlisted: &fx.warnlisted,
+                scores: &fx.scores,
+            },
+        )
+        .map_err(|e| {
+            FusionError::Internal(format!("cannot serialise a validated submission: {e}"))
+        })?;
+        batch.rows.submissions.push(facts.submission);
+        self.metrics
+            .common_infrastructure
+            .inc_by(fx.common_infrastructure.len() as u64);
+        self.metrics
+            .warnlisted
+            .inc_by(fx.warnlisted.iter().filter(|w| w.is_some()).count() as u64);
+        for o in &fx.common_infrastructure {
+            info!(observable = %o, "value is common infrastructure: it links nothing from now on");
+            batch
+                .rows
+                .common_infrastructure
+                .push(crate::store::CommonRow {
+                    detected_at: datetime(now),
+                    seq: fx.seq,
+                    obs_type: o.kind().name().to_owned(),
+                    value: o.value().to_owned(),
+                });
+        }
+        batch.rows.observations.extend(facts.observations);
+        for alert in fx.alerts {
+            match self.coalescer.offer(alert, batch.seq) {
+                Offered::Send(alert) => self.queue_alert(batch, alert)?,
+                Offered::Held { first } => {
+                    self.metrics.alert_sightings_held.inc();
+                    batch.first_holds += usize::from(first);
                 }
             }
+        }
+        for view in &fx.campaigns {
+            let payload = self
+                .codec
+                .encode(RecordType::CampaignUpdate, &convert::campaign_record(view))
+                .map_err(internal)?;
+            self.send(
+                batch,
+                self.topics.campaigns(),
+                &view.id.to_string(),
+                &payload,
+                OutKind::Campaign,
+            )?;
+            batch.rows.campaigns.push(convert::campaign_row(view));
         }
         Ok(())
     }
