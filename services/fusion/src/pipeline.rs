@@ -242,6 +242,8 @@ pub struct Pipeline {
     /// Where a delivered update's audit row goes: the durability task of
     /// the batch holding its first sighting (by batch `seq`).
     update_routes: BTreeMap<u64, tokio::sync::mpsc::UnboundedSender<UpdateAcked>>,
+    /// The snapshot file being written, off this thread.
+    snapshot_writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Pipeline {
@@ -277,6 +279,7 @@ impl Pipeline {
             coalescer,
             next_batch: 0,
             update_routes: BTreeMap::new(),
+            snapshot_writer: None,
             consumer,
             producer: crate::kafka::producer(&config.kafka)?,
             codec,
@@ -330,11 +333,13 @@ impl Pipeline {
                 records = self.in_flight_records(),
                 "stopping with batches not yet durable (a store is away): they stay uncommitted and will be redelivered"
             );
+            self.finish_snapshot_write();
             return Ok(());
         }
         if self.since_snapshot.records > 0 {
             self.snapshot();
         }
+        self.finish_snapshot_write();
         info!("pipeline stopped: every processed record is durable and committed");
         Ok(())
     }
@@ -342,6 +347,13 @@ impl Pipeline {
     /// Every `state.snapshot_every_records` records, or after
     /// `state.snapshot_interval` with anything new.
     fn snapshot_due(&self) -> bool {
+        if self
+            .snapshot_writer
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+        {
+            return false; // the last one is still being written
+        }
         let new = self.since_snapshot.records + self.in_flight_records();
         new >= self.state.snapshot_every_records
             || (new > 0 && self.since_snapshot.at.elapsed() >= self.state.snapshot_interval)
@@ -703,7 +715,12 @@ impl Pipeline {
     /// Snapshots the engine (everything it reflects is durable and
     /// committed). A failure is logged and counted, not fatal: recovery
     /// then replays more from ClickHouse.
+    ///
+    /// Only encoding the engine holds up the pipeline (it needs the
+    /// engine); the file is written and synced on a thread of its own while
+    /// records flow, and no next snapshot starts before it is done.
     fn snapshot(&mut self) {
+        self.finish_snapshot_write();
         let started = Instant::now();
         let header = crate::state::Header {
             processed: lock(&self.engine).processed(),
@@ -711,31 +728,62 @@ impl Pipeline {
             created_at_ms: now_ms(),
             scope: self.snapshot_scope.clone(),
         };
-        let written = {
+        let encoded = {
             let engine = lock(&self.engine);
-            crate::state::write(&self.state.snapshot_path, &header, &engine)
+            crate::state::encode(&header, &engine)
         };
-        match written {
-            Ok(bytes) => {
-                let secs = started.elapsed().as_secs_f64();
-                self.metrics.snapshot_seconds.observe(secs);
-                self.metrics
-                    .snapshot_bytes
-                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
-                info!(
-                    submissions = header.processed,
-                    bytes,
-                    ms = (secs * 1000.0) as u64,
-                    "engine snapshot written"
-                );
-            }
-            Err(e) => {
-                self.metrics.snapshot_failures.inc();
-                warn!(error = %format!("{e:#}"), path = %self.state.snapshot_path.display(), "engine snapshot failed");
-            }
-        }
         self.since_snapshot.records = 0;
         self.since_snapshot.at = Instant::now();
+        let bytes = match encoded {
+            Ok(b) => b,
+            Err(e) => {
+                self.metrics.snapshot_failures.inc();
+                warn!(error = %format!("{e:#}"), "engine snapshot could not be encoded");
+                return;
+            }
+        };
+        let encode_ms = started.elapsed().as_millis() as u64;
+        let path = self.state.snapshot_path.clone();
+        let metrics = self.metrics.clone();
+        let writer = std::thread::Builder::new()
+            .name("snapshot-writer".into())
+            .spawn(move || match crate::state::write_bytes(&path, &bytes) {
+                Ok(n) => {
+                    let secs = started.elapsed().as_secs_f64();
+                    metrics.snapshot_seconds.observe(secs);
+                    metrics
+                        .snapshot_bytes
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                    info!(
+                        submissions = header.processed,
+                        bytes = n,
+                        encode_ms,
+                        ms = (secs * 1000.0) as u64,
+                        "engine snapshot written"
+                    );
+                }
+                Err(e) => {
+                    metrics.snapshot_failures.inc();
+                    warn!(error = %format!("{e:#}"), path = %path.display(), "engine snapshot failed");
+                }
+            });
+        match writer {
+            Ok(handle) => self.snapshot_writer = Some(handle),
+            Err(e) => {
+                self.metrics.snapshot_failures.inc();
+                warn!(error = %e, "cannot start the snapshot writer");
+            }
+        }
+    }
+
+    /// Waits for the snapshot being written, if any.
+    fn finish_snapshot_write(&mut self) {
+        if let Some(h) = self.snapshot_writer.take() {
+            if h.join().is_err() {
+                self.metrics.snapshot_failures.inc();
+                warn!("the snapshot writer panicked");
+            }
+        }
     }
 
     /// Hands one output record to the producer now; its acknowledgement

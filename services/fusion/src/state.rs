@@ -51,25 +51,39 @@ pub fn scope(config: &crate::Config) -> String {
 
 /// Writes a snapshot atomically (temporary file, fsync, rename).
 pub fn write(path: &Path, header: &Header, engine: &Engine) -> anyhow::Result<u64> {
+    write_bytes(path, &encode(header, engine)?)
+}
+
+/// The snapshot file's bytes: what needs the engine (and its lock).
+pub fn encode(header: &Header, engine: &Engine) -> anyhow::Result<Vec<u8>> {
     let body = engine.snapshot()?;
     let head = serde_json::to_vec(header)?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 4 + head.len() + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&u32::try_from(head.len())?.to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Writes encoded snapshot bytes to `path` atomically (temporary file,
+/// fsync, rename, fsync of the folder): needs no engine, so it can run off
+/// the pipeline's thread.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<u64> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = path.with_extension("tmp");
     {
         let mut f =
             std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(MAGIC)?;
-        f.write_all(&u32::try_from(head.len())?.to_le_bytes())?;
-        f.write_all(&head)?;
-        f.write_all(&body)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok((MAGIC.len() + 4 + head.len() + body.len()) as u64)
+    Ok(bytes.len() as u64)
 }
 
 /// Reads a snapshot; `Ok(None)` when there is none.
