@@ -92,23 +92,22 @@ pub fn svg(title: &str, samples: &[Sample]) -> String {
             top + PANEL / 2.0
         );
     }
-    for d in 0..=decades as u32 {
-        let v = 10f64.powi(d as i32);
-        let y = y_lat(v);
+    // Horizontal grid lines with their values: decades of latency, quarters
+    // of memory.
+    let grid: Vec<(f64, String)> = (0..=decades as u32)
+        .map(|d| {
+            let v = 10f64.powi(d as i32);
+            (y_lat(v), format!("{v}"))
+        })
+        .chain((0..=4).map(|i| {
+            let v = rss_max * f64::from(i) / 4.0;
+            (y_rss(v), format!("{v:.0}"))
+        }))
+        .collect();
+    for (y, label) in grid {
         let _ = write!(
             s,
-            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{v}</text>"##,
-            W - RIGHT,
-            LEFT - 4.0,
-            y + 4.0
-        );
-    }
-    for i in 0..=4 {
-        let v = rss_max * f64::from(i) / 4.0;
-        let y = y_rss(v);
-        let _ = write!(
-            s,
-            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{v:.0}</text>"##,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{label}</text>"##,
             W - RIGHT,
             LEFT - 4.0,
             y + 4.0
