@@ -25,7 +25,7 @@ use cisp_fusion::store::{
 use cisp_fusion::{Config, Metrics, Store};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// An output record as the service wrote it.
@@ -197,19 +197,7 @@ pub fn run(
             *next = (*next).max(m.offset() + 1);
             let (lo, hi) = (seen * outs / n, (seen + 1) * outs / n);
             for o in &derived.outputs[lo as usize..hi as usize] {
-                let d = loop {
-                    let record = FutureRecord::to(&o.topic).key(&o.key).payload(&o.payload);
-                    match producer.send_result(record) {
-                        Ok(d) => break d,
-                        Err((e, _))
-                            if e.rdkafka_error_code()
-                                == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-                        {
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        Err((e, _)) => return Err(e.into()),
-                    }
-                };
+                let d = cisp_platform::kafka::enqueue(&producer, &o.topic, &o.key, &o.payload)?;
                 deliveries.push(d);
             }
             seen += 1;

@@ -233,28 +233,26 @@ impl<T: Copy + Ord> Coalescer<T> {
     /// Sends early every update holding a sighting tagged `<= tag` (the
     /// caller must make those tags durable now); their windows stay open.
     pub fn flush_through(&mut self, tag: T, now_ms: i64) -> Vec<Coalesced<T>> {
+        self.flush_where(now_ms, |first| first <= tag)
+    }
+
+    /// Sends every held update now (before a snapshot or a stop).
+    pub fn flush_all(&mut self, now_ms: i64) -> Vec<Coalesced<T>> {
+        self.flush_where(now_ms, |_| true)
+    }
+
+    /// Sends now the held updates whose first sighting's tag passes
+    /// `wanted`, oldest first; their windows stay open.
+    fn flush_where(&mut self, now_ms: i64, wanted: impl Fn(T) -> bool) -> Vec<Coalesced<T>> {
         let mut out = Vec::new();
         for w in self.windows.values_mut() {
-            if w.held.as_ref().is_some_and(|h| h.tags[0] <= tag) {
+            if w.held.as_ref().is_some_and(|h| wanted(h.tags[0])) {
                 if let Some(h) = w.held.take() {
                     self.held -= 1;
                     out.push(finish(&self.key, h, now_ms));
                 }
             }
         }
-        out.sort_by(|a, b| a.tags[0].cmp(&b.tags[0]));
-        out
-    }
-
-    /// Sends every held update now (before a snapshot or a stop).
-    pub fn flush_all(&mut self, now_ms: i64) -> Vec<Coalesced<T>> {
-        let mut out = Vec::new();
-        for w in self.windows.values_mut() {
-            if let Some(h) = w.held.take() {
-                out.push(finish(&self.key, h, now_ms));
-            }
-        }
-        self.held = 0;
         out.sort_by(|a, b| a.tags[0].cmp(&b.tags[0]));
         out
     }

@@ -479,6 +479,34 @@ pub fn is_permanent(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// Hands one record to the producer without waiting for the broker: a full
+/// local queue is waited out (the producer drains it in the background),
+/// any other error is returned at once. The returned future resolves to the
+/// broker's answer.
+pub fn enqueue<K, P>(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: &K,
+    payload: &P,
+) -> Result<rdkafka::producer::DeliveryFuture, rdkafka::error::KafkaError>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        let record = rdkafka::producer::FutureRecord::to(topic)
+            .key(key)
+            .payload(payload);
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
 /// Sends one record and waits for the broker's acknowledgement, sending
 /// it again (up to `attempts` times, with a growing pause) when the failure
 /// is not permanent ([`is_permanent`]). Idempotent producers and keyed

@@ -52,9 +52,8 @@ use cisp_model::{Limits, MemberId, Registry, Submission, SubmissionDraft};
 use cisp_wire::records::{Bytes, DeadLetterRecord, SubmissionRecord};
 use cisp_wire::{Codec, RecordType};
 use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
@@ -609,16 +608,9 @@ impl Pipeline {
                 .encode(RecordType::Alert, &convert::alert_record(&alert))
                 .map_err(internal)?;
             let topic = self.topics.alerts(&alert.recipient);
-            let delivery = loop {
-                let record = FutureRecord::to(&topic).key(&alert.id).payload(&payload);
-                match self.producer.send_result(record) {
-                    Ok(d) => break d,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((e, _)) => return Err(FusionError::kafka("produce", e)),
-                }
-            };
+            let delivery =
+                cisp_platform::kafka::enqueue(&self.producer, &topic, &alert.id, &payload)
+                    .map_err(|e| FusionError::kafka("produce", e))?;
             let metrics = self.metrics.clone();
             self.rt.spawn(async move {
                 let acked = match delivery.await {
@@ -734,8 +726,8 @@ impl Pipeline {
         };
         self.since_snapshot.records = 0;
         self.since_snapshot.at = Instant::now();
-        let bytes = match encoded {
-            Ok(b) => b,
+        let encoded = match encoded {
+            Ok(e) => e,
             Err(e) => {
                 self.metrics.snapshot_failures.inc();
                 warn!(error = %format!("{e:#}"), "engine snapshot could not be encoded");
@@ -747,7 +739,7 @@ impl Pipeline {
         let metrics = self.metrics.clone();
         let writer = std::thread::Builder::new()
             .name("snapshot-writer".into())
-            .spawn(move || match crate::state::write_bytes(&path, &bytes) {
+            .spawn(move || match encoded.write(&path) {
                 Ok(n) => {
                     let secs = started.elapsed().as_secs_f64();
                     metrics.snapshot_seconds.observe(secs);
@@ -798,25 +790,16 @@ impl Pipeline {
         kind: OutKind,
     ) -> Result<(), FusionError> {
         batch.bytes += payload.len();
-        loop {
-            let record = FutureRecord::to(&topic).key(key).payload(payload);
-            match self.producer.send_result(record) {
-                Ok(delivery) => {
-                    let acks = batch.acks.get_or_insert_with(|| Acks::start(&self.rt));
-                    if acks.tx.send(delivery).is_err() {
-                        return Err(FusionError::Internal(
-                            "the acknowledgement task ended early".into(),
-                        ));
-                    }
-                    batch.sent.push(Sent { topic, kind });
-                    return Ok(());
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(FusionError::kafka("produce", e)),
-            }
+        let delivery = cisp_platform::kafka::enqueue(&self.producer, &topic, key, payload)
+            .map_err(|e| FusionError::kafka("produce", e))?;
+        let acks = batch.acks.get_or_insert_with(|| Acks::start(&self.rt));
+        if acks.tx.send(delivery).is_err() {
+            return Err(FusionError::Internal(
+                "the acknowledgement task ended early".into(),
+            ));
         }
+        batch.sent.push(Sent { topic, kind });
+        Ok(())
     }
 
     /// Starts making a closed batch durable, on the runtime: the broker's

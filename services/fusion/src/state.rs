@@ -51,39 +51,47 @@ pub fn scope(config: &crate::Config) -> String {
 
 /// Writes a snapshot atomically (temporary file, fsync, rename).
 pub fn write(path: &Path, header: &Header, engine: &Engine) -> anyhow::Result<u64> {
-    write_bytes(path, &encode(header, engine)?)
+    encode(header, engine)?.write(path)
 }
 
-/// The snapshot file's bytes: what needs the engine (and its lock).
-pub fn encode(header: &Header, engine: &Engine) -> anyhow::Result<Vec<u8>> {
-    let body = engine.snapshot()?;
-    let head = serde_json::to_vec(header)?;
-    let mut out = Vec::with_capacity(MAGIC.len() + 4 + head.len() + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&u32::try_from(head.len())?.to_le_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&body);
-    Ok(out)
+/// A snapshot file's contents, not yet written: the header and the
+/// engine's bytes, kept apart so the engine's (large) part is not copied.
+pub struct Encoded {
+    head: Vec<u8>,
+    body: Vec<u8>,
 }
 
-/// Writes encoded snapshot bytes to `path` atomically (temporary file,
-/// fsync, rename, fsync of the folder): needs no engine, so it can run off
-/// the pipeline's thread.
-pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<u64> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+/// What needs the engine (and its lock): encoding it.
+pub fn encode(header: &Header, engine: &Engine) -> anyhow::Result<Encoded> {
+    Ok(Encoded {
+        body: engine.snapshot()?,
+        head: serde_json::to_vec(header)?,
+    })
+}
+
+impl Encoded {
+    /// Writes the file atomically (temporary file, fsync, rename, fsync of
+    /// the folder): needs no engine, so it can run off the pipeline's
+    /// thread. Returns the bytes written.
+    pub fn write(&self, path: &Path) -> anyhow::Result<u64> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = path.with_extension("tmp");
+        {
+            let mut f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            f.write_all(MAGIC)?;
+            f.write_all(&u32::try_from(self.head.len())?.to_le_bytes())?;
+            f.write_all(&self.head)?;
+            f.write_all(&self.body)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok((MAGIC.len() + 4 + self.head.len() + self.body.len()) as u64)
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(bytes.len() as u64)
 }
 
 /// Reads a snapshot; `Ok(None)` when there is none.
