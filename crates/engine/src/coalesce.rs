@@ -47,7 +47,8 @@ pub struct CoalesceConfig {
     /// An update is sent early once it holds this many sightings.
     pub max_sightings: u32,
     /// Most (member, campaign) windows open at once; past it new sightings
-    /// go at once (memory bound; counted by the caller as not coalesced).
+    /// go at once (a memory bound; the service shows it as its
+    /// `cisp_fusion_coalescing_windows` gauge standing at this cap).
     pub max_open: usize,
 }
 
