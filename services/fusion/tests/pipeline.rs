@@ -414,7 +414,9 @@ async fn migrations_are_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_up_sightings_of_a_campaign_are_coalesced_into_one_update_per_member() {
-    let window_ms = 2000;
+    // Long enough that the four reports land in one window on a loaded
+    // machine (2 s was not, once, with two tests in parallel).
+    let window_ms = 10_000;
     let env = TestEnv::with(|t| {
         t.push_str(&format!("[alerts]\ncoalesce_window_ms = {window_ms}\n"));
     });
