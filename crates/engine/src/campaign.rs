@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::actors::{Actors, Attribution, Features};
 use crate::graph::SubMeta;
 use crate::ids::CampaignId;
+use crate::views::Views;
 
 /// The actor a campaign is attributed to, with the confidence and the
 /// evidence that contributed most.
@@ -71,6 +72,9 @@ pub(crate) struct CampaignState {
     /// Techniques, malware and actor claims, for attribution.
     pub(crate) features: Features,
     pub(crate) attribution: Option<Attribution>,
+    /// Readers' views, kept as it grows (`views`); rebuilt after a restore.
+    #[serde(skip)]
+    pub(crate) views: Views,
 }
 
 /// The campaign's submissions from one member with one (not community-wide)
@@ -122,6 +126,7 @@ impl CampaignState {
             node,
             features: Features::default(),
             attribution: None,
+            views: Views::default(),
         }
     }
 
@@ -143,11 +148,23 @@ impl CampaignState {
             self.sectors.insert(s.clone());
         }
         self.tlp = self.tlp.max(meta.tlp);
+        if let Some(whole) = &mut self.views.whole {
+            whole.add(si, meta);
+        }
         self.first_seen_ms = self.first_seen_ms.min(meta.submitted_at_ms);
         self.last_seen_ms = self.last_seen_ms.max(meta.submitted_at_ms);
     }
 
     pub(crate) fn absorb(&mut self, other: CampaignState) {
+        self.views.whole = match (self.views.whole.take(), other.views.whole) {
+            (Some(mut a), Some(b)) => {
+                a.merge(b);
+                Some(a)
+            }
+            _ => None,
+        };
+        // The parts kept saw only this campaign's submissions.
+        self.views.forget_parts();
         self.submission_count += other.submission_count;
         for (m, n) in other.members {
             *self.members.entry(m).or_default() += n;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cisp_model::{Observable, Registry, Submission};
+use cisp_model::{Distribution, MemberId, Observable, Registry, Submission};
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 
 use crate::actors::Actors;
@@ -15,8 +15,8 @@ use crate::alerts::{Alert, AlertLimits};
 use crate::campaign::{CampaignState, CampaignView};
 use crate::error::EngineError;
 use crate::evidence::{self, EvidenceKey, Via};
-use crate::graph::{Counts, Edge, Evidence, Marks, Node, SubMeta};
-use crate::ids::{CampaignId, IdKey, SubmissionKey};
+use crate::graph::{Counts, Edge, Evidence, EvidenceIndex, Marks, Node, SubMeta};
+use crate::ids::{CampaignId, IdKey, IndexMap, SubmissionKey};
 use crate::psl::PublicSuffixList;
 use crate::union_find::UnionFind;
 use crate::warnlist::WarnLists;
@@ -157,15 +157,22 @@ pub struct Engine {
     pub(crate) psl: Arc<PublicSuffixList>,
     pub(crate) warn: Arc<WarnLists>,
     pub(crate) graph: StableGraph<Node, Edge>,
-    pub(crate) index: HashMap<EvidenceKey, u32>,
+    pub(crate) index: EvidenceIndex,
     pub(crate) evidence: Vec<Evidence>,
     pub(crate) subs: Vec<SubMeta>,
     /// Submission times, apart for the hot linking loop.
     pub(crate) sub_time: Vec<i64>,
+    /// Per submission, its restricted group (`views::COMMUNITY` when it
+    /// goes to the whole community): one id per (member, distribution).
+    pub(crate) sub_group: Vec<u32>,
+    pub(crate) groups: HashMap<(MemberId, Distribution), u32>,
+    /// Per submission, its position in its campaign's submission list
+    /// (`CampaignState::subs`), where the campaign's kept views find it.
+    pub(crate) sub_pos: Vec<u32>,
     pub(crate) by_key: HashMap<SubmissionKey, u32>,
     pub(crate) uf: UnionFind,
     /// Live campaigns keyed by their union-find root.
-    pub(crate) campaigns: HashMap<u32, CampaignState>,
+    pub(crate) campaigns: IndexMap<u32, Box<CampaignState>>,
     /// Live campaign id → its root (for queries by id).
     pub(crate) campaign_roots: HashMap<CampaignId, u32>,
     pub(crate) actors: Actors,
@@ -226,13 +233,16 @@ impl Engine {
             psl: reference.psl,
             warn: reference.warnlists,
             graph: StableGraph::new(),
-            index: HashMap::new(),
+            index: EvidenceIndex::default(),
             evidence: Vec::new(),
             subs: Vec::new(),
             sub_time: Vec::new(),
+            sub_group: Vec::new(),
+            groups: HashMap::new(),
+            sub_pos: Vec::new(),
             by_key: HashMap::new(),
             uf: UnionFind::default(),
-            campaigns: HashMap::new(),
+            campaigns: IndexMap::default(),
             campaign_roots: HashMap::new(),
             actors: reference.actors,
             actor_nodes: Vec::new(),
@@ -306,7 +316,7 @@ impl Engine {
     /// The evidence index for `key`, created (with its graph node and
     /// warn-list check) if new; `true` when created.
     pub(crate) fn evidence_for(&mut self, key: EvidenceKey) -> (u32, bool) {
-        if let Some(&e) = self.index.get(&key) {
+        if let Some(e) = self.index.get(&key, &self.evidence) {
             return (e, false);
         }
         let e = u32::try_from(self.evidence.len()).unwrap_or(u32::MAX);
@@ -317,9 +327,10 @@ impl Engine {
             }
             _ => None,
         };
+        let observable = matches!(key, EvidenceKey::Observable(_));
         self.evidence.push(Evidence {
             strength: key.strength(),
-            key: key.clone(),
+            key,
             node,
             warn,
             common: false,
@@ -327,10 +338,10 @@ impl Engine {
             reporters: Vec::new(),
             last_seen_ms: i64::MIN,
         });
-        if matches!(key, EvidenceKey::Observable(_)) {
+        if observable {
             self.counts.observables += 1;
         }
-        self.index.insert(key, e);
+        self.index.insert(e, &self.evidence);
         (e, true)
     }
 
@@ -410,6 +421,9 @@ impl Engine {
             claims,
         });
         self.sub_time.push(sub.submitted_at_ms);
+        let group = self.group_of(&sub.member, &sub.distribution);
+        self.sub_group.push(group);
+        self.sub_pos.push(u32::MAX); // until it joins its campaign
         self.by_key.insert(key, si);
 
         let linked = self.link_new(si, seq, ingest.now_ms);
@@ -422,12 +436,17 @@ impl Engine {
             if matches!(ev.key, EvidenceKey::Observable(_)) {
                 match ev.reporters.iter_mut().find(|(m, _)| *m == sub.member) {
                     Some((_, c)) => *c = (*c).max(confidence),
-                    None => ev.reporters.push((sub.member.clone(), confidence)),
+                    None => {
+                        // Most values have one reporter: no room for four.
+                        ev.reporters.reserve_exact(1);
+                        ev.reporters.push((sub.member.clone(), confidence));
+                    }
                 }
             }
         }
         let (campaign_id, mut campaigns, root) =
             self.join_campaign(si, seq, &linked.roots, ingest.now_ms);
+        self.extend_views(root, si, &linked.links);
         let mut all_views = linked.views;
         all_views.append(&mut campaigns);
         self.walk_cost = WalkCost::default();
@@ -469,6 +488,18 @@ impl Engine {
         })
     }
 
+    /// The restricted-group id of (member, distribution), made if new.
+    pub(crate) fn group_of(&mut self, member: &MemberId, distribution: &Distribution) -> u32 {
+        if *distribution == Distribution::Community {
+            return crate::views::COMMUNITY;
+        }
+        let next = u32::try_from(self.groups.len()).unwrap_or(crate::views::COMMUNITY - 1);
+        *self
+            .groups
+            .entry((member.clone(), distribution.clone()))
+            .or_insert(next)
+    }
+
     fn resolve_claim(&mut self, claim: &str) -> u32 {
         let before = self.actors.len();
         let a = self.actors.resolve_claim(claim);
@@ -477,5 +508,32 @@ impl Engine {
             self.actor_nodes.push(node);
         }
         a
+    }
+}
+
+impl Engine {
+    /// In-memory sizes of the structures an indexed observable costs (the
+    /// fixed part of each; heap parts — strings, posting lists, reporters —
+    /// come on top), for the memory accounting in docs/DESIGN-NOTES.md.
+    pub fn layout() -> Vec<(&'static str, usize)> {
+        use std::mem::size_of;
+        vec![
+            ("evidence entry (Evidence)", size_of::<Evidence>()),
+            ("index entry (EvidenceKey, u32)", size_of::<(EvidenceKey, u32)>()),
+            (
+                "graph node (weight and two edge heads)",
+                size_of::<Option<Node>>() + 2 * size_of::<u32>(),
+            ),
+            (
+                "graph edge (weight, two ends, two next links)",
+                size_of::<Option<Edge>>() + 4 * size_of::<u32>(),
+            ),
+            ("submission (SubMeta)", size_of::<SubMeta>()),
+            (
+                "per submission, apart: time, group, position, union-find",
+                size_of::<i64>() + 3 * size_of::<u32>() + 2 * size_of::<u32>(),
+            ),
+            ("campaign (CampaignState)", size_of::<CampaignState>()),
+        ]
     }
 }

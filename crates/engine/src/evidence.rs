@@ -183,7 +183,7 @@ impl Collector<'_> {
             return;
         }
         let via = Via::DerivedFrom(at);
-        let host_domain = |host: &str| Observable::parse(ObservableKind::Domain, host).ok();
+        let host_domain = |host: &str| Observable::derived(ObservableKind::Domain, host).ok();
         match o.kind() {
             ObservableKind::Url => {
                 if let Some(ip) = url_ip(o.value()) {
@@ -208,7 +208,7 @@ impl Collector<'_> {
             ObservableKind::Ipv4 => {
                 if let Ok(ip) = o.value().parse::<Ipv4Addr>() {
                     let net = Ipv4Addr::from(u32::from(ip) & 0xffff_ff00);
-                    if let Ok(p) = Observable::parse(ObservableKind::Cidr, &format!("{net}/24")) {
+                    if let Ok(p) = Observable::derived(ObservableKind::Cidr, &format!("{net}/24")) {
                         self.push(EvidenceKey::Prefix(p), via);
                     }
                 }
@@ -216,7 +216,7 @@ impl Collector<'_> {
             ObservableKind::Ipv6 => {
                 if let Ok(ip) = o.value().parse::<Ipv6Addr>() {
                     let net = Ipv6Addr::from(u128::from(ip) & !((1u128 << 64) - 1));
-                    if let Ok(p) = Observable::parse(ObservableKind::Cidr, &format!("{net}/64")) {
+                    if let Ok(p) = Observable::derived(ObservableKind::Cidr, &format!("{net}/64")) {
                         self.push(EvidenceKey::Prefix(p), via);
                     }
                 }
@@ -234,12 +234,12 @@ pub(crate) fn url_ip(url: &str) -> Option<Observable> {
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if let Some(v6) = host.strip_prefix('[') {
         let v6 = v6.split_once(']')?.0;
-        return Observable::parse(ObservableKind::Ipv6, v6).ok();
+        return Observable::derived(ObservableKind::Ipv6, v6).ok();
     }
     let host = host.split_once(':').map_or(host, |(h, _)| h);
     host.parse::<Ipv4Addr>()
         .ok()
-        .and_then(|_| Observable::parse(ObservableKind::Ipv4, host).ok())
+        .and_then(|_| Observable::derived(ObservableKind::Ipv4, host).ok())
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! The correlation graph's types: what the engine keeps of a submission
 //! ([`SubMeta`]), the graph's nodes and edges, a piece of evidence with
-//! its posting list, one reader's view of a campaign, why two submissions
+//! its posting list, why two submissions
 //! link, and the scratch marks graph walks reuse. Data only: the rules
 //! that act on it live in `linking` (clustering), `recipients` (who is
 //! told what) and `alerts` (what they are told).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use crate::ids::IndexMap;
 
 use cisp_model::{Attribution, Distribution, MemberId, SectorId, SubmissionKind, Tlp};
 use petgraph::stable_graph::NodeIndex;
@@ -83,18 +85,54 @@ pub(crate) struct Evidence {
     pub(crate) last_seen_ms: i64,
 }
 
+/// The index from a piece of evidence to its entry in the evidence table.
+/// It holds only entry numbers: each key lives once, in the table, and a
+/// probe compares against it there (the keyed default hasher, so values
+/// members send cannot be crafted to collide).
+#[derive(Default)]
+pub(crate) struct EvidenceIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for EvidenceIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EvidenceIndex({} entries)", self.table.len())
+    }
+}
+
+impl EvidenceIndex {
+    /// Indexes every entry of `evidence`.
+    pub(crate) fn of(evidence: &[Evidence]) -> EvidenceIndex {
+        let mut index = EvidenceIndex::default();
+        index.table.reserve(evidence.len(), |_| 0);
+        for e in 0..evidence.len() {
+            index.insert(u32::try_from(e).unwrap_or(u32::MAX), evidence);
+        }
+        index
+    }
+
+    pub(crate) fn get(&self, key: &EvidenceKey, evidence: &[Evidence]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        self.table
+            .find(hash, |&e| evidence[e as usize].key == *key)
+            .copied()
+    }
+
+    /// Indexes entry `e`, whose key is not indexed yet.
+    pub(crate) fn insert(&mut self, e: u32, evidence: &[Evidence]) {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(&evidence[e as usize].key);
+        self.table.insert_unique(hash, e, |&x| {
+            hasher.hash_one(&evidence[x as usize].key)
+        });
+    }
+}
+
 impl Evidence {
     pub(crate) fn links(&self) -> bool {
         self.strength != Strength::Context && self.warn.is_none() && !self.common
     }
-}
-
-/// One recipient's view of a campaign: the submissions it may see that are
-/// connected to the triggering one through submissions it may see.
-pub(crate) struct View {
-    /// Lowest sequence number in the view: names it (stable as it grows).
-    pub(crate) label: u32,
-    pub(crate) subs: Vec<u32>,
 }
 
 /// Why two submissions are linked.
@@ -111,10 +149,8 @@ pub(crate) struct Marks {
     /// `epoch` means "visited in this walk".
     pub(crate) epoch: u32,
     pub(crate) sub_mark: Vec<u32>,
-    /// Restricted submissions the reader of the current walk may see.
-    pub(crate) vis_mark: Vec<u32>,
     /// First weak piece seen per candidate while listing one submission's links.
-    pub(crate) weak: HashMap<u32, u32>,
+    pub(crate) weak: IndexMap<u32, u32>,
 }
 
 impl Marks {
@@ -123,11 +159,9 @@ impl Marks {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.sub_mark.fill(0);
-            self.vis_mark.fill(0);
             self.epoch = 1;
         }
         self.sub_mark.resize(n, 0);
-        self.vis_mark.resize(n, 0);
         self.epoch
     }
 }

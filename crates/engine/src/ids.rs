@@ -99,6 +99,40 @@ impl IdKey {
     }
 }
 
+/// A hasher for the engine's own integer indexes (submission, evidence,
+/// campaign-root and position numbers): one multiplication by an odd
+/// constant, so dense keys spread over the table. Only for keys the engine
+/// assigns itself — values members send keep the default keyed hasher, so
+/// a crafted set of values cannot be made to collide.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IndexHasher(u64);
+
+const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for IndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SPREAD);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(SPREAD);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(SPREAD);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+/// A map keyed by engine indexes.
+pub(crate) type IndexMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IndexHasher>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

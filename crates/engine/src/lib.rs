@@ -51,6 +51,7 @@ mod recipients;
 mod scoring;
 mod snapshot;
 mod union_find;
+mod views;
 mod warnlist;
 
 pub use actors::Actors;

@@ -19,14 +19,16 @@
 //!
 //! [`EngineConfig::link_window_ms`]: crate::EngineConfig::link_window_ms
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use cisp_model::{Distribution, Observable, ObservableKind};
+use cisp_model::{Observable, ObservableKind};
 
 use crate::campaign::{CampaignState, CampaignView};
 use crate::engine::Engine;
 use crate::evidence::{EvidenceKey, Strength};
-use crate::graph::{Edge, Link, Node, View};
+use crate::graph::{Edge, Link, Node};
+use crate::ids::IndexMap;
+use crate::views::{Parts, Views};
 
 /// What linking a new submission found.
 pub(crate) struct Linked {
@@ -34,6 +36,8 @@ pub(crate) struct Linked {
     pub(crate) matches: BTreeMap<u32, BTreeSet<Observable>>,
     /// Campaign roots it links to.
     pub(crate) roots: Vec<u32>,
+    /// The earlier submissions it links to, each once.
+    pub(crate) links: Vec<u32>,
     /// Campaign views changed by splits.
     pub(crate) views: Vec<CampaignView>,
     /// Values that became common infrastructure.
@@ -57,7 +61,7 @@ impl Engine {
         &self,
         x: u32,
         accept: impl Fn(u32) -> bool,
-        weak: &mut HashMap<u32, u32>,
+        weak: &mut IndexMap<u32, u32>,
         cost: &mut u64,
         mut f: impl FnMut(u32, Link),
     ) {
@@ -130,7 +134,7 @@ impl Engine {
     }
 
     /// Every link of `x`, to any submission.
-    fn all_links(&self, x: u32, weak: &mut HashMap<u32, u32>) -> Vec<(u32, Link)> {
+    fn all_links(&self, x: u32, weak: &mut IndexMap<u32, u32>) -> Vec<(u32, Link)> {
         let mut found = Vec::new();
         let mut cost = 0;
         self.links(x, |_| true, weak, &mut cost, |y, l| found.push((y, l)));
@@ -197,9 +201,13 @@ impl Engine {
         }
         roots.sort_unstable();
         roots.dedup();
+        let mut links: Vec<u32> = found.iter().map(|&(y, _)| y).collect();
+        links.sort_unstable();
+        links.dedup();
         Linked {
             matches,
             roots,
+            links,
             views,
             common,
         }
@@ -216,8 +224,8 @@ impl Engine {
     /// do not recur); a shared-hosting address or a commodity tool sits
     /// with one group per campaign that uses it.
     pub(crate) fn tenants(&self, e: u32, new: u32) -> usize {
-        let mut parent: HashMap<u32, u32> = HashMap::new();
-        fn find(parent: &mut HashMap<u32, u32>, mut x: u32) -> u32 {
+        let mut parent: IndexMap<u32, u32> = IndexMap::default();
+        fn find(parent: &mut IndexMap<u32, u32>, mut x: u32) -> u32 {
             while let Some(&p) = parent.get(&x) {
                 if p == x {
                     break;
@@ -264,7 +272,7 @@ impl Engine {
             firsts.push(first);
         }
         // Submissions per group.
-        let mut per_group: HashMap<u32, u32> = HashMap::new();
+        let mut per_group: IndexMap<u32, u32> = IndexMap::default();
         for f in firsts.into_iter().flatten() {
             *per_group.entry(find(&mut parent, f)).or_default() += 1;
         }
@@ -347,9 +355,11 @@ impl Engine {
                     let absorbed = self.take_campaign(r);
                     views.push(absorbed.view(seq, Some(state.id.clone()), now_ms, &self.actors));
                     self.graph.remove_node(absorbed.node);
-                    for &s in &absorbed.subs {
+                    let offset = state.subs.len();
+                    for (i, &s) in absorbed.subs.iter().enumerate() {
                         let sn = self.subs[s as usize].node;
                         self.graph.add_edge(sn, state.node, Edge::MemberOf);
+                        self.sub_pos[s as usize] = u32::try_from(offset + i).unwrap_or(u32::MAX);
                     }
                     state.absorb(absorbed);
                     root = self.uf.union_roots(root, r);
@@ -371,22 +381,24 @@ impl Engine {
     }
 
     fn take_campaign(&mut self, root: u32) -> CampaignState {
+        // (boxed in the map: growing it moves pointers, not states)
         #[allow(clippy::expect_used)]
         let state = self
             .campaigns
             .remove(&root)
             .expect("every root has a campaign");
         self.campaign_roots.remove(&state.id);
-        state
+        *state
     }
 
     fn put_campaign(&mut self, root: u32, state: CampaignState) {
         self.campaign_roots.insert(state.id.clone(), root);
-        self.campaigns.insert(root, state);
+        self.campaigns.insert(root, Box::new(state));
     }
 
     /// Adds submission `s` to `state` (and its member-of edge).
     fn add_to(&mut self, state: &mut CampaignState, s: u32) {
+        self.sub_pos[s as usize] = u32::try_from(state.subs.len()).unwrap_or(u32::MAX);
         let meta = &self.subs[s as usize];
         self.graph.add_edge(meta.node, state.node, Edge::MemberOf);
         state.add_submission(s, meta);
@@ -472,56 +484,65 @@ impl Engine {
         views
     }
 
-    /// The view from `start` of a reader who may see every community-wide
-    /// submission and, of the others, exactly `visible`: every submission
-    /// reachable through links between submissions it may see. `None`
-    /// when the walk exceeds [`crate::EngineConfig::view_budget`].
-    pub(crate) fn view(&mut self, visible: &[u32], start: u32) -> Option<View> {
+    /// The connected parts of the campaign `members` that a reader with
+    /// `key` may see (community-wide submissions and those of the
+    /// restricted groups in `key`): one pass over their links, counted as
+    /// a walk. `None` when it looks at more posting-list entries than
+    /// [`crate::EngineConfig::view_budget`].
+    pub(crate) fn build_parts(&mut self, members: &[u32], key: &[u32]) -> Option<Parts> {
         let budget = u64::from(self.config.view_budget);
-        let mut marks = std::mem::take(&mut self.marks);
-        let epoch = marks.next(self.subs.len());
-        for &j in visible {
-            marks.vis_mark[j as usize] = epoch;
+        let mut weak = std::mem::take(&mut self.marks.weak);
+        let mut parts = Parts::default();
+        let visible = |s: u32| Views::visible(key, self.sub_group[s as usize]);
+        for &s in members.iter().filter(|&&s| visible(s)) {
+            parts.insert(self.sub_pos[s as usize], s, &self.subs[s as usize]);
         }
         let mut cost = 0u64;
-        let mut subs = Vec::new();
-        let mut stack = vec![start];
-        marks.sub_mark[start as usize] = epoch;
+        let mut linked = Vec::new();
         let mut over = false;
-        while let Some(x) = stack.pop() {
-            subs.push(x);
-            let mut next = Vec::new();
-            let (sub_mark, vis_mark) = (&marks.sub_mark, &marks.vis_mark);
+        for &s in members.iter().filter(|&&s| visible(s)) {
+            linked.clear();
+            // Each link is seen from both ends: joining from the later one
+            // is enough.
             self.links(
-                x,
-                |y| {
-                    sub_mark[y as usize] != epoch
-                        && (self.subs[y as usize].distribution == Distribution::Community
-                            || vis_mark[y as usize] == epoch)
-                },
-                &mut marks.weak,
+                s,
+                |y| y < s && visible(y),
+                &mut weak,
                 &mut cost,
-                |y, _| next.push(y),
+                |y, _| linked.push(y),
             );
-            for y in next {
-                if marks.sub_mark[y as usize] != epoch {
-                    marks.sub_mark[y as usize] = epoch;
-                    stack.push(y);
-                }
+            let at = self.sub_pos[s as usize];
+            for &y in &linked {
+                parts.union(at, self.sub_pos[y as usize]);
             }
             if cost > budget {
                 over = true;
                 break;
             }
         }
-        self.marks = marks;
+        self.marks.weak = weak;
         self.walk_cost.walks += 1;
         self.walk_cost.edges += cost;
-        if over {
-            return None;
+        (!over).then_some(parts)
+    }
+
+    /// Puts the new submission `si`, linked to `linked`, into the kept
+    /// parts of its campaign (`root`) for every key that may see it.
+    pub(crate) fn extend_views(&mut self, root: u32, si: u32, linked: &[u32]) {
+        let Some(state) = self.campaigns.get_mut(&root) else {
+            return;
+        };
+        let group = self.sub_group[si as usize];
+        let at = self.sub_pos[si as usize];
+        for (key, parts) in &mut state.views.parts {
+            if !Views::visible(key, group) {
+                continue;
+            }
+            parts.insert(at, si, &self.subs[si as usize]);
+            for &y in linked {
+                // (`union` ignores submissions the key may not see)
+                parts.union(at, self.sub_pos[y as usize]);
+            }
         }
-        subs.sort_unstable();
-        let label = subs.first().copied().unwrap_or(start);
-        Some(View { label, subs })
     }
 }

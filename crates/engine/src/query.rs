@@ -84,7 +84,7 @@ impl Engine {
         let mut prev: HashMap<u32, (u32, Link)> = HashMap::new();
         let mut seen: HashSet<u32> = HashSet::from([x]);
         let mut queue = std::collections::VecDeque::from([x]);
-        let mut weak = HashMap::new();
+        let mut weak = crate::ids::IndexMap::default();
         let mut cost = 0;
         while let Some(s) = queue.pop_front() {
             if s == y {
@@ -199,7 +199,7 @@ impl Engine {
         };
         let mut seen = std::collections::HashSet::from([first]);
         let mut queue = VecDeque::from([first]);
-        let mut weak = HashMap::new();
+        let mut weak = crate::ids::IndexMap::default();
         let mut cost = 0;
         let mut hops = Vec::new();
         while let Some(x) = queue.pop_front() {
@@ -240,7 +240,9 @@ impl Engine {
 
     /// An observable with every campaign it is in and every sighting.
     pub fn observable(&self, o: &Observable, now_ms: i64) -> Option<ObservableDetail> {
-        let &e = self.index.get(&EvidenceKey::Observable(o.clone()))?;
+        let e = self
+            .index
+            .get(&EvidenceKey::Observable(o.clone()), &self.evidence)?;
         let ev = &self.evidence[e as usize];
         let mut campaigns = BTreeSet::new();
         let sightings = ev
@@ -310,7 +312,7 @@ impl Engine {
 
     /// Every live campaign, largest first (at most `limit`).
     pub fn campaign_views(&self, now_ms: i64, limit: usize) -> Vec<CampaignView> {
-        let mut c: Vec<&crate::campaign::CampaignState> = self.campaigns.values().collect();
+        let mut c: Vec<&crate::campaign::CampaignState> = self.campaigns.values().map(|c| &**c).collect();
         c.sort_by_key(|c| (std::cmp::Reverse(c.submission_count), c.founded_seq));
         c.into_iter()
             .take(limit)

@@ -6,15 +6,22 @@
 //! alert records. Every item a recipient is told about passes
 //! [`cisp_model::Registry::may_see`] here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::rc::Rc;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cisp_model::{Member, MemberId, Observable, Role, SectorId, Submission, SubmissionKind};
 
 use crate::alerts::{Alert, Ctx, Draft, What};
 use crate::engine::{Engine, Ingest};
-use crate::graph::{SubMeta, View};
+use crate::graph::SubMeta;
+use crate::views::Tally;
 use crate::ids::CampaignId;
+
+/// One reader's view of a campaign: its label (lowest submission) and the
+/// key whose parts hold it (`None`: the whole campaign).
+pub(crate) struct Seen {
+    label: u32,
+    key: Option<Vec<u32>>,
+}
 
 impl Engine {
     /// Every alert the arrival of submission `si` causes. Phase one works
@@ -92,61 +99,49 @@ impl Engine {
                 .collect()
         };
 
-        let mut views: BTreeMap<MemberId, Option<Rc<View>>> = BTreeMap::new();
-        let mut over_budget = 0u32;
         let wanted = std::iter::once(&submitter)
             .filter(|_| !for_submitter.is_empty())
             .chain(for_earlier.keys())
             .chain(&escalation_candidates)
             .chain(&claim_candidates);
         let wanted: BTreeSet<MemberId> = wanted.cloned().collect();
-        // A reader's view depends only on which of the campaign's restricted
-        // (not community-wide) submissions it may see: readers with the same
-        // set share one walk, and one who sees them all sees the campaign.
-        let state = &self.campaigns[&root];
-        let whole = || {
-            let mut subs = state.subs.clone();
-            subs.sort_unstable();
-            let label = subs.first().copied().unwrap_or(si);
-            Rc::new(View { label, subs })
-        };
-        let mut whole_view: Option<Rc<View>> = None;
-        let mut signatures: Vec<(MemberId, Vec<bool>)> = Vec::with_capacity(wanted.len());
+        // Each reader's view of the campaign from the new submission: the
+        // whole campaign, or one of the parts its key keeps (`views`).
+        let mut views: BTreeMap<MemberId, Option<Seen>> = BTreeMap::new();
+        let mut over_budget = 0u32;
         for reader in wanted {
-            let sees: Vec<bool> = state
-                .restricted
-                .iter()
-                .map(|g| self.registry.may_see(&reader, &g.member, &g.distribution))
-                .collect();
-            if sees.iter().all(|&b| b) {
-                let v = whole_view.get_or_insert_with(whole).clone();
-                views.insert(reader, Some(v));
-            } else {
-                signatures.push((reader, sees));
-            }
-        }
-        let mut walked: HashMap<Vec<bool>, Option<Rc<View>>> = HashMap::new();
-        for (reader, sees) in signatures {
-            let v = match walked.get(&sees) {
-                Some(v) => v.clone(),
-                None => {
-                    let state = &self.campaigns[&root];
-                    let visible: Vec<u32> = state
-                        .restricted
-                        .iter()
-                        .zip(&sees)
-                        .filter(|(_, &b)| b)
-                        .flat_map(|(g, _)| g.subs.iter().copied())
-                        .collect();
-                    let v = self.view(&visible, si).map(Rc::new);
-                    walked.insert(sees, v.clone());
-                    v
-                }
-            };
-            if v.is_none() {
+            let seen = self.view_of(root, si, &reader);
+            if seen.is_none() {
                 over_budget += 1;
             }
-            views.insert(reader, v);
+            views.insert(reader, seen);
+        }
+        // Escalations and claims are about the view itself: decided from
+        // its tally, and only the views an alert is built about are listed.
+        let mut listed: BTreeMap<MemberId, Vec<u32>> = BTreeMap::new();
+        let k = self.config.k_anonymity as usize;
+        for reader in escalation_candidates.iter().chain(&claim_candidates) {
+            let Some(Some(seen)) = views.get(reader) else {
+                continue;
+            };
+            if listed.contains_key(reader) {
+                continue;
+            }
+            let fusion = self.registry.is_fusion_cell(reader);
+            let Some((own, members, sectors)) = self.view_counts(root, si, seen, reader, fusion, k)
+            else {
+                continue;
+            };
+            if !own && !fusion {
+                continue; // the campaign as it may see it does not involve it
+            }
+            let escalates = escalation_candidates.contains(reader)
+                && (members >= self.config.escalation_members
+                    || sectors >= self.config.escalation_sectors as usize);
+            if escalates || claim_candidates.contains(reader) {
+                let list = self.list_view(root, si, seen);
+                listed.insert(reader.clone(), list);
+            }
         }
 
         // Phase two: build.
@@ -210,12 +205,11 @@ impl Engine {
             .chain(&claim_candidates)
             .collect();
         for reader in readers {
-            let Some(Some(view)) = views.get(reader) else {
+            let (Some(list), Some(Some(view))) = (listed.get(reader), views.get(reader)) else {
                 continue;
             };
             let fusion = self.registry.is_fusion_cell(reader);
-            let (own, mut others): (Vec<&SubMeta>, Vec<&SubMeta>) = view
-                .subs
+            let (own, mut others): (Vec<&SubMeta>, Vec<&SubMeta>) = list
                 .iter()
                 .map(|&j| &self.subs[j as usize])
                 .partition(|m| m.key.member == *reader);
@@ -278,6 +272,111 @@ impl Engine {
         state.escalated.extend(escalated);
         state.actors_told.extend(told_claims);
         (alerts, over_budget)
+    }
+
+    /// `reader`'s key in campaign `root` (the restricted groups it may
+    /// see, checked once per reader and group) and whether it holds every
+    /// group, i.e. the reader sees the whole campaign.
+    fn reader_key(&mut self, root: u32, reader: &MemberId) -> Option<(bool, Vec<u32>)> {
+        let state = self.campaigns.get_mut(&root)?;
+        let key = state.views.keys.entry(reader.clone()).or_default();
+        while let Some(g) = state.restricted.get(key.checked) {
+            if self.registry.may_see(reader, &g.member, &g.distribution) {
+                let id = g
+                    .subs
+                    .first()
+                    .map_or(crate::views::COMMUNITY, |&s| self.sub_group[s as usize]);
+                if let Err(at) = key.visible.binary_search(&id) {
+                    key.visible.insert(at, id);
+                }
+            }
+            key.checked += 1;
+        }
+        Some((key.visible.len() == state.restricted.len(), key.visible.clone()))
+    }
+
+    /// `reader`'s view of campaign `root` from submission `si` (which it
+    /// may see): kept, or built once for its key. `None` when building it
+    /// went over the view budget.
+    fn view_of(&mut self, root: u32, si: u32, reader: &MemberId) -> Option<Seen> {
+        let (whole, key) = self.reader_key(root, reader)?;
+        if whole {
+            let state = self.campaigns.get_mut(&root)?;
+            let subs = &self.subs;
+            let tally = state.views.whole.get_or_insert_with(|| {
+                let mut t = Tally::of(si, &subs[si as usize]);
+                for &s in state.subs.iter().filter(|&&s| s != si) {
+                    t.add(s, &subs[s as usize]);
+                }
+                t
+            });
+            return Some(Seen {
+                label: tally.label,
+                key: None,
+            });
+        }
+        if !self.campaigns.get(&root)?.views.parts.contains_key(&key) {
+            let members = self.campaigns.get(&root)?.subs.clone();
+            let parts = self.build_parts(&members, &key)?;
+            self.campaigns
+                .get_mut(&root)?
+                .views
+                .parts
+                .insert(key.clone(), parts);
+        }
+        let at = self.sub_pos[si as usize];
+        let parts = self.campaigns.get_mut(&root)?.views.parts.get_mut(&key)?;
+        let label = parts.tally_of(at)?.label;
+        Some(Seen {
+            label,
+            key: Some(key),
+        })
+    }
+
+    /// (holds the reader's own reports, members, sectors) of a view as
+    /// `reader` counts them.
+    fn view_counts(
+        &mut self,
+        root: u32,
+        si: u32,
+        seen: &Seen,
+        reader: &MemberId,
+        fusion: bool,
+        k: usize,
+    ) -> Option<(bool, u32, usize)> {
+        let state = self.campaigns.get_mut(&root)?;
+        let tally = match &seen.key {
+            None => state.views.whole.as_ref()?,
+            Some(key) => state
+                .views
+                .parts
+                .get_mut(key)?
+                .tally_of(self.sub_pos[si as usize])?,
+        };
+        Some(tally.counts(reader, fusion, &self.registry, k))
+    }
+
+    /// The submissions of a view, in engine order.
+    fn list_view(&mut self, root: u32, si: u32, seen: &Seen) -> Vec<u32> {
+        let Some(state) = self.campaigns.get_mut(&root) else {
+            return Vec::new();
+        };
+        let mut subs = match &seen.key {
+            None => state.subs.clone(),
+            Some(key) => match state.views.parts.get_mut(key) {
+                Some(parts) => {
+                    let part = parts.find(self.sub_pos[si as usize]);
+                    (0u32..)
+                        .zip(&state.subs)
+                        .filter(|&(at, _)| parts.contains(at) && parts.find(at) == part)
+                        .map(|(_, &s)| s)
+                        .collect()
+                }
+                None => Vec::new(),
+            },
+        };
+        subs.sort_unstable();
+        subs
     }
 
     /// Alerts about the new submission itself, not its campaign: sector

@@ -40,7 +40,10 @@ impl Engine {
             .shared
             .iter()
             .map(|o| {
-                let Some(&e) = self.index.get(&EvidenceKey::Observable(o.clone())) else {
+                let Some(e) = self
+                    .index
+                    .get(&EvidenceKey::Observable(o.clone()), &self.evidence)
+                else {
                     return 0.0;
                 };
                 let ev = &self.evidence[e as usize];

@@ -18,9 +18,8 @@ use crate::actors::Actors;
 use crate::campaign::CampaignState;
 use crate::engine::{Engine, Reference, WalkCost};
 use crate::error::EngineError;
-use crate::evidence::EvidenceKey;
-use crate::graph::{Counts, Edge, Evidence, Marks, Node, SubMeta};
-use crate::ids::{IdKey, SubmissionKey};
+use crate::graph::{Counts, Edge, Evidence, EvidenceIndex, Marks, Node, SubMeta};
+use crate::ids::{IdKey, IndexMap, SubmissionKey};
 use crate::union_find::UnionFind;
 use crate::EngineConfig;
 
@@ -33,7 +32,7 @@ struct Out<'a> {
     evidence: &'a Vec<Evidence>,
     subs: &'a Vec<SubMeta>,
     uf: &'a UnionFind,
-    campaigns: &'a HashMap<u32, CampaignState>,
+    campaigns: &'a IndexMap<u32, Box<CampaignState>>,
     actors: &'a Actors,
     actor_nodes: &'a Vec<NodeIndex>,
 }
@@ -45,7 +44,7 @@ struct In {
     evidence: Vec<Evidence>,
     subs: Vec<SubMeta>,
     uf: UnionFind,
-    campaigns: HashMap<u32, CampaignState>,
+    campaigns: IndexMap<u32, Box<CampaignState>>,
     actors: Actors,
     actor_nodes: Vec<NodeIndex>,
 }
@@ -99,12 +98,7 @@ impl Engine {
                 "made with another id salt or other linking settings".into(),
             ));
         }
-        let index: HashMap<EvidenceKey, u32> = s
-            .evidence
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.key.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
-            .collect();
+        let index = EvidenceIndex::of(&s.evidence);
         let by_key: HashMap<SubmissionKey, u32> = s
             .subs
             .iter()
@@ -112,6 +106,11 @@ impl Engine {
             .map(|(i, m)| (m.key.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
             .collect();
         engine.sub_time = s.subs.iter().map(|m| m.submitted_at_ms).collect();
+        engine.sub_group = s
+            .subs
+            .iter()
+            .map(|m| engine.group_of(&m.key.member, &m.distribution))
+            .collect();
         engine.graph = s.graph;
         engine.index = index;
         engine.counts = Counts::of(&s.evidence);
@@ -124,6 +123,14 @@ impl Engine {
             .iter()
             .map(|(&root, c)| (c.id.clone(), root))
             .collect();
+        engine.sub_pos = vec![u32::MAX; engine.subs.len()];
+        for state in s.campaigns.values() {
+            for (at, &sub) in (0u32..).zip(&state.subs) {
+                if let Some(p) = engine.sub_pos.get_mut(sub as usize) {
+                    *p = at;
+                }
+            }
+        }
         engine.campaigns = s.campaigns;
         engine.actors = s.actors;
         engine.actor_nodes = s.actor_nodes;

@@ -719,6 +719,7 @@ proptest! {
         let mut parts: Vec<Alert> = Vec::new();
         let mut held: BTreeSet<usize> = BTreeSet::new();
         let mut updates: Vec<Coalesced<usize>> = Vec::new();
+        let mut ever_escalated: BTreeSet<String> = BTreeSet::new();
 
         for (n, s) in w.subs.iter().enumerate() {
             let scope = ["fusion-cell-only", "named-members", "sharing-groups", "sector", "community"][s.scope as usize];
@@ -849,6 +850,60 @@ proptest! {
                     AlertKind::ActorAttribution => prop_assert!(!s.actors.is_empty()),
                     _ => {}
                 }
+            }
+            // Liveness of escalations: a reader that was never sent one,
+            // may see the new report, is involved in its campaign (reported
+            // in it, or the Fusion Cell) and whose own view now reaches a
+            // threshold — while the whole campaign does — is sent one now.
+            let whole = view(None, seq);
+            let whole_members: BTreeSet<usize> = whole.iter().map(|&p| accepted[p].member).collect();
+            let whole_sectors: BTreeSet<u8> = whole_members.iter().map(|&m| w.members[m].sector).collect();
+            let may_escalate = whole_members.len() >= w.esc_members as usize
+                || whole_sectors.len() >= w.esc_sectors as usize;
+            if may_escalate && fx.views_over_budget == 0 {
+                let readers = std::iter::once(None).chain((0..w.members.len()).map(Some));
+                for r in readers {
+                    let name = r.map_or_else(|| "fc".to_owned(), |i| format!("m{i}"));
+                    let involved = w.is_fc(r) || whole_members.iter().any(|&m| Some(m) == r);
+                    if ever_escalated.contains(&name) || !involved || !w.may_see(r, s) {
+                        continue;
+                    }
+                    let v = view(r, seq);
+                    let own = v.iter().any(|&p| Some(accepted[p].member) == r);
+                    let mut named = BTreeSet::new();
+                    let mut anon = 0;
+                    let mut sectors = BTreeSet::new();
+                    for &p in &v {
+                        let sp = &accepted[p];
+                        let sec = w.members[sp.member].sector;
+                        if Some(sp.member) == r {
+                            if !sp.anonymous || w.is_fc(r) || w.sector_size(sec) >= w.k as usize {
+                                sectors.insert(sec);
+                            }
+                            continue;
+                        }
+                        if !sp.anonymous || w.is_fc(r) {
+                            named.insert(sp.member);
+                            sectors.insert(sec);
+                        } else {
+                            anon += 1;
+                            if w.sector_size(sec) >= w.k as usize { sectors.insert(sec); }
+                        }
+                    }
+                    let members = named.len() + anon + usize::from(own);
+                    if (own || w.is_fc(r))
+                        && (members >= w.esc_members as usize || sectors.len() >= w.esc_sectors as usize)
+                    {
+                        prop_assert!(
+                            told.contains(&(name.clone(), AlertKind::CampaignEscalation)),
+                            "{} not sent an escalation its view reached ({} members, {} sectors)",
+                            name, members, sectors.len()
+                        );
+                    }
+                }
+            }
+            for a in fx.alerts.iter().filter(|a| a.kind == AlertKind::CampaignEscalation) {
+                ever_escalated.insert(a.recipient.to_string());
             }
             // Liveness: every direct match each side may see is reported.
             for &j in &matched {

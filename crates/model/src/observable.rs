@@ -204,6 +204,23 @@ impl Observable {
         })
     }
 
+    /// An observable cut from the normal form of another — a URL's or an
+    /// e-mail address's host, a host's registrable domain, an address's
+    /// network — exactly as [`Observable::parse`] would give it, without
+    /// normalising again when the value is already in normal form (as such
+    /// a cut almost always is: a plain lower-case ASCII host name, a
+    /// canonical address or network). Anything else takes the full parse.
+    pub fn derived(kind: ObservableKind, value: &str) -> Result<Observable, ModelError> {
+        if is_normal(kind, value) {
+            Ok(Observable {
+                kind,
+                value: value.into(),
+            })
+        } else {
+            Observable::parse(kind, value)
+        }
+    }
+
     pub fn kind(&self) -> ObservableKind {
         self.kind
     }
@@ -232,6 +249,40 @@ impl Observable {
         };
         let is_ip = host.parse::<std::net::Ipv4Addr>().is_ok();
         (!host.is_empty() && !is_ip).then_some(host)
+    }
+}
+
+/// Whether `value` is already what [`Observable::parse`] makes of it, by
+/// cheap checks that never accept what the parse would change: a domain
+/// of plain lower-case ASCII labels (no `xn--` or other `??--` label, which
+/// IDNA must judge), an address or network in its canonical spelling. No
+/// defang token can hide in those characters. `false` means "parse it".
+fn is_normal(kind: ObservableKind, value: &str) -> bool {
+    match kind {
+        ObservableKind::Domain => {
+            value.len() <= 253
+                && value.contains('.')
+                && value.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.get(2..4) != Some("--")
+                        && l.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                        })
+                })
+                && !value
+                    .rsplit('.')
+                    .next()
+                    .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        }
+        ObservableKind::Ipv4 => normalise_ipv4(value).is_ok_and(|n| n == value),
+        ObservableKind::Ipv6 => {
+            !value.starts_with('[') && normalise_ipv6(value).is_ok_and(|n| n == value)
+        }
+        ObservableKind::Cidr => normalise_cidr(value).is_ok_and(|n| n == value),
+        _ => false,
     }
 }
 
@@ -520,6 +571,43 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut for derived values never disagrees with the parse:
+        /// what it accepts as normal, the parse leaves as it is.
+        #[test]
+        fn derived_values_take_the_shortcut_only_when_already_normal(
+            domain in "[a-zA-Z0-9_.-]{1,70}",
+            labels in proptest::collection::vec("(xn--)?[a-z0-9-]{1,12}", 2..5),
+            v4 in any::<[u8; 4]>(),
+            v6 in any::<[u16; 8]>(),
+            prefix in 0u8..=128,
+        ) {
+            let joined = labels.join(".");
+            let v4 = std::net::Ipv4Addr::from(v4).to_string();
+            let v6 = std::net::Ipv6Addr::from(v6).to_string();
+            let cidr4 = format!("{v4}/{}", prefix % 33);
+            let cidr6 = format!("{v6}/{prefix}");
+            for (kind, value) in [
+                (ObservableKind::Domain, domain.as_str()),
+                (ObservableKind::Domain, joined.as_str()),
+                (ObservableKind::Ipv4, v4.as_str()),
+                (ObservableKind::Ipv6, v6.as_str()),
+                (ObservableKind::Cidr, cidr4.as_str()),
+                (ObservableKind::Cidr, cidr6.as_str()),
+            ] {
+                let parsed = Observable::parse(kind, value);
+                if is_normal(kind, value) {
+                    prop_assert_eq!(parsed.as_ref().map(Observable::value).ok(), Some(value));
+                }
+                prop_assert_eq!(
+                    Observable::derived(kind, value).ok(),
+                    parsed.ok(),
+                    "{} {}", kind, value
+                );
+            }
+        }
+    }
 
     fn norm(kind: ObservableKind, raw: &str) -> String {
         Observable::parse(kind, raw)

@@ -111,6 +111,32 @@ fn index_memory(n: u64) -> anyhow::Result<()> {
         (after - before) >> 20,
         (after - base) / s.observables.max(1)
     );
+    for (what, bytes) in cisp_engine::Engine::layout() {
+        println!("  {bytes:>4} bytes  {what}");
+    }
+    // A snapshot of it: what the fusion service writes every
+    // `snapshot_interval` and reads on start.
+    let started = std::time::Instant::now();
+    let bytes = engine.snapshot().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let wrote = started.elapsed();
+    let size = bytes.len();
+    drop(engine);
+    let started = std::time::Instant::now();
+    let restored = cisp_engine::Engine::restore(
+        registry,
+        EngineConfig::default(),
+        cisp_engine::Reference::shipped(&[]).map_err(|e| anyhow::anyhow!("{e}"))?,
+        &bytes,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "snapshot: {} MiB ({} bytes per indexed observable), encoded in {:.2} s, restored in {:.2} s ({} reports back)",
+        size >> 20,
+        size as u64 / s.observables.max(1),
+        wrote.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        restored.processed()
+    );
     Ok(())
 }
 
