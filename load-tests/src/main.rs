@@ -262,7 +262,7 @@ async fn main() -> anyhow::Result<()> {
         ch * 1000.0
     );
     println!(
-        "per-audience views: {} walks, {} graph edges followed ({:.0} per record)",
+        "per-audience views: {} walks building kept views, {} posting entries looked at ({:.0} per record)",
         m.view_walks.get(),
         m.view_edges.get(),
         m.view_edges.get() as f64 / n as f64

@@ -2,7 +2,7 @@
 //! attribution) and [`CampaignView`], what a campaign update carries; the
 //! Fusion Cell sees the whole campaign, a member only its own view.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use cisp_model::{Distribution, MemberId, SectorId, Tlp};
 use petgraph::stable_graph::NodeIndex;
@@ -50,8 +50,11 @@ pub(crate) struct CampaignState {
     /// Sequence number of the founding submission: the oldest survives a merge.
     pub(crate) founded_seq: u64,
     pub(crate) submission_count: u32,
-    pub(crate) members: BTreeMap<MemberId, u32>,
-    pub(crate) sectors: BTreeSet<SectorId>,
+    /// Submissions per member, sorted by member (a handful: a vector,
+    /// where a B-tree's first node alone costs ~200 bytes per campaign).
+    pub(crate) members: Vec<(MemberId, u32)>,
+    /// Sorted, each once.
+    pub(crate) sectors: Vec<SectorId>,
     /// Its observables (evidence indexes).
     pub(crate) observables: HashSet<u32>,
     pub(crate) tlp: Tlp,
@@ -72,9 +75,10 @@ pub(crate) struct CampaignState {
     /// Techniques, malware and actor claims, for attribution.
     pub(crate) features: Features,
     pub(crate) attribution: Option<Attribution>,
-    /// Readers' views, kept as it grows (`views`); rebuilt after a restore.
+    /// Readers' views, kept as it grows (`views`); made when first asked
+    /// for (most campaigns never are), rebuilt after a restore.
     #[serde(skip)]
-    pub(crate) views: Views,
+    pub(crate) views: Option<Box<Views>>,
 }
 
 /// The campaign's submissions from one member with one (not community-wide)
@@ -113,8 +117,8 @@ impl CampaignState {
             id,
             founded_seq,
             submission_count: 0,
-            members: BTreeMap::new(),
-            sectors: BTreeSet::new(),
+            members: Vec::new(),
+            sectors: Vec::new(),
             observables: HashSet::new(),
             tlp: Tlp::Clear,
             first_seen_ms: i64::MAX,
@@ -126,7 +130,7 @@ impl CampaignState {
             node,
             features: Features::default(),
             attribution: None,
-            views: Views::default(),
+            views: None,
         }
     }
 
@@ -143,33 +147,52 @@ impl CampaignState {
                 &[si],
             );
         }
-        *self.members.entry(meta.key.member.clone()).or_default() += 1;
+        self.count_member(&meta.key.member, 1);
         if let Some(s) = &meta.sector {
-            self.sectors.insert(s.clone());
+            self.add_sector(s);
         }
         self.tlp = self.tlp.max(meta.tlp);
-        if let Some(whole) = &mut self.views.whole {
+        if let Some(whole) = self.views.as_mut().and_then(|v| v.whole.as_mut()) {
             whole.add(si, meta);
         }
         self.first_seen_ms = self.first_seen_ms.min(meta.submitted_at_ms);
         self.last_seen_ms = self.last_seen_ms.max(meta.submitted_at_ms);
     }
 
-    pub(crate) fn absorb(&mut self, other: CampaignState) {
-        self.views.whole = match (self.views.whole.take(), other.views.whole) {
-            (Some(mut a), Some(b)) => {
-                a.merge(b);
-                Some(a)
-            }
-            _ => None,
-        };
-        // The parts kept saw only this campaign's submissions.
-        self.views.forget_parts();
-        self.submission_count += other.submission_count;
-        for (m, n) in other.members {
-            *self.members.entry(m).or_default() += n;
+    fn count_member(&mut self, member: &MemberId, n: u32) {
+        match self.members.binary_search_by(|(m, _)| m.cmp(member)) {
+            Ok(at) => self.members[at].1 += n,
+            Err(at) => self.members.insert(at, (member.clone(), n)),
         }
-        self.sectors.extend(other.sectors);
+    }
+
+    fn add_sector(&mut self, sector: &SectorId) {
+        if let Err(at) = self.sectors.binary_search(sector) {
+            self.sectors.insert(at, sector.clone());
+        }
+    }
+
+    pub(crate) fn absorb(&mut self, other: CampaignState) {
+        let mine = self.views.as_mut().and_then(|v| v.whole.take());
+        let theirs = other.views.and_then(|v| v.whole);
+        if let Some(views) = &mut self.views {
+            views.whole = match (mine, theirs) {
+                (Some(mut a), Some(b)) => {
+                    a.merge(b);
+                    Some(a)
+                }
+                _ => None,
+            };
+            // The parts kept saw only this campaign's submissions.
+            views.forget_parts();
+        }
+        self.submission_count += other.submission_count;
+        for (m, n) in &other.members {
+            self.count_member(m, *n);
+        }
+        for s in &other.sectors {
+            self.add_sector(s);
+        }
         if self.observables.len() < other.observables.len() {
             let mine = std::mem::replace(&mut self.observables, other.observables);
             self.observables.extend(mine);
@@ -196,6 +219,11 @@ impl CampaignState {
         }
     }
 
+    /// Its kept views, made if it has none yet.
+    pub(crate) fn views(&mut self) -> &mut Views {
+        self.views.get_or_insert_with(Box::default)
+    }
+
     pub(crate) fn view(
         &self,
         version: u64,
@@ -210,8 +238,8 @@ impl CampaignState {
             submission_count: self.submission_count,
             member_count: u32::try_from(self.members.len()).unwrap_or(u32::MAX),
             observable_count: u32::try_from(self.observables.len()).unwrap_or(u32::MAX),
-            members: self.members.keys().cloned().collect(),
-            sectors: self.sectors.iter().cloned().collect(),
+            members: self.members.iter().map(|(m, _)| m.clone()).collect(),
+            sectors: self.sectors.clone(),
             tlp: self.tlp,
             first_seen_ms: self.first_seen_ms,
             last_seen_ms: self.last_seen_ms,

@@ -15,7 +15,7 @@ use crate::alerts::{Alert, AlertLimits};
 use crate::campaign::{CampaignState, CampaignView};
 use crate::error::EngineError;
 use crate::evidence::{self, EvidenceKey, Via};
-use crate::graph::{Counts, Edge, Evidence, EvidenceIndex, Marks, Node, SubMeta};
+use crate::graph::{Chunked, Counts, Edge, Evidence, EvidenceIndex, Marks, Node, SubMeta};
 use crate::ids::{CampaignId, IdKey, IndexMap, SubmissionKey};
 use crate::psl::PublicSuffixList;
 use crate::union_find::UnionFind;
@@ -57,8 +57,10 @@ pub struct EngineConfig {
     pub escalation_members: u32,
     /// …or this many sectors.
     pub escalation_sectors: u32,
-    /// Most graph edges walked to work out one recipient's view of a
-    /// campaign; beyond it the alert goes without a campaign id (counted).
+    /// Most posting-list entries looked at to build the kept views of a
+    /// campaign for one key (the recipients who may see the same restricted
+    /// groups: `views`); beyond it their alerts go without a campaign id
+    /// (counted) until the campaign is split or merged.
     pub view_budget: u32,
 }
 
@@ -123,16 +125,16 @@ pub struct Effects {
     pub scores: Vec<f32>,
     /// Recipients whose campaign view exceeded [`EngineConfig::view_budget`].
     pub views_over_budget: u32,
-    /// What working out recipients' views cost (walks shared by readers
-    /// with the same rights count once).
+    /// What building kept views cost (one walk per key whose views were
+    /// not kept yet; most submissions need none).
     pub view_walks: WalkCost,
 }
 
-/// Graph walks done to work out recipients' campaign views.
+/// Walks done to build recipients' kept campaign views.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalkCost {
     pub walks: u32,
-    /// Graph edges followed.
+    /// Posting-list entries looked at.
     pub edges: u64,
 }
 
@@ -158,8 +160,8 @@ pub struct Engine {
     pub(crate) warn: Arc<WarnLists>,
     pub(crate) graph: StableGraph<Node, Edge>,
     pub(crate) index: EvidenceIndex,
-    pub(crate) evidence: Vec<Evidence>,
-    pub(crate) subs: Vec<SubMeta>,
+    pub(crate) evidence: Chunked<Evidence>,
+    pub(crate) subs: Chunked<SubMeta>,
     /// Submission times, apart for the hot linking loop.
     pub(crate) sub_time: Vec<i64>,
     /// Per submission, its restricted group (`views::COMMUNITY` when it
@@ -234,8 +236,8 @@ impl Engine {
             warn: reference.warnlists,
             graph: StableGraph::new(),
             index: EvidenceIndex::default(),
-            evidence: Vec::new(),
-            subs: Vec::new(),
+            evidence: Chunked::default(),
+            subs: Chunked::default(),
             sub_time: Vec::new(),
             sub_group: Vec::new(),
             groups: HashMap::new(),
@@ -519,7 +521,7 @@ impl Engine {
         use std::mem::size_of;
         vec![
             ("evidence entry (Evidence)", size_of::<Evidence>()),
-            ("index entry (EvidenceKey, u32)", size_of::<(EvidenceKey, u32)>()),
+            ("index entry (evidence number)", size_of::<u32>()),
             (
                 "graph node (weight and two edge heads)",
                 size_of::<Option<Node>>() + 2 * size_of::<u32>(),

@@ -85,6 +85,98 @@ pub(crate) struct Evidence {
     pub(crate) last_seen_ms: i64,
 }
 
+/// A growing table kept in fixed-size chunks: growing never copies the
+/// table (a doubling vector of 17 million evidence entries copies 1.7 GB
+/// at its last step, and the allocator keeps what it freed mapped).
+/// Serialised as the sequence of its elements, exactly like a vector.
+#[derive(Debug)]
+pub(crate) struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+/// Elements per chunk (a power of two: indexing is a shift and a mask).
+const CHUNK_BITS: u32 = 14;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn push(&mut self, value: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(value),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(value);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl<T> std::ops::Index<usize> for Chunked<T> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Chunked<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
+impl<T: Serialize> Serialize for Chunked<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        for x in self.iter() {
+            seq.serialize_element(x)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Chunked<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Seq<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Seq<T> {
+            type Value = Chunked<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Chunked::default();
+                while let Some(x) = seq.next_element()? {
+                    out.push(x);
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_seq(Seq(std::marker::PhantomData))
+    }
+}
+
 /// The index from a piece of evidence to its entry in the evidence table.
 /// It holds only entry numbers: each key lives once, in the table, and a
 /// probe compares against it there (the keyed default hasher, so values
@@ -103,7 +195,7 @@ impl std::fmt::Debug for EvidenceIndex {
 
 impl EvidenceIndex {
     /// Indexes every entry of `evidence`.
-    pub(crate) fn of(evidence: &[Evidence]) -> EvidenceIndex {
+    pub(crate) fn of(evidence: &Chunked<Evidence>) -> EvidenceIndex {
         let mut index = EvidenceIndex::default();
         index.table.reserve(evidence.len(), |_| 0);
         for e in 0..evidence.len() {
@@ -112,7 +204,7 @@ impl EvidenceIndex {
         index
     }
 
-    pub(crate) fn get(&self, key: &EvidenceKey, evidence: &[Evidence]) -> Option<u32> {
+    pub(crate) fn get(&self, key: &EvidenceKey, evidence: &Chunked<Evidence>) -> Option<u32> {
         let hash = self.hasher.hash_one(key);
         self.table
             .find(hash, |&e| evidence[e as usize].key == *key)
@@ -120,12 +212,11 @@ impl EvidenceIndex {
     }
 
     /// Indexes entry `e`, whose key is not indexed yet.
-    pub(crate) fn insert(&mut self, e: u32, evidence: &[Evidence]) {
+    pub(crate) fn insert(&mut self, e: u32, evidence: &Chunked<Evidence>) {
         let hasher = &self.hasher;
         let hash = hasher.hash_one(&evidence[e as usize].key);
-        self.table.insert_unique(hash, e, |&x| {
-            hasher.hash_one(&evidence[x as usize].key)
-        });
+        self.table
+            .insert_unique(hash, e, |&x| hasher.hash_one(&evidence[x as usize].key));
     }
 }
 
@@ -173,7 +264,7 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    pub(crate) fn of(evidence: &[Evidence]) -> Counts {
+    pub(crate) fn of(evidence: &Chunked<Evidence>) -> Counts {
         Counts {
             observables: evidence
                 .iter()

@@ -27,7 +27,9 @@
 //! * `recipients`: who is told what — every item passes
 //!   [`cisp_model::Registry::may_see`], so a member is only ever told about
 //!   submissions whose audience contains it, and anonymous submitters are
-//!   never named; `alerts` builds the [`Alert`]s from those inputs;
+//!   never named; `views` keeps each kind of recipient's view of a
+//!   campaign as it grows (no walk per alert); `alerts` builds the
+//!   [`Alert`]s from those inputs;
 //! * `coalesce`: the caller's [`Coalescer`] merges a member's follow-up
 //!   sightings of one campaign (as it sees it) into one update per window;
 //! * `scoring`: indicator scores; `actors`: attribution to [`Actors`];

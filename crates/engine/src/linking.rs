@@ -33,7 +33,8 @@ use crate::views::{Parts, Views};
 /// What linking a new submission found.
 pub(crate) struct Linked {
     /// Earlier submissions sharing strong observables with it, and those.
-    pub(crate) matches: BTreeMap<u32, BTreeSet<Observable>>,
+    /// (as evidence numbers of observables; each pair once).
+    pub(crate) matches: BTreeMap<u32, Vec<u32>>,
     /// Campaign roots it links to.
     pub(crate) roots: Vec<u32>,
     /// The earlier submissions it links to, each once.
@@ -189,13 +190,13 @@ impl Engine {
         }
         self.marks.weak = weak;
 
-        let mut matches: BTreeMap<u32, BTreeSet<Observable>> = BTreeMap::new();
+        let mut matches: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         let mut roots: Vec<u32> = Vec::new();
         for &(y, l) in &found {
             roots.push(self.uf.find(y));
             if let Link::Strong(e) = l {
-                if let EvidenceKey::Observable(o) = &self.evidence[e as usize].key {
-                    matches.entry(y).or_default().insert(o.clone());
+                if matches!(self.evidence[e as usize].key, EvidenceKey::Observable(_)) {
+                    matches.entry(y).or_default().push(e);
                 }
             }
         }
@@ -495,7 +496,7 @@ impl Engine {
         let mut parts = Parts::default();
         let visible = |s: u32| Views::visible(key, self.sub_group[s as usize]);
         for &s in members.iter().filter(|&&s| visible(s)) {
-            parts.insert(self.sub_pos[s as usize], s, &self.subs[s as usize]);
+            parts.insert_bare(self.sub_pos[s as usize]);
         }
         let mut cost = 0u64;
         let mut linked = Vec::new();
@@ -513,7 +514,7 @@ impl Engine {
             );
             let at = self.sub_pos[s as usize];
             for &y in &linked {
-                parts.union(at, self.sub_pos[y as usize]);
+                parts.union_bare(at, self.sub_pos[y as usize]);
             }
             if cost > budget {
                 over = true;
@@ -523,7 +524,11 @@ impl Engine {
         self.marks.weak = weak;
         self.walk_cost.walks += 1;
         self.walk_cost.edges += cost;
-        (!over).then_some(parts)
+        if over {
+            return None;
+        }
+        parts.tally_all(members, &self.subs);
+        Some(parts)
     }
 
     /// Puts the new submission `si`, linked to `linked`, into the kept
@@ -534,7 +539,13 @@ impl Engine {
         };
         let group = self.sub_group[si as usize];
         let at = self.sub_pos[si as usize];
-        for (key, parts) in &mut state.views.parts {
+        let Some(views) = &mut state.views else {
+            return; // nothing kept yet
+        };
+        for (key, parts) in &mut views.parts {
+            let Some(parts) = parts else {
+                continue; // over the budget: not kept
+            };
             if !Views::visible(key, group) {
                 continue;
             }

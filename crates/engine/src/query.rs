@@ -312,7 +312,8 @@ impl Engine {
 
     /// Every live campaign, largest first (at most `limit`).
     pub fn campaign_views(&self, now_ms: i64, limit: usize) -> Vec<CampaignView> {
-        let mut c: Vec<&crate::campaign::CampaignState> = self.campaigns.values().map(|c| &**c).collect();
+        let mut c: Vec<&crate::campaign::CampaignState> =
+            self.campaigns.values().map(|c| &**c).collect();
         c.sort_by_key(|c| (std::cmp::Reverse(c.submission_count), c.founded_seq));
         c.into_iter()
             .take(limit)

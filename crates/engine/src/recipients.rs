@@ -12,9 +12,11 @@ use cisp_model::{Member, MemberId, Observable, Role, SectorId, Submission, Submi
 
 use crate::alerts::{Alert, Ctx, Draft, What};
 use crate::engine::{Engine, Ingest};
+use crate::evidence::EvidenceKey;
 use crate::graph::SubMeta;
-use crate::views::Tally;
 use crate::ids::CampaignId;
+use crate::ids::IndexMap;
+use crate::views::Tally;
 
 /// One reader's view of a campaign: its label (lowest submission) and the
 /// key whose parts hold it (`None`: the whole campaign).
@@ -32,36 +34,59 @@ impl Engine {
         &mut self,
         si: u32,
         sub: &Submission,
-        matches: &BTreeMap<u32, BTreeSet<Observable>>,
+        matches: &BTreeMap<u32, Vec<u32>>,
         root: u32,
         ingest: Ingest,
     ) -> (Vec<Alert>, u32) {
         let submitter = sub.member.clone();
         let new_dist = self.subs[si as usize].distribution.clone();
 
-        // Peer sightings, both directions.
+        // Peer sightings, both directions. Matches come by the thousand in
+        // a large campaign: the audience checks are made once per group
+        // (the submitter reading) and once per owner (an owner reading),
+        // and shared values are gathered as evidence numbers.
         let mut for_submitter: Vec<u32> = Vec::new();
-        let mut shared_for_submitter = BTreeSet::new();
-        let mut for_earlier: BTreeMap<MemberId, (Vec<u32>, BTreeSet<Observable>)> = BTreeMap::new();
+        let mut shared_for_submitter: BTreeSet<u32> = BTreeSet::new();
+        let mut for_earlier: BTreeMap<&MemberId, (Vec<u32>, BTreeSet<u32>)> = BTreeMap::new();
+        let mut submitter_sees: IndexMap<u32, bool> = IndexMap::default();
+        let mut owner_sees: BTreeMap<&MemberId, bool> = BTreeMap::new();
         for (&j, shared) in matches {
             let earlier = &self.subs[j as usize];
             let owner = &earlier.key.member;
             if *owner == submitter {
                 continue; // a member's own reports matching each other tell it nothing
             }
-            if self
-                .registry
-                .may_see(&submitter, owner, &earlier.distribution)
-            {
+            let group = self.sub_group[j as usize];
+            let sees = *submitter_sees.entry(group).or_insert_with(|| {
+                self.registry
+                    .may_see(&submitter, owner, &earlier.distribution)
+            });
+            if sees {
                 for_submitter.push(j);
-                shared_for_submitter.extend(shared.iter().cloned());
+                shared_for_submitter.extend(shared.iter().copied());
             }
-            if self.registry.may_see(owner, &submitter, &new_dist) {
-                let entry = for_earlier.entry(owner.clone()).or_default();
+            let told = *owner_sees
+                .entry(owner)
+                .or_insert_with(|| self.registry.may_see(owner, &submitter, &new_dist));
+            if told {
+                let entry = for_earlier.entry(owner).or_default();
                 entry.0.push(j);
-                entry.1.extend(shared.iter().cloned());
+                entry.1.extend(shared.iter().copied());
             }
         }
+        let observables = |set: &BTreeSet<u32>| -> BTreeSet<Observable> {
+            set.iter()
+                .filter_map(|&e| match &self.evidence[e as usize].key {
+                    EvidenceKey::Observable(o) => Some(o.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let shared_for_submitter = observables(&shared_for_submitter);
+        let for_earlier: BTreeMap<MemberId, (Vec<u32>, BTreeSet<Observable>)> = for_earlier
+            .into_iter()
+            .map(|(owner, (own, shared))| (owner.clone(), (own, observables(&shared))))
+            .collect();
 
         // Campaign-level alerts: who might cross a threshold or hear of a claim.
         let state = &self.campaigns[&root];
@@ -75,7 +100,8 @@ impl Engine {
             .collect();
         let involved: BTreeSet<MemberId> = state
             .members
-            .keys()
+            .iter()
+            .map(|(m, _)| m)
             .chain(&fusion_cells)
             .filter(|m| self.registry.may_see(m, &submitter, &new_dist))
             .cloned()
@@ -279,7 +305,9 @@ impl Engine {
     /// group, i.e. the reader sees the whole campaign.
     fn reader_key(&mut self, root: u32, reader: &MemberId) -> Option<(bool, Vec<u32>)> {
         let state = self.campaigns.get_mut(&root)?;
-        let key = state.views.keys.entry(reader.clone()).or_default();
+        let groups = state.restricted.len();
+        let views = state.views.get_or_insert_with(Box::default);
+        let key = views.keys.entry(reader.clone()).or_default();
         while let Some(g) = state.restricted.get(key.checked) {
             if self.registry.may_see(reader, &g.member, &g.distribution) {
                 let id = g
@@ -292,7 +320,7 @@ impl Engine {
             }
             key.checked += 1;
         }
-        Some((key.visible.len() == state.restricted.len(), key.visible.clone()))
+        Some((key.visible.len() == groups, key.visible.clone()))
     }
 
     /// `reader`'s view of campaign `root` from submission `si` (which it
@@ -303,9 +331,11 @@ impl Engine {
         if whole {
             let state = self.campaigns.get_mut(&root)?;
             let subs = &self.subs;
-            let tally = state.views.whole.get_or_insert_with(|| {
+            let members = &state.subs;
+            let views = state.views.get_or_insert_with(Box::default);
+            let tally = views.whole.get_or_insert_with(|| {
                 let mut t = Tally::of(si, &subs[si as usize]);
-                for &s in state.subs.iter().filter(|&&s| s != si) {
+                for &s in members.iter().filter(|&&s| s != si) {
                     t.add(s, &subs[s as usize]);
                 }
                 t
@@ -315,17 +345,29 @@ impl Engine {
                 key: None,
             });
         }
-        if !self.campaigns.get(&root)?.views.parts.contains_key(&key) {
+        if !self
+            .campaigns
+            .get_mut(&root)?
+            .views()
+            .parts
+            .contains_key(&key)
+        {
             let members = self.campaigns.get(&root)?.subs.clone();
-            let parts = self.build_parts(&members, &key)?;
+            let parts = self.build_parts(&members, &key);
             self.campaigns
                 .get_mut(&root)?
-                .views
+                .views()
                 .parts
                 .insert(key.clone(), parts);
         }
         let at = self.sub_pos[si as usize];
-        let parts = self.campaigns.get_mut(&root)?.views.parts.get_mut(&key)?;
+        let parts = self
+            .campaigns
+            .get_mut(&root)?
+            .views()
+            .parts
+            .get_mut(&key)?
+            .as_mut()?;
         let label = parts.tally_of(at)?.label;
         Some(Seen {
             label,
@@ -346,11 +388,12 @@ impl Engine {
     ) -> Option<(bool, u32, usize)> {
         let state = self.campaigns.get_mut(&root)?;
         let tally = match &seen.key {
-            None => state.views.whole.as_ref()?,
+            None => state.views().whole.as_ref()?,
             Some(key) => state
-                .views
+                .views()
                 .parts
                 .get_mut(key)?
+                .as_mut()?
                 .tally_of(self.sub_pos[si as usize])?,
         };
         Some(tally.counts(reader, fusion, &self.registry, k))
@@ -363,8 +406,8 @@ impl Engine {
         };
         let mut subs = match &seen.key {
             None => state.subs.clone(),
-            Some(key) => match state.views.parts.get_mut(key) {
-                Some(parts) => {
+            Some(key) => match state.views.as_mut().and_then(|v| v.parts.get_mut(key)) {
+                Some(Some(parts)) => {
                     let part = parts.find(self.sub_pos[si as usize]);
                     (0u32..)
                         .zip(&state.subs)
@@ -372,7 +415,7 @@ impl Engine {
                         .map(|(_, &s)| s)
                         .collect()
                 }
-                None => Vec::new(),
+                _ => Vec::new(),
             },
         };
         subs.sort_unstable();

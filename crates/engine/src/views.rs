@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cisp_model::{Attribution, MemberId, Registry, SectorId};
 
-use crate::graph::SubMeta;
+use crate::graph::{Chunked, SubMeta};
 use crate::ids::IndexMap;
 
 /// The restricted-group id of a community-wide submission.
@@ -70,24 +70,10 @@ impl Tally {
     }
 
     /// Adds `other` in (the smaller maps are walked).
-    pub(crate) fn merge(&mut self, mut other: Tally) {
+    pub(crate) fn merge(&mut self, other: Tally) {
         self.label = self.label.min(other.label);
-        if self.members.len() < other.members.len() {
-            std::mem::swap(&mut self.members, &mut other.members);
-        }
-        for (m, [a, n]) in other.members {
-            let e = self.members.entry(m).or_default();
-            e[0] += a;
-            e[1] += n;
-        }
-        if self.sectors.len() < other.sectors.len() {
-            std::mem::swap(&mut self.sectors, &mut other.sectors);
-        }
-        for (s, [a, n]) in other.sectors {
-            let e = self.sectors.entry(s).or_default();
-            e[0] += a;
-            e[1] += n;
-        }
+        add_counts(&mut self.members, other.members);
+        add_counts(&mut self.sectors, other.sectors);
     }
 
     /// The view as `reader` may count it, exactly as the alert builder
@@ -123,6 +109,19 @@ impl Tally {
             .filter(|(s, [named, _])| fusion || *named > 0 || registry.sector_hides_member(s, k))
             .count();
         (own, others.saturating_add(u32::from(own)), sectors)
+    }
+}
+
+/// Adds the [named, anonymous] counts of `more` into `into`, walking the
+/// smaller of the two.
+fn add_counts<K: Ord>(into: &mut BTreeMap<K, [u32; 2]>, mut more: BTreeMap<K, [u32; 2]>) {
+    if into.len() < more.len() {
+        std::mem::swap(into, &mut more);
+    }
+    for (k, [named, anonymous]) in more {
+        let e = into.entry(k).or_default();
+        e[0] += named;
+        e[1] += anonymous;
     }
 }
 
@@ -167,6 +166,41 @@ impl Parts {
         }
         self.parent[pos as usize] = pos;
         self.tally.insert(pos, Tally::of(si, meta));
+    }
+
+    /// Adds position `pos` without a tally (while building: see
+    /// [`Parts::tally_all`]).
+    pub(crate) fn insert_bare(&mut self, pos: u32) {
+        if self.parent.len() <= pos as usize {
+            self.parent.resize(pos as usize + 1, ABSENT);
+        }
+        self.parent[pos as usize] = pos;
+    }
+
+    /// Joins the parts of two positions that are in, before any tally.
+    pub(crate) fn union_bare(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[rb as usize] = ra;
+        }
+    }
+
+    /// Makes every part's tally in one pass over `members` (the campaign's
+    /// submissions by position): one count per member and sector per part,
+    /// not a tally per submission merged up.
+    pub(crate) fn tally_all(&mut self, members: &[u32], subs: &Chunked<SubMeta>) {
+        for (pos, &s) in (0u32..).zip(members) {
+            if !self.contains(pos) {
+                continue;
+            }
+            let root = self.find(pos);
+            match self.tally.get_mut(&root) {
+                Some(t) => t.add(s, &subs[s as usize]),
+                None => {
+                    self.tally.insert(root, Tally::of(s, &subs[s as usize]));
+                }
+            }
+        }
     }
 
     /// Joins the parts of two positions that are in.
@@ -217,8 +251,11 @@ pub(crate) struct Views {
     pub(crate) whole: Option<Tally>,
     /// Readers' keys, extended as the campaign gains groups.
     pub(crate) keys: HashMap<MemberId, Key>,
-    /// Parts per key in use (never the whole-campaign key).
-    pub(crate) parts: HashMap<Vec<u32>, Parts>,
+    /// Parts per key in use (never the whole-campaign key); `None` when
+    /// building them went over the view budget: such a reader's alerts go
+    /// without a campaign id, at no further cost, until the campaign is
+    /// split or merged.
+    pub(crate) parts: HashMap<Vec<u32>, Option<Parts>>,
 }
 
 impl Views {

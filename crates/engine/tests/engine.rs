@@ -580,6 +580,39 @@ impl World {
         }
     }
 
+    /// A view as `reader` counts it (SHARING.md): whether it holds the
+    /// reader's own reports; other members, named ones once and each
+    /// anonymous report once (the Fusion Cell is told every name), plus
+    /// one for the reader itself; sectors shown to the reader (an
+    /// anonymous submitter's, its own included, only from k members).
+    fn view_counts(
+        &self,
+        reader: Option<usize>,
+        accepted: &[S],
+        view: &BTreeSet<usize>,
+    ) -> (bool, usize, usize) {
+        let mut own = false;
+        let mut named = BTreeSet::new();
+        let mut anon = 0;
+        let mut sectors = BTreeSet::new();
+        for &p in view {
+            let sp = &accepted[p];
+            let sec = self.members[sp.member].sector;
+            let shown = !sp.anonymous || self.is_fc(reader);
+            if shown || self.sector_size(sec) >= self.k as usize {
+                sectors.insert(sec);
+            }
+            if Some(sp.member) == reader {
+                own = true;
+            } else if shown {
+                named.insert(sp.member);
+            } else {
+                anon += 1;
+            }
+        }
+        (own, named.len() + anon + usize::from(own), sectors.len())
+    }
+
     fn sector_size(&self, sector: u8) -> usize {
         self.members
             .iter()
@@ -817,22 +850,9 @@ proptest! {
                 match alert.kind {
                     AlertKind::CampaignEscalation => {
                         let v = view(r, seq);
-                        prop_assert!(w.is_fc(r) || v.iter().any(|&p| Some(accepted[p].member) == r));
-                        let mut named = BTreeSet::new();
-                        let mut anon = 0;
-                        let mut sectors = BTreeSet::new();
-                        for &p in &v {
-                            let sp = &accepted[p];
-                            let sec = w.members[sp.member].sector;
-                            if !sp.anonymous || w.is_fc(r) || Some(sp.member) == r {
-                                named.insert(sp.member);
-                                sectors.insert(sec);
-                            } else {
-                                anon += 1;
-                                if w.sector_size(sec) >= w.k as usize { sectors.insert(sec); }
-                            }
-                        }
-                        prop_assert!(named.len() + anon >= w.esc_members as usize || sectors.len() >= w.esc_sectors as usize,
+                        let (own, members, sectors) = w.view_counts(r, &accepted, &v);
+                        prop_assert!(w.is_fc(r) || own);
+                        prop_assert!(members >= w.esc_members as usize || sectors >= w.esc_sectors as usize,
                             "escalation below threshold");
                     }
                     AlertKind::SectorTargeting => {
@@ -869,35 +889,14 @@ proptest! {
                         continue;
                     }
                     let v = view(r, seq);
-                    let own = v.iter().any(|&p| Some(accepted[p].member) == r);
-                    let mut named = BTreeSet::new();
-                    let mut anon = 0;
-                    let mut sectors = BTreeSet::new();
-                    for &p in &v {
-                        let sp = &accepted[p];
-                        let sec = w.members[sp.member].sector;
-                        if Some(sp.member) == r {
-                            if !sp.anonymous || w.is_fc(r) || w.sector_size(sec) >= w.k as usize {
-                                sectors.insert(sec);
-                            }
-                            continue;
-                        }
-                        if !sp.anonymous || w.is_fc(r) {
-                            named.insert(sp.member);
-                            sectors.insert(sec);
-                        } else {
-                            anon += 1;
-                            if w.sector_size(sec) >= w.k as usize { sectors.insert(sec); }
-                        }
-                    }
-                    let members = named.len() + anon + usize::from(own);
+                    let (own, members, sectors) = w.view_counts(r, &accepted, &v);
                     if (own || w.is_fc(r))
-                        && (members >= w.esc_members as usize || sectors.len() >= w.esc_sectors as usize)
+                        && (members >= w.esc_members as usize || sectors >= w.esc_sectors as usize)
                     {
                         prop_assert!(
                             told.contains(&(name.clone(), AlertKind::CampaignEscalation)),
                             "{} not sent an escalation its view reached ({} members, {} sectors)",
-                            name, members, sectors.len()
+                            name, members, sectors
                         );
                     }
                 }

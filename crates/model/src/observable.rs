@@ -107,8 +107,8 @@ impl fmt::Display for ObservableKind {
 }
 
 /// A normalised observable. The only way to build one is [`Observable::parse`].
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "RawObservable", into = "RawObservable")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "RawObservable")]
 pub struct Observable {
     kind: ObservableKind,
     /// Shared, not copied, by the clones the engine keeps (its index key
@@ -116,7 +116,7 @@ pub struct Observable {
     value: std::sync::Arc<str>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct RawObservable {
     #[serde(rename = "type")]
     kind: ObservableKind,
@@ -125,16 +125,21 @@ struct RawObservable {
 
 impl TryFrom<RawObservable> for Observable {
     type Error = ModelError;
+    /// Read back (a snapshot holds millions): values already in normal form
+    /// skip the full normalisation, which gives the same result.
     fn try_from(raw: RawObservable) -> Result<Self, ModelError> {
-        Observable::parse(raw.kind, &raw.value)
+        Observable::derived(raw.kind, &raw.value)
     }
 }
-impl From<Observable> for RawObservable {
-    fn from(o: Observable) -> RawObservable {
-        RawObservable {
-            kind: o.kind,
-            value: String::from(&*o.value),
-        }
+/// Written as a [`RawObservable`] would be, without copying the value
+/// (snapshots write millions of them while the engine is locked).
+impl Serialize for Observable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("RawObservable", 2)?;
+        s.serialize_field("type", &self.kind)?;
+        s.serialize_field("value", &*self.value)?;
+        s.end()
     }
 }
 
@@ -206,10 +211,11 @@ impl Observable {
 
     /// An observable cut from the normal form of another — a URL's or an
     /// e-mail address's host, a host's registrable domain, an address's
-    /// network — exactly as [`Observable::parse`] would give it, without
-    /// normalising again when the value is already in normal form (as such
-    /// a cut almost always is: a plain lower-case ASCII host name, a
-    /// canonical address or network). Anything else takes the full parse.
+    /// network — or read back from storage, exactly as
+    /// [`Observable::parse`] would give it, without normalising again when
+    /// the value is already in normal form (a plain lower-case ASCII host
+    /// name, a canonical address or network, a lower-case hash). Anything
+    /// else takes the full parse.
     pub fn derived(kind: ObservableKind, value: &str) -> Result<Observable, ModelError> {
         if is_normal(kind, value) {
             Ok(Observable {
@@ -282,8 +288,18 @@ fn is_normal(kind: ObservableKind, value: &str) -> bool {
             !value.starts_with('[') && normalise_ipv6(value).is_ok_and(|n| n == value)
         }
         ObservableKind::Cidr => normalise_cidr(value).is_ok_and(|n| n == value),
+        ObservableKind::Md5 | ObservableKind::Ja3 => is_lower_hex(value, 32),
+        ObservableKind::Sha1 => is_lower_hex(value, 40),
+        ObservableKind::Sha256 => is_lower_hex(value, 64),
         _ => false,
     }
+}
+
+fn is_lower_hex(value: &str, len: usize) -> bool {
+    value.len() == len
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Undoes the usual ways analysts "defang" indicators so nobody clicks them.
@@ -579,6 +595,7 @@ mod tests {
         fn derived_values_take_the_shortcut_only_when_already_normal(
             domain in "[a-zA-Z0-9_.-]{1,70}",
             labels in proptest::collection::vec("(xn--)?[a-z0-9-]{1,12}", 2..5),
+            hex in "[0-9a-fA-F]{31,33}",
             v4 in any::<[u8; 4]>(),
             v6 in any::<[u16; 8]>(),
             prefix in 0u8..=128,
@@ -588,7 +605,10 @@ mod tests {
             let v6 = std::net::Ipv6Addr::from(v6).to_string();
             let cidr4 = format!("{v4}/{}", prefix % 33);
             let cidr6 = format!("{v6}/{prefix}");
+            let hex64 = hex.repeat(2);
             for (kind, value) in [
+                (ObservableKind::Md5, hex.as_str()),
+                (ObservableKind::Sha256, &hex64[..hex64.len().min(64)]),
                 (ObservableKind::Domain, domain.as_str()),
                 (ObservableKind::Domain, joined.as_str()),
                 (ObservableKind::Ipv4, v4.as_str()),
@@ -607,6 +627,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn observables_serialise_as_type_and_value_and_parse_back() {
+        let o = Observable::parse(ObservableKind::Domain, "Evil[.]Example").unwrap();
+        let json = serde_json::to_string(&o).unwrap();
+        assert_eq!(json, r#"{"type":"DOMAIN","value":"evil.example"}"#);
+        assert_eq!(serde_json::from_str::<Observable>(&json).unwrap(), o);
+        // Reading back normalises again: a stored value cannot smuggle
+        // in a spelling the parser would not make.
+        let raw = r#"{"type":"DOMAIN","value":"EVIL.example"}"#;
+        assert_eq!(serde_json::from_str::<Observable>(raw).unwrap(), o);
     }
 
     fn norm(kind: ObservableKind, raw: &str) -> String {

@@ -127,11 +127,11 @@ impl Metrics {
             )?,
             view_walks: r.counter(
                 "cisp_fusion_view_walks_total",
-                "Graph walks done to work out alert recipients' views of campaigns",
+                "Walks that built the kept views of a campaign for one kind of alert recipient (once per campaign and visibility key, again after a split or merge)",
             )?,
             view_edges: r.counter(
                 "cisp_fusion_view_edges_total",
-                "Graph edges followed by those walks (the cost of per-audience views)",
+                "Posting-list entries those walks looked at (the cost of per-audience views)",
             )?,
             publish_to_alert: r.histogram(
                 "cisp_fusion_publish_to_alert_seconds",
