@@ -90,7 +90,16 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!("shutdown requested; finishing the current batch");
                 trigger.trigger();
             });
-            cisp_fusion::run(config, shutdown).await
+            let outcome = cisp_fusion::run(config, shutdown).await;
+            if let Err(e) = &outcome {
+                // Where the process must exit, the log says why, at ERROR
+                // (the supervisor restarts it; nothing uncommitted is lost).
+                tracing::error!(
+                    error = %format!("{e:#}"),
+                    "fatal: the service stops without committing the batches not yet durable; they are redelivered when it starts again"
+                );
+            }
+            outcome
         }),
         Command::Setup => rt.block_on(async {
             cisp_fusion::setup(&config).await?;
