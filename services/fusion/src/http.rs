@@ -222,18 +222,28 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 /// 200 `ok` while the pipeline runs and every assigned partition makes
-/// progress; 503 while starting, or with the partitions that have records
-/// waiting and no durable progress (`kafka.stall_after_secs`).
+/// progress; 503 while starting, while it holds no partition and records
+/// wait, while ClickHouse is away, or with the partitions that have
+/// records waiting and no durable progress (`kafka.stall_after_secs`).
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     if !s.ready.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_owned());
     }
     let stalled = s.stalls.stalled();
     let store_away = s.metrics.clickhouse_unavailable.get() == 1;
-    if stalled.is_empty() && !store_away {
+    // One instance per group (issue 25 brings more): holding no partition
+    // while records wait means nothing is being processed.
+    let waiting = s.metrics.consumer_lag.get();
+    let idle = s.metrics.assigned_partitions.get() == 0 && waiting > 0;
+    if stalled.is_empty() && !store_away && !idle {
         return (StatusCode::OK, "ok\n".to_owned());
     }
     let mut body = String::new();
+    if idle {
+        body.push_str(&format!(
+            "no partitions assigned while {waiting} record(s) wait: the group is rebalancing or another member holds them\n"
+        ));
+    }
     if store_away {
         body.push_str(
             "clickhouse unavailable: writes failing, nothing committed until it is back\n",

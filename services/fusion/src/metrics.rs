@@ -101,6 +101,8 @@ pub struct Metrics {
     pub consumer_lag: IntGauge,
     pub consumer_stalled_partitions: IntGauge,
     pub assigned_partitions: IntGauge,
+    /// Unix time of the last successful offset commit (0: none yet).
+    pub last_commit: IntGauge,
     pub api_requests: LabelledCounter<ApiOutcome>,
 }
 
@@ -209,6 +211,10 @@ impl Metrics {
             consumer_stalled_partitions: r.gauge(
                 "cisp_fusion_consumer_stalled_partitions",
                 "Assigned partitions with records waiting and no committed progress for kafka.stall_after_secs",
+            )?,
+            last_commit: r.gauge(
+                "cisp_fusion_last_commit_timestamp_seconds",
+                "Unix time of this instance's last successful offset commit (0 before the first); time() minus it is the time since durable progress",
             )?,
             assigned_partitions: r.gauge(
                 "cisp_fusion_assigned_partitions",

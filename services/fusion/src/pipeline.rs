@@ -1016,11 +1016,21 @@ impl Pipeline {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))
                 .map_err(|e| FusionError::kafka("offset list", e))?;
         }
-        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
-            // Everything is durable; a failed commit only means redelivery,
-            // which the engine recognises as duplicates.
-            self.metrics.kafka_errors.inc();
-            warn!(error = %e, "offset commit failed; records will be redelivered and ignored as duplicates");
+        match self.consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.metrics
+                    .last_commit
+                    .set(i64::try_from(now).unwrap_or(i64::MAX));
+            }
+            Err(e) => {
+                // Everything is durable; a failed commit only means
+                // redelivery, which the engine recognises as duplicates.
+                self.metrics.kafka_errors.inc();
+                warn!(error = %e, "offset commit failed; records will be redelivered and ignored as duplicates");
+            }
         }
         self.metrics.records_committed.inc_by(batch.records as u64);
         self.metrics.batch_records.observe(batch.records as f64);
