@@ -317,15 +317,26 @@ impl Draft<'_> {
             }
         };
         let kind = self.what.kind();
+        // An alert about one submission is named by it; an escalation or
+        // an actor claim is once per recipient and view (and actor), so it
+        // is named by those alone: handling the same records again — after
+        // a crash, possibly in another order, so another submission crosses
+        // the threshold — gives the same id.
+        let about_view = matches!(self.what, What::Escalation { .. } | What::ActorClaim { .. });
         let id = format!(
             "A-{:016x}",
-            ctx.key.hash(&[
-                kind.name(),
-                self.recipient.as_str(),
-                self.trigger.key.member.as_str(),
-                self.trigger.key.id.as_str(),
-                &id_extra,
-            ])
+            if about_view {
+                ctx.key
+                    .hash(&[kind.name(), self.recipient.as_str(), &id_extra])
+            } else {
+                ctx.key.hash(&[
+                    kind.name(),
+                    self.recipient.as_str(),
+                    self.trigger.key.member.as_str(),
+                    self.trigger.key.id.as_str(),
+                    &id_extra,
+                ])
+            }
         );
         let mut related: Vec<RelatedSubmission> = self
             .others

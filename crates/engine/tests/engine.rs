@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use cisp_engine::{
@@ -316,6 +316,48 @@ fn view_walks_are_counted_and_skipped_for_readers_who_see_everything() {
         .find(|a| a.recipient.as_str() == "grid")
         .expect("grid is told of bank-b's community report");
     assert!(grid.related.iter().all(|r| r.id.as_str() != "A1"));
+}
+
+#[test]
+fn an_escalation_keeps_its_id_whichever_report_crosses_the_threshold() {
+    // Three members report one value; the third crosses the escalation
+    // threshold. Handled in another order (as after a crash, when the
+    // uncommitted records come back interleaved differently), another
+    // report crosses it: each member's escalation must keep its id.
+    let x = [("domain", "order.example")];
+    let run = |order: &[(&str, &str)]| -> BTreeMap<String, (String, String)> {
+        let mut e = Engine::new(registry(), fixtures());
+        let mut out = BTreeMap::new();
+        for (t, (member, id)) in order.iter().enumerate() {
+            let fx = accepted(e.process(&sub(member, id, "COMMUNITY", false, &x), at(t as i64)));
+            for a in fx
+                .alerts
+                .iter()
+                .filter(|a| a.kind == AlertKind::CampaignEscalation)
+            {
+                out.insert(
+                    a.recipient.to_string(),
+                    (a.id.clone(), a.trigger.id.to_string()),
+                );
+            }
+        }
+        out
+    };
+    let first = run(&[("bank-a", "A1"), ("bank-b", "B1"), ("grid", "G1")]);
+    let second = run(&[("bank-a", "A1"), ("grid", "G1"), ("bank-b", "B1")]);
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
+    assert!(first.len() >= 3, "{first:?}");
+    for (who, (id, trigger)) in &first {
+        let (id2, trigger2) = &second[who];
+        assert_ne!(
+            trigger, trigger2,
+            "the orders differ in what crossed the threshold"
+        );
+        assert_eq!(id, id2, "{who}'s escalation changed id with the order");
+    }
 }
 
 #[test]

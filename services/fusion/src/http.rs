@@ -313,3 +313,46 @@ pub async fn serve(
 }
 
 pub use cisp_platform::probe::{get, get_with};
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn health_of(assigned: i64, lag: i64) -> (StatusCode, String) {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        metrics.assigned_partitions.set(assigned);
+        metrics.consumer_lag.set(lag);
+        let stalls = Arc::new(crate::kafka::StallWatch::new(
+            std::time::Duration::from_secs(60),
+            metrics.consumer_stalled_partitions.clone(),
+        ));
+        let state = AppState {
+            metrics,
+            ready: Arc::new(AtomicBool::new(true)),
+            stalls,
+            engine: EngineSlot::default(),
+            token: None,
+        };
+        let response = health(State(state)).await.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn health_fails_while_the_instance_holds_no_partition_and_records_wait() {
+        let (status, body) = health_of(0, 250).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body.contains("no partitions assigned while 250 record(s) wait"),
+            "{body}"
+        );
+        // Nothing waiting, or partitions held: healthy.
+        assert_eq!(health_of(0, 0).await.0, StatusCode::OK);
+        assert_eq!(health_of(4, 250).await, (StatusCode::OK, "ok\n".to_owned()));
+    }
+}
