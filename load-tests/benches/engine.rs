@@ -42,24 +42,26 @@ fn at(ms: i64) -> Ingest {
     }
 }
 
-fn process(c: &mut Criterion) {
-    let s = generate(&QualityParams::default());
-    let observables: u64 = s
-        .reports
-        .iter()
-        .map(|r| r.submission.observables.len() as u64)
-        .sum();
+/// `engine/<name>`: `subs` through a fresh engine, in observables per
+/// second (building the engine is not timed).
+fn through_fresh_engine(
+    c: &mut Criterion,
+    name: &str,
+    registry: &std::sync::Arc<cisp_model::Registry>,
+    subs: &[Submission],
+) {
+    let observables: u64 = subs.iter().map(|s| s.observables.len() as u64).sum();
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);
     g.throughput(Throughput::Elements(observables));
-    g.bench_function("process", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let mut engine = Engine::new(s.registry.clone(), config());
+                let mut engine = Engine::new(registry.clone(), config());
                 let started = Instant::now();
-                for r in &s.reports {
-                    engine.process(&r.submission, at(r.submission.submitted_at_ms));
+                for s in subs {
+                    engine.process(s, at(s.submitted_at_ms));
                 }
                 total += started.elapsed();
             }
@@ -67,6 +69,12 @@ fn process(c: &mut Criterion) {
         });
     });
     g.finish();
+}
+
+fn process(c: &mut Criterion) {
+    let s = generate(&QualityParams::default());
+    let subs: Vec<Submission> = s.reports.iter().map(|r| r.submission.clone()).collect();
+    through_fresh_engine(c, "process", &s.registry, &subs);
 }
 
 const T0: i64 = 1_767_225_600_000;
@@ -325,25 +333,7 @@ fn load(c: &mut Criterion) {
             Item::Malformed { .. } => None,
         })
         .collect();
-    let observables: u64 = subs.iter().map(|s| s.observables.len() as u64).sum();
-    let mut g = c.benchmark_group("engine");
-    g.sample_size(10);
-    g.throughput(Throughput::Elements(observables));
-    g.bench_function("load", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut engine = Engine::new(registry.clone(), config());
-                let started = Instant::now();
-                for s in &subs {
-                    engine.process(s, at(s.submitted_at_ms));
-                }
-                total += started.elapsed();
-            }
-            total
-        });
-    });
-    g.finish();
+    through_fresh_engine(c, "load", &registry, &subs);
 }
 
 criterion_group!(benches, process, load, growth, decode, intake);

@@ -7,14 +7,12 @@
 
 use std::hash::BuildHasher;
 
-use crate::ids::IndexMap;
-
 use cisp_model::{Attribution, Distribution, MemberId, SectorId, SubmissionKind, Tlp};
 use petgraph::stable_graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{EvidenceKey, Strength};
-use crate::ids::SubmissionKey;
+use crate::ids::{IndexMap, SubmissionKey};
 
 /// What the engine keeps of a submission (its evidence lives in the graph).
 #[derive(Debug, Serialize, Deserialize)]

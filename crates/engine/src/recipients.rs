@@ -330,18 +330,12 @@ impl Engine {
         let (whole, key) = self.reader_key(root, reader)?;
         if whole {
             let state = self.campaigns.get_mut(&root)?;
-            let subs = &self.subs;
-            let members = &state.subs;
             let views = state.views.get_or_insert_with(Box::default);
-            let tally = views.whole.get_or_insert_with(|| {
-                let mut t = Tally::of(si, &subs[si as usize]);
-                for &s in members.iter().filter(|&&s| s != si) {
-                    t.add(s, &subs[s as usize]);
-                }
-                t
-            });
+            if views.whole.is_none() {
+                views.whole = Tally::over(&state.subs, &self.subs);
+            }
             return Some(Seen {
-                label: tally.label,
+                label: views.whole.as_ref()?.label,
                 key: None,
             });
         }

@@ -60,6 +60,16 @@ impl Tally {
         t
     }
 
+    /// The tally of `members` (none if it is empty).
+    pub(crate) fn over(members: &[u32], subs: &Chunked<SubMeta>) -> Option<Tally> {
+        let (&first, rest) = members.split_first()?;
+        let mut t = Tally::of(first, &subs[first as usize]);
+        for &s in rest {
+            t.add(s, &subs[s as usize]);
+        }
+        Some(t)
+    }
+
     pub(crate) fn add(&mut self, si: u32, meta: &SubMeta) {
         self.label = self.label.min(si);
         let slot = usize::from(meta.attribution == Attribution::Anonymous);
@@ -161,10 +171,7 @@ impl Parts {
         if self.contains(pos) {
             return;
         }
-        if self.parent.len() <= pos as usize {
-            self.parent.resize(pos as usize + 1, ABSENT);
-        }
-        self.parent[pos as usize] = pos;
+        self.insert_bare(pos);
         self.tally.insert(pos, Tally::of(si, meta));
     }
 

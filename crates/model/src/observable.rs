@@ -106,7 +106,9 @@ impl fmt::Display for ObservableKind {
     }
 }
 
-/// A normalised observable. The only way to build one is [`Observable::parse`].
+/// A normalised observable, built by [`Observable::parse`] (or
+/// [`Observable::derived`], which gives the same result more cheaply for
+/// values already in normal form).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "RawObservable")]
 pub struct Observable {

@@ -1017,14 +1017,7 @@ impl Pipeline {
                 .map_err(|e| FusionError::kafka("offset list", e))?;
         }
         match self.consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                self.metrics
-                    .last_commit
-                    .set(i64::try_from(now).unwrap_or(i64::MAX));
-            }
+            Ok(()) => self.metrics.last_commit.set(now_ms() / 1000),
             Err(e) => {
                 // Everything is durable; a failed commit only means
                 // redelivery, which the engine recognises as duplicates.

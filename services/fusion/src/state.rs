@@ -49,11 +49,6 @@ pub fn scope(config: &crate::Config) -> String {
     )
 }
 
-/// Writes a snapshot atomically (temporary file, fsync, rename).
-pub fn write(path: &Path, header: &Header, engine: &Engine) -> anyhow::Result<u64> {
-    encode(header, engine)?.write(path)
-}
-
 /// A snapshot file's contents, not yet written: the header and the
 /// engine's bytes, kept apart so the engine's (large) part is not copied.
 pub struct Encoded {

@@ -15,33 +15,24 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(cisp_testkit::repo_root().join(rel)).unwrap()
 }
 
-/// `CISP_*` names in `text`.
-fn variables(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("CISP_") {
-        let tail = &rest[at..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(tail.len());
-        out.push(tail[..end].to_owned());
-        rest = &tail[end..];
-    }
-    out
+/// Every (variable, value) the unit sets for the service: its
+/// `Environment=` lines and its environment file's assignments.
+fn assignments(unit: &str, env_file: &str) -> Vec<(String, String)> {
+    env_file
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .chain(unit.lines().filter_map(|l| l.strip_prefix("Environment=")))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
 }
 
 #[test]
 fn the_unit_sets_only_variables_the_service_reads_and_secrets_only_from_files() {
     let unit = read("docker/systemd/cisp-fusion.service");
     let env = read("docker/systemd/fusion.env");
-    let settings = |text: &str| -> Vec<String> {
-        text.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .flat_map(variables)
-            .collect()
-    };
     let mut seen = 0;
-    for var in settings(&unit).into_iter().chain(settings(&env)) {
+    for (var, _) in assignments(&unit, &env) {
         seen += 1;
         let (name, from_file) = match var.strip_suffix("_FILE") {
             Some(base) => (base.to_owned(), true),
@@ -60,6 +51,23 @@ fn the_unit_sets_only_variables_the_service_reads_and_secrets_only_from_files() 
         seen >= 10,
         "the unit and its environment file set the service up"
     );
+    // Variables are set nowhere else: not in other unit lines, and every
+    // line of the environment file is a comment, blank or an assignment.
+    for line in unit.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            line.starts_with("Environment=") || !line.contains("CISP_"),
+            "a variable outside Environment=: {line}"
+        );
+    }
+    for line in env
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        assert!(
+            line.contains('='),
+            "not an assignment in fusion.env: {line}"
+        );
+    }
     // No secret value in the environment file at all.
     for line in env.lines().filter(|l| !l.starts_with('#')) {
         let lower = line.to_ascii_lowercase();
@@ -95,22 +103,14 @@ fn systemd_accepts_the_unit_and_the_service_takes_its_command_line() {
         .arg("--config")
         .arg(cisp_testkit::repo_root().join("config/fusion.toml"))
         .args(["config", "--get", "metrics_addr"]);
-    let env_file = read("docker/systemd/fusion.env");
-    let assignments = env_file
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .chain(unit.lines().filter_map(|l| l.strip_prefix("Environment=")));
-    for line in assignments {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
+    for (k, v) in assignments(&unit, &read("docker/systemd/fusion.env")) {
         let v = match v.strip_prefix("%d/") {
             Some(credential) => {
                 let f = dir.join(credential);
                 std::fs::write(&f, format!("test-{credential}")).unwrap();
                 f.display().to_string()
             }
-            None => v.to_owned(),
+            None => v,
         };
         child.env(k, v);
     }
