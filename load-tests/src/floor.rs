@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use cisp_fusion::store::{
-    AlertRow, CampaignRow, CommonRow, DeadLetterRow, ObservationRow, Rows, SubmissionRow,
+    AlertRow, CampaignRow, CommonRow, DeadLetterRow, MembershipRow, ObservationRow, Rows,
+    SubmissionRow,
 };
 use cisp_fusion::{Config, Metrics, Store};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -112,6 +113,10 @@ pub async fn read_rows(store: &Store, db: &str) -> anyhow::Result<Rows> {
             .query(&q("common_infrastructure"))
             .fetch_all::<CommonRow>()
             .await?,
+        membership: c
+            .query(&q("campaign_membership"))
+            .fetch_all::<MembershipRow>()
+            .await?,
     })
 }
 
@@ -132,6 +137,7 @@ fn rows_for(all: &Rows, from: u64, to: u64, n: u64) -> Rows {
         campaigns: share(&all.campaigns, from, to, n),
         dead_letters: share(&all.dead_letters, from, to, n),
         common_infrastructure: share(&all.common_infrastructure, from, to, n),
+        membership: share(&all.membership, from, to, n),
     }
 }
 

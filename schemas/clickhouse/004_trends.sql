@@ -57,24 +57,9 @@ AS SELECT
 FROM observations
 GROUP BY day, sector, kind, obs_type, tlp, scope;
 
--- Campaign activity per day: submissions and members joining each campaign
--- id (the id the submission was given when processed; later merges are in
--- `campaigns.merged_into`).
-CREATE MATERIALIZED VIEW IF NOT EXISTS campaign_daily
-ENGINE = AggregatingMergeTree()
-PARTITION BY toYYYYMM(day)
-ORDER BY (day, campaign_id, sector, tlp, scope)
-POPULATE
-AS SELECT
-    toDate(submitted_at) AS day,
-    campaign_id,
-    sector,
-    tlp,
-    scope,
-    uniqExactState(member_id, submission_id) AS submissions,
-    uniqExactState(member_id) AS members
-FROM submissions
-GROUP BY day, campaign_id, sector, tlp, scope;
+-- Campaign activity is not materialised here: a submission's campaign
+-- changes after it is stored (merges, the guard's splits), which an
+-- aggregate cannot take back. See 006_membership.sql (`campaign_activity`).
 
 -- Actor claims, malware families and ATT&CK techniques named in submissions,
 -- per day: facet is 'actor', 'malware' or 'technique'.

@@ -44,7 +44,13 @@ die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
 # Is a process with the pid in file $1 alive?
 pid_alive() {
-  [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+  [[ -f "$1" ]] || return 1
+  local pid state
+  pid="$(cat "$1")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  # A killed process nobody has reaped yet (a zombie) is not alive.
+  state="$(ps -o stat= -p "$pid" 2>/dev/null)"
+  [[ -n "$state" && "$state" != Z* ]]
 }
 
 # Wait up to $2 seconds for command "$1" (a string, eval'd) to succeed.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cisp_model::{Distribution, MemberId, Observable, Registry, Submission};
+use cisp_model::{Distribution, MemberId, Registry, Submission};
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 
 use crate::actors::Actors;
@@ -115,8 +115,10 @@ pub struct Effects {
     /// Evidence of this submission too common to link (hot or common
     /// infrastructure), counting observables only.
     pub hot_observables: u32,
-    /// Values that became common infrastructure with this submission.
-    pub common_infrastructure: Vec<Observable>,
+    /// Evidence of any kind (observables, /24s, registrable domains,
+    /// malware families, techniques, technique sets) that the guard made
+    /// non-linking with this submission, with its reason and counts.
+    pub common_infrastructure: Vec<CommonJudgement>,
     /// Per reported observable (in the submission's order): the warn-list
     /// it is on (a likely false positive), if any.
     pub warnlisted: Vec<Option<String>>,
@@ -128,6 +130,10 @@ pub struct Effects {
     /// What building kept views cost (one walk per key whose views were
     /// not kept yet; most submissions need none).
     pub view_walks: WalkCost,
+    /// Earlier submissions whose campaign changed with this one (merged
+    /// into its campaign, or split off when a value became common), each
+    /// once, with the campaign it is in now.
+    pub moved: Vec<Moved>,
 }
 
 /// Walks done to build recipients' kept campaign views.
@@ -184,6 +190,51 @@ pub struct Engine {
     pub(crate) counts: Counts,
     /// Walks of the submission being processed.
     pub(crate) walk_cost: WalkCost,
+    /// Earlier submissions whose campaign the one being processed changed
+    /// (absorbed by a merge, split off).
+    pub(crate) moved: Vec<u32>,
+}
+
+/// Why the over-correlation guard stopped a value linking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommonReason {
+    /// More than `hot_observable_limit` submissions carry it.
+    Hot,
+    /// It comes with more than `common_after_campaigns` groups of
+    /// otherwise unrelated indicators (shared hosting, a commodity tool).
+    Shared,
+}
+
+impl CommonReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            CommonReason::Hot => "hot",
+            CommonReason::Shared => "shared",
+        }
+    }
+}
+
+/// One judgement of the guard: what stopped linking, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommonJudgement {
+    /// The kind of evidence as the API names it: an observable type,
+    /// `prefix`, `registrable-domain`, `malware`, `technique`,
+    /// `technique-set`.
+    pub kind: &'static str,
+    pub value: String,
+    pub reason: CommonReason,
+    /// Submissions carrying it, the new one included.
+    pub submissions: u32,
+    /// Unrelated groups it came with (counted only when not hot).
+    pub groups: u32,
+}
+
+/// An earlier submission now in another campaign: what ClickHouse's
+/// current membership needs besides the new submission's own campaign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moved {
+    pub key: SubmissionKey,
+    pub campaign_id: CampaignId,
 }
 
 /// Reference data the engine is built with: shared, read-only.
@@ -251,6 +302,7 @@ impl Engine {
             marks: Marks::default(),
             counts: Counts::default(),
             walk_cost: WalkCost::default(),
+            moved: Vec::new(),
         };
         engine.seed_actors();
         engine
@@ -349,6 +401,44 @@ impl Engine {
 
     /// Processes one validated submission. Deterministic: the same sequence
     /// of calls gives the same outcomes, ids included.
+    /// The submissions moved while processing `si` (not `si` itself), each
+    /// once, with the campaign each is in now.
+    fn take_moved(&mut self, si: u32) -> Vec<Moved> {
+        let mut moved = std::mem::take(&mut self.moved);
+        moved.sort_unstable();
+        moved.dedup();
+        let out = moved
+            .iter()
+            .filter(|&&s| s != si)
+            .map(|&s| Moved {
+                key: self.subs[s as usize].key.clone(),
+                campaign_id: self.campaign_of_sub(s).clone(),
+            })
+            .collect();
+        moved.clear();
+        self.moved = moved;
+        out
+    }
+
+    fn campaign_of_sub(&mut self, s: u32) -> &CampaignId {
+        let root = self.uf.find(s);
+        &self.campaigns[&root].id
+    }
+
+    /// Every submission with the campaign it is in now, in engine order:
+    /// what a store's current membership is rebuilt from.
+    pub fn memberships(&mut self) -> Vec<Moved> {
+        (0..self.subs.len())
+            .map(|s| {
+                let s = u32::try_from(s).unwrap_or(u32::MAX);
+                Moved {
+                    key: self.subs[s as usize].key.clone(),
+                    campaign_id: self.campaign_of_sub(s).clone(),
+                }
+            })
+            .collect()
+    }
+
     pub fn process(&mut self, sub: &Submission, ingest: Ingest) -> Outcome {
         let key = SubmissionKey {
             member: sub.member.clone(),
@@ -360,6 +450,7 @@ impl Engine {
             return Outcome::Duplicate { campaign_id };
         }
         let seq = self.subs.len() as u64;
+        self.moved.clear();
         let si = self.uf.push();
         let node = self.graph.add_node(Node::Submission(si));
 
@@ -487,6 +578,7 @@ impl Engine {
             scores,
             views_over_budget,
             view_walks: self.walk_cost,
+            moved: self.take_moved(si),
         })
     }
 

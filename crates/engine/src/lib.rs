@@ -61,7 +61,8 @@ pub use alerts::{Alert, RelatedSubmission};
 pub use campaign::{ActorAttribution, CampaignView};
 pub use coalesce::{CoalesceConfig, Coalesced, Coalescer, Offered};
 pub use engine::{
-    Effects, Engine, EngineConfig, EngineStats, Ingest, Outcome, Reference, WalkCost,
+    CommonJudgement, CommonReason, Effects, Engine, EngineConfig, EngineStats, Ingest, Moved,
+    Outcome, Reference, WalkCost,
 };
 pub use error::EngineError;
 pub use ids::{CampaignId, SubmissionKey};

@@ -21,10 +21,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cisp_model::{Observable, ObservableKind};
+use cisp_model::ObservableKind;
 
 use crate::campaign::{CampaignState, CampaignView};
-use crate::engine::Engine;
+use crate::engine::{CommonJudgement, CommonReason, Engine};
 use crate::evidence::{EvidenceKey, Strength};
 use crate::graph::{Edge, Link, Node};
 use crate::ids::IndexMap;
@@ -41,8 +41,8 @@ pub(crate) struct Linked {
     pub(crate) links: Vec<u32>,
     /// Campaign views changed by splits.
     pub(crate) views: Vec<CampaignView>,
-    /// Values that became common infrastructure.
-    pub(crate) common: Vec<Observable>,
+    /// Evidence that became common infrastructure, and why.
+    pub(crate) common: Vec<CommonJudgement>,
 }
 
 /// One hop of an explanation: `from` and `to` are linked by `evidence`.
@@ -158,26 +158,41 @@ impl Engine {
             .filter(|&e| self.evidence[e as usize].links())
             .collect();
         let mut newly_common: Vec<u32> = Vec::new();
+        let mut judged: Vec<CommonJudgement> = Vec::new();
         for &e in &own {
             let n = self.evidence[e as usize].subs.len() + 1;
             let hot = n > self.config.hot_observable_limit as usize;
             let check = n >= 3 && (n <= 24 || n.is_power_of_two());
-            if hot || (check && self.tenants(e, si) > self.config.common_after_campaigns as usize) {
+            let groups = if !hot && check {
+                self.tenants(e, si)
+            } else {
+                0
+            };
+            if hot || groups > self.config.common_after_campaigns as usize {
                 newly_common.push(e);
+                let (kind, value) = self.evidence[e as usize].key.describe();
+                judged.push(CommonJudgement {
+                    kind,
+                    value,
+                    reason: if hot {
+                        CommonReason::Hot
+                    } else {
+                        CommonReason::Shared
+                    },
+                    submissions: u32::try_from(n).unwrap_or(u32::MAX),
+                    groups: u32::try_from(groups).unwrap_or(u32::MAX),
+                });
             }
         }
 
         let mut views = Vec::new();
-        let mut common = Vec::new();
+        let common = judged;
         if !newly_common.is_empty() {
             let mut roots = BTreeSet::new();
             for &e in &newly_common {
                 let ev = &mut self.evidence[e as usize];
                 ev.common = true;
                 self.counts.common += 1;
-                if let EvidenceKey::Observable(o) = &ev.key {
-                    common.push(o.clone());
-                }
                 let subs = ev.subs.clone();
                 for y in subs {
                     roots.insert(self.uf.find(y));
@@ -357,6 +372,7 @@ impl Engine {
                     views.push(absorbed.view(seq, Some(state.id.clone()), now_ms, &self.actors));
                     self.graph.remove_node(absorbed.node);
                     let offset = state.subs.len();
+                    self.moved.extend_from_slice(&absorbed.subs);
                     for (i, &s) in absorbed.subs.iter().enumerate() {
                         let sn = self.subs[s as usize].node;
                         self.graph.add_edge(sn, state.node, Edge::MemberOf);
@@ -476,6 +492,9 @@ impl Engine {
                 self.add_to(&mut state, s);
                 let rr = self.uf.find(r);
                 r = self.uf.union_roots(rr, s);
+            }
+            if state.id != old.id {
+                self.moved.extend_from_slice(&part);
             }
             self.attribute(&mut state);
             views.push(state.view(seq, None, now_ms, &self.actors));

@@ -302,6 +302,34 @@ impl Engine {
 
     /// Every piece of evidence that is common infrastructure, as
     /// (kind, value).
+    /// Every value the guard has stopped linking, of every kind, with why
+    /// and how many submissions carry it now (`groups` is known only at
+    /// the moment of judgement: 0 here). Sorted by kind and value.
+    pub fn common_judgements(&self) -> Vec<crate::CommonJudgement> {
+        let mut out: Vec<crate::CommonJudgement> = self
+            .evidence
+            .iter()
+            .filter(|e| e.common)
+            .map(|e| {
+                let (kind, value) = e.key.describe();
+                let hot = e.subs.len() > self.config.hot_observable_limit as usize;
+                crate::CommonJudgement {
+                    kind,
+                    value,
+                    reason: if hot {
+                        crate::CommonReason::Hot
+                    } else {
+                        crate::CommonReason::Shared
+                    },
+                    submissions: u32::try_from(e.subs.len()).unwrap_or(u32::MAX),
+                    groups: 0,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+        out
+    }
+
     pub fn common_evidence(&self) -> Vec<(&'static str, String)> {
         self.evidence
             .iter()

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cisp_engine::{Engine, EngineConfig, Ingest, Outcome, Reference, SubmissionKey};
@@ -282,14 +282,25 @@ proptest! {
     /// After every submission, the engine's campaigns are exactly the
     /// oracle's components (given which values the engine has found to be
     /// common infrastructure), so no warn-listed value links anything.
+    ///
+    /// A store that keeps only what the effects say — each submission's
+    /// campaign when it arrives, then every `moved` entry — holds exactly
+    /// the engine's current campaign of every submission (issue 20: what
+    /// ClickHouse's membership table is built from).
     #[test]
     fn campaigns_are_the_components_of_the_link_graph(subs in subs(), common_after in 1u32..4) {
         let mut engine = Engine::new(registry(), config(common_after));
+        let mut store: BTreeMap<SubmissionKey, String> = BTreeMap::new();
         for (n, s) in subs.iter().enumerate() {
-            let Outcome::Accepted(_) = engine.process(&submission(n, s), ingest(n)) else {
+            let Outcome::Accepted(fx) = engine.process(&submission(n, s), ingest(n)) else {
                 prop_assert!(false, "fresh ids are never duplicates");
                 unreachable!()
             };
+            store.insert(key(n, s), fx.campaign_id.to_string());
+            for m in fx.moved {
+                prop_assert!(m.key != key(n, s), "the new submission is not among the moved");
+                store.insert(m.key, m.campaign_id.to_string());
+            }
             let common: BTreeSet<(String, String)> = engine
                 .common_evidence()
                 .into_iter()
@@ -305,6 +316,13 @@ proptest! {
                 .enumerate()
                 .map(|(i, s)| engine.campaign_of_key(&key(i, s)).unwrap().to_string())
                 .collect();
+            for (i, s) in seen.iter().enumerate() {
+                prop_assert_eq!(
+                    store.get(&key(i, s)),
+                    Some(&got[i]),
+                    "the store's campaign of s{} after s{}", i, n
+                );
+            }
             for a in 0..seen.len() {
                 for b in 0..a {
                     prop_assert_eq!(

@@ -404,7 +404,24 @@ fn hot_observables_stop_linking() {
     assert_eq!(ids[2].hot_observables, 1);
     // Retroactive: the address linked the first two alone, so they split
     // again, and it is reported as common infrastructure.
-    assert_eq!(ids[2].common_infrastructure.len(), 1);
+    // The address and its /24, both past the limit, each with its reason.
+    let judged: Vec<(&str, &str, cisp_engine::CommonReason, u32)> = ids[2]
+        .common_infrastructure
+        .iter()
+        .map(|j| (j.kind, j.value.as_str(), j.reason, j.submissions))
+        .collect();
+    assert_eq!(
+        judged,
+        vec![
+            ("ipv4", "192.0.2.53", cisp_engine::CommonReason::Hot, 3),
+            ("prefix", "192.0.2.0/24", cisp_engine::CommonReason::Hot, 3),
+        ]
+    );
+    assert_eq!(
+        e.common_judgements().len(),
+        2,
+        "and the engine says the same"
+    );
     let parts: Vec<_> = ids[2]
         .campaigns
         .iter()

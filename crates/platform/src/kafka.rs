@@ -165,6 +165,11 @@ impl KafkaSection {
         if !(1024 * 1024..=4096 * 1024 * 1024).contains(&k.max_in_flight_bytes) {
             bail!("kafka.max_in_flight_bytes must be 1 MiB to 4 GiB");
         }
+        if !(30_000..=3_600_000).contains(&k.max_poll_interval_ms) {
+            bail!(
+                "kafka.max_poll_interval_ms must be 30000 (the group session timeout) to 3600000"
+            );
+        }
         if !(5..=86_400).contains(&k.stall_after_secs) {
             bail!("kafka.stall_after_secs must be 5 to 86400");
         }
@@ -400,13 +405,35 @@ pub fn read_topic(
     let md = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| PlatformError::kafka("metadata", e))?;
+    // A topic the broker cannot describe right now (unknown, leaderless
+    // after a restart) is an error, not an empty list.
+    let described = md.topics().iter().find(|t| t.name() == topic);
+    let partitions: Vec<i32> = match described {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+            if let Some(p) = t.partitions().iter().find(|p| p.error().is_some()) {
+                return Err(PlatformError::Incomplete(format!(
+                    "{topic} partition {} has no leader now: {:?}",
+                    p.id(),
+                    p.error()
+                )));
+            }
+            t.partitions().iter().map(|p| p.id()).collect()
+        }
+        Some(t) => {
+            return Err(PlatformError::Incomplete(format!(
+                "the broker cannot describe {topic} now: {:?}",
+                t.error()
+            )))
+        }
+        None => {
+            return Err(PlatformError::Incomplete(format!(
+                "the broker does not describe {topic}"
+            )))
+        }
+    };
     let mut tpl = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
-    for p in md
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-    {
+    for p in partitions {
         let (lo, hi) = consumer
             .fetch_watermarks(topic, p, timeout)
             .map_err(|e| PlatformError::kafka("watermarks", e))?;

@@ -67,6 +67,49 @@ pub fn unique(prefix: &str) -> String {
 /// A plain submission record: TLP:GREEN to the whole community, attributed,
 /// kind incident, titled `report <id>`. Tests change what they need with
 /// struct update syntax (`SubmissionRecord { tlp, ..community_record(…) }`).
+/// Five members of `config/members.toml`, one per sector, that tests
+/// publish as.
+pub const MEMBERS: [&str; 5] = [
+    "northbank",
+    "gridco",
+    "healthtrust",
+    "smallbiz",
+    "waterworks",
+];
+
+/// `campaigns` campaigns of two reports each, by their own domain, every
+/// report also naming one shared hosting address and one commodity loader:
+/// they glue the campaigns together until the over-correlation guard finds
+/// they tie too many unrelated ones and splits them again (issue 20).
+/// Submission ids are `{prefix}-{campaign}-{report}`.
+pub fn glued_campaigns(
+    prefix: &str,
+    campaigns: usize,
+) -> Vec<cisp_wire::records::SubmissionRecord> {
+    use cisp_model::ObservableKind;
+    let mut out = Vec::new();
+    for c in 0..campaigns {
+        for k in 0..2 {
+            let domain = format!("login.brand{c}-secure.com");
+            out.push(cisp_wire::records::SubmissionRecord {
+                malware: vec!["SmokeLoader".into()],
+                ..community_record(
+                    MEMBERS[(c + k) % MEMBERS.len()],
+                    &format!("{prefix}-{c}-{k}"),
+                    &[
+                        (ObservableKind::Domain, domain.as_str()),
+                        (ObservableKind::Ipv4, GLUE_HOST),
+                    ],
+                )
+            });
+        }
+    }
+    out
+}
+
+/// The shared hosting address of [`glued_campaigns`].
+pub const GLUE_HOST: &str = "91.92.93.94";
+
 pub fn community_record(
     member: &str,
     id: &str,
@@ -230,6 +273,12 @@ impl TestEnv {
 
     /// Like [`TestEnv::new`], with a hook to adjust the TOML before parsing.
     pub fn with(adjust: impl FnOnce(&mut String)) -> TestEnv {
+        TestEnv::with_env(adjust, &[])
+    }
+
+    /// Like [`TestEnv::with`], with environment variables the service
+    /// reads besides the stack's (e.g. `CISP_API_TOKEN`).
+    pub fn with_env(adjust: impl FnOnce(&mut String), vars: &[(&str, &str)]) -> TestEnv {
         let kafka = std::env::var("CISP_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:19092".into());
         let clickhouse = std::env::var("CISP_TEST_CLICKHOUSE")
             .unwrap_or_else(|_| "http://127.0.0.1:18123".into());
@@ -280,7 +329,8 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             snapshots = std::env::temp_dir().join("cisp-test-snapshots").display(),
         );
         adjust(&mut toml);
-        let env = local_kafka_env();
+        let mut env = local_kafka_env();
+        env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         if let Some(f) = env.get("CISP_KAFKA_SASL_PASSWORD_FILE") {
             assert!(
                 Path::new(f).is_file(),
@@ -371,11 +421,21 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         } else {
             "cisp-fusion".to_owned()
         };
-        let client = as_stack_user(&self.config.kafka, &user);
         let group = self.reader_group(&user);
-        read_topic(client, &group, topic, Duration::from_secs(30))
-            .map(|records| records.into_iter().map(|(_, payload)| payload).collect())
-            .unwrap_or_else(|e| panic!("reading {topic} as {user}: {e}"))
+        // A broker that has just restarted answers "not leader" for a few
+        // seconds: ask again for a while.
+        let started = std::time::Instant::now();
+        loop {
+            let client = as_stack_user(&self.config.kafka, &user);
+            match read_topic(client, &group, topic, Duration::from_secs(30)) {
+                Ok(records) => return records.into_iter().map(|(_, payload)| payload).collect(),
+                Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                    eprintln!("reading {topic} as {user}: {e}; trying again");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("reading {topic} as {user}: {e}"),
+            }
+        }
     }
 
     /// A consumer group `user` may name under this environment's ACLs: the
@@ -416,6 +476,42 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
             .await
             .expect("the service starts");
         (trigger, running)
+    }
+
+    /// Publishes `records` as [`TestEnv::submit`] does, all handed to the
+    /// producers before any acknowledgement is awaited: a burst, as a busy
+    /// partnership sends, not one record per round trip.
+    pub async fn submit_all(
+        &self,
+        producer: &Mutex<TestProducer>,
+        records: &[cisp_wire::records::SubmissionRecord],
+    ) {
+        let codec = cisp_wire::Codec::new(cisp_wire::DecodeLimits::default()).expect("codec");
+        let topics = cisp_platform::Topics::new(self.prefix());
+        let mut waiting = Vec::with_capacity(records.len());
+        for record in records {
+            let payload = codec
+                .encode(cisp_wire::RecordType::Submission, record)
+                .expect("encodable record");
+            let member = cisp_model::MemberId::parse(&record.member_id).expect("member id");
+            let topic = topics.submissions(&member);
+            let p = producer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .for_topic(&topic)
+                .clone();
+            let delivery =
+                cisp_platform::kafka::enqueue(&p, &topic, &record.submission_id, &payload)
+                    .unwrap_or_else(|e| panic!("producing to {topic}: {e}"));
+            waiting.push((topic, delivery));
+        }
+        for (topic, delivery) in waiting {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => panic!("producing to {topic}: {e}"),
+                Err(_) => panic!("producing to {topic}: the producer went away"),
+            }
+        }
     }
 
     /// Encodes `record` (single-object) and publishes it on its member's
@@ -552,6 +648,28 @@ pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> b
 /// the server away from one service without stopping it for every other
 /// test: [`TcpProxy::cut`] drops every connection and refuses new ones
 /// until [`TcpProxy::restore`].
+/// A test environment whose service reaches ClickHouse through a
+/// [`TcpProxy`] the test can cut, so an outage hits this service alone.
+pub fn behind_clickhouse_proxy(adjust: impl FnOnce(&mut String)) -> (TestEnv, TcpProxy) {
+    use std::net::ToSocketAddrs;
+    let clickhouse =
+        std::env::var("CISP_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+    let target = clickhouse
+        .trim_start_matches("http://")
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("{clickhouse} does not resolve"));
+    let proxy = TcpProxy::start(target);
+    let via = format!("http://{}", proxy.addr);
+    let env = TestEnv::with(|toml| {
+        *toml = toml.replace(&clickhouse, &via);
+        adjust(toml);
+    });
+    assert!(env.config.clickhouse.url.contains(&proxy.addr.to_string()));
+    (env, proxy)
+}
+
 pub struct TcpProxy {
     pub addr: std::net::SocketAddr,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,

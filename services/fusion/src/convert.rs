@@ -161,6 +161,23 @@ pub struct ObservableFacts<'a> {
     pub scores: &'a [f32],
 }
 
+/// A submission's campaign from engine sequence number `version` on.
+pub fn membership_row(
+    member: &str,
+    submission: &str,
+    campaign: &str,
+    version: u64,
+    now_ms: i64,
+) -> crate::store::MembershipRow {
+    crate::store::MembershipRow {
+        member_id: member.to_owned(),
+        submission_id: submission.to_owned(),
+        campaign_id: campaign.to_owned(),
+        version,
+        changed_at: datetime(now_ms),
+    }
+}
+
 pub fn submission_facts(
     s: &Submission,
     seq: u64,

@@ -104,6 +104,26 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
+/// Every judgement of the over-correlation guard: what no longer links
+/// (observables, /24s, registrable domains, malware families, techniques,
+/// technique sets), why, and how many submissions carry it.
+async fn api_common(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+    let engine = s.authorise(&headers)?;
+    let judged = lock(&engine).common_judgements();
+    let list: Vec<serde_json::Value> = judged
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "kind": j.kind,
+                "value": j.value,
+                "reason": j.reason.name(),
+                "submissions": j.submissions,
+            })
+        })
+        .collect();
+    Ok(json_response(&serde_json::json!({ "common": list })))
+}
+
 async fn api_campaigns(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -223,7 +243,8 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
 
 /// 200 `ok` while the pipeline runs and every assigned partition makes
 /// progress; 503 while starting, while it holds no partition and records
-/// wait, while ClickHouse is away, or with the partitions that have
+/// wait, while ClickHouse is away, while the broker does not acknowledge
+/// output records, or with the partitions that have
 /// records waiting and no durable progress (`kafka.stall_after_secs`).
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     if !s.ready.load(Ordering::Acquire) {
@@ -231,11 +252,12 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
     }
     let stalled = s.stalls.stalled();
     let store_away = s.metrics.clickhouse_unavailable.get() == 1;
+    let unacknowledged = s.metrics.deliveries_unacknowledged.get();
     // One instance per group (issue 25 brings more): holding no partition
     // while records wait means nothing is being processed.
     let waiting = s.metrics.consumer_lag.get();
     let idle = s.metrics.assigned_partitions.get() == 0 && waiting > 0;
-    if stalled.is_empty() && !store_away && !idle {
+    if stalled.is_empty() && !store_away && !idle && unacknowledged == 0 {
         return (StatusCode::OK, "ok\n".to_owned());
     }
     let mut body = String::new();
@@ -248,6 +270,11 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
         body.push_str(
             "clickhouse unavailable: writes failing, nothing committed until it is back\n",
         );
+    }
+    if unacknowledged > 0 {
+        body.push_str(&format!(
+            "broker not acknowledging: {unacknowledged} record(s) being sent again, nothing committed until they are acknowledged\n"
+        ));
     }
     if !stalled.is_empty() {
         body.push_str("stalled\n");
@@ -294,6 +321,7 @@ pub async fn serve(
         )
         .route("/api/observables", routing::get(api_observable))
         .route("/api/explain", routing::get(api_explain))
+        .route("/api/common", routing::get(api_common))
         .with_state(AppState {
             metrics: what.metrics,
             ready: what.ready,

@@ -144,6 +144,74 @@ async fn rebuild_engine(
             },
         );
     }
+    // A store written before `campaign_membership` existed: fill it once
+    // from the engine, which knows every submission's campaign now.
+    let held = engine.stats().submissions;
+    if held > 0
+        && store
+            .membership_is_empty()
+            .await
+            .context("reading campaign_membership")?
+    {
+        let version = held - 1;
+        let rows: Vec<_> = engine
+            .memberships()
+            .iter()
+            .map(|m| {
+                convert::membership_row(
+                    m.key.member.as_str(),
+                    m.key.id.as_str(),
+                    m.campaign_id.as_str(),
+                    version,
+                    pipeline::now_ms(),
+                )
+            })
+            .collect();
+        store
+            .write_membership(&rows)
+            .await
+            .context("filling campaign_membership")?;
+        info!(
+            submissions = rows.len(),
+            "campaign_membership filled from the engine"
+        );
+    }
+    // A store from before every kind of judgement was recorded (only
+    // observables were): add what the engine knows and the table lacks.
+    let judged = engine.stats().common_infrastructure;
+    if judged > 0 {
+        let stored: std::collections::HashSet<(String, String)> = store
+            .common_keys()
+            .await
+            .context("reading common_infrastructure")?
+            .into_iter()
+            .collect();
+        if (stored.len() as u64) < judged {
+            let version = held.saturating_sub(1);
+            let rows: Vec<store::CommonRow> = engine
+                .common_judgements()
+                .into_iter()
+                .filter(|j| !stored.contains(&(j.kind.to_owned(), j.value.clone())))
+                .map(|j| store::CommonRow {
+                    detected_at: store::datetime(pipeline::now_ms()),
+                    seq: version,
+                    obs_type: j.kind.to_owned(),
+                    value: j.value,
+                    reason: j.reason.name().to_owned(),
+                    submissions: j.submissions,
+                    groups: j.groups,
+                })
+                .collect();
+            store
+                .write_common(&rows)
+                .await
+                .context("filling common_infrastructure")?;
+            info!(
+                added = rows.len(),
+                "common_infrastructure completed from the engine"
+            );
+        }
+    }
     info!(
         from_snapshot = from,
         replayed = bodies.len(),

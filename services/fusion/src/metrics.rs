@@ -84,6 +84,12 @@ pub struct Metrics {
     pub clickhouse_retries: IntCounter,
     pub clickhouse_unavailable: IntGauge,
     pub kafka_errors: IntCounter,
+    /// Earlier submissions whose campaign changed (merge or split).
+    pub moved_submissions: IntCounter,
+    /// Output records being sent again because the broker did not
+    /// acknowledge them (away longer than `message.timeout.ms`).
+    pub deliveries_unacknowledged: IntGauge,
+    pub delivery_retries: IntCounter,
     pub graph_nodes: IntGauge,
     pub graph_edges: IntGauge,
     pub indexed_submissions: IntGauge,
@@ -179,6 +185,18 @@ impl Metrics {
                 "1 while ClickHouse writes have failed more than clickhouse.max_retries times in a row (the service waits for it)",
             )?,
             kafka_errors: r.counter("cisp_fusion_kafka_errors_total", "Errors reported by the Kafka consumer")?,
+            moved_submissions: r.counter(
+                "cisp_fusion_moved_submissions_total",
+                "Earlier submissions whose campaign changed (absorbed by a merge or split off by the guard): rows of campaign_membership beyond one per submission",
+            )?,
+            deliveries_unacknowledged: r.gauge(
+                "cisp_fusion_deliveries_unacknowledged",
+                "Output records the broker has not acknowledged within message.timeout.ms and that are being sent again (the service waits for the broker; nothing is committed meanwhile)",
+            )?,
+            delivery_retries: r.counter(
+                "cisp_fusion_delivery_retries_total",
+                "Output records sent again after the broker did not acknowledge them",
+            )?,
             graph_nodes: r.gauge("cisp_fusion_graph_nodes", "Nodes in the correlation graph")?,
             graph_edges: r.gauge("cisp_fusion_graph_edges", "Edges in the correlation graph")?,
             indexed_submissions: r.gauge("cisp_fusion_indexed_submissions", "Submissions held by the engine")?,

@@ -114,24 +114,103 @@ type Acked = (<DeliveryFuture as std::future::Future>::Output, i64);
 
 /// Awaits a batch's deliveries as they are sent, noting when each was
 /// acknowledged: an alert's latency ends at its own acknowledgement, not
-/// when its batch closes.
+/// when its batch closes. Each delivery is awaited on its own task, so a
+/// batch whose records all had to be sent again (the broker away) is
+/// acknowledged together when the broker is back, not one by one.
 struct Acks {
     tx: tokio::sync::mpsc::UnboundedSender<DeliveryFuture>,
     task: tokio::task::JoinHandle<Vec<Acked>>,
 }
 
 impl Acks {
-    fn start(rt: &tokio::runtime::Handle) -> Acks {
+    fn start(
+        rt: &tokio::runtime::Handle,
+        producer: &FutureProducer,
+        metrics: &Arc<Metrics>,
+    ) -> Acks {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<DeliveryFuture>();
+        let (producer, metrics) = (producer.clone(), metrics.clone());
         let task = rt.spawn(async move {
-            let mut out = Vec::new();
+            let mut waiting = Vec::new();
             while let Some(d) = rx.recv().await {
-                let r = d.await;
-                out.push((r, now_ms()));
+                let (producer, metrics) = (producer.clone(), metrics.clone());
+                waiting.push(tokio::spawn(async move {
+                    let r = acknowledged(&producer, d, &metrics).await;
+                    (r, now_ms())
+                }));
+            }
+            let mut out = Vec::with_capacity(waiting.len());
+            for w in waiting {
+                match w.await {
+                    Ok(acked) => out.push(acked),
+                    // A panicked waiter: the count check turns it into a
+                    // stop without commit.
+                    Err(_) => break,
+                }
             }
             out
         });
         Acks { tx, task }
+    }
+}
+
+/// The broker's answer to one output record. A record it did not
+/// acknowledge for a reason that can pass — away for longer than
+/// `message.timeout.ms`, a leader moving, an error it did not name — is
+/// sent again, for as long as it takes: a broker outage is waited out like
+/// a ClickHouse one (nothing is committed meanwhile, the partitions stay
+/// paused behind the in-flight limit, `/health` says why). A resend can
+/// put a record on its topic twice; every output record is keyed and
+/// idempotent for its readers (alert ids, campaign versions). Errors that
+/// will not pass (the record refused, our rights revoked) are returned.
+async fn acknowledged(
+    producer: &FutureProducer,
+    first: DeliveryFuture,
+    metrics: &Metrics,
+) -> <DeliveryFuture as std::future::Future>::Output {
+    let mut delivery = first;
+    let mut resent = 0u32;
+    loop {
+        let r = delivery.await;
+        let again = match &r {
+            Ok(Err((e, _))) => e.rdkafka_error_code().is_none_or(|code| {
+                code == rdkafka::types::RDKafkaErrorCode::MessageTimedOut
+                    || !cisp_platform::kafka::is_permanent(code)
+            }),
+            _ => false,
+        };
+        let Ok(Err((e, msg))) = r else {
+            if resent > 0 {
+                metrics.deliveries_unacknowledged.dec();
+            }
+            return r;
+        };
+        if !again {
+            if resent > 0 {
+                metrics.deliveries_unacknowledged.dec();
+            }
+            return Ok(Err((e, msg)));
+        }
+        if resent == 0 {
+            metrics.deliveries_unacknowledged.inc();
+            warn!(topic = msg.topic(), error = %e, "the broker did not acknowledge a record; sending it again until it does (nothing is committed meanwhile)");
+        }
+        metrics.delivery_retries.inc();
+        resent = resent.saturating_add(1);
+        // A timeout has already waited `message.timeout.ms`; any other
+        // error is paced here.
+        if e.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::MessageTimedOut) {
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(resent.min(20)))).await;
+        }
+        let key = msg.key().unwrap_or_default();
+        let payload = msg.payload().unwrap_or_default();
+        delivery = match cisp_platform::kafka::enqueue(producer, msg.topic(), key, payload) {
+            Ok(d) => d,
+            Err(e) => {
+                metrics.deliveries_unacknowledged.dec();
+                return Ok(Err((e, msg)));
+            }
+        };
     }
 }
 
@@ -529,22 +608,51 @@ impl Pipeline {
             FusionError::Internal(format!("cannot serialise a validated submission: {e}"))
         })?;
         batch.rows.submissions.push(facts.submission);
+        // Its campaign now, and every earlier submission's that changed
+        // with it: ClickHouse's current membership (issue 20).
+        batch.rows.membership.push(convert::membership_row(
+            sub.member.as_str(),
+            sub.id.as_str(),
+            fx.campaign_id.as_str(),
+            fx.seq,
+            now,
+        ));
+        self.metrics.moved_submissions.inc_by(fx.moved.len() as u64);
+        for m in &fx.moved {
+            batch.rows.membership.push(convert::membership_row(
+                m.key.member.as_str(),
+                m.key.id.as_str(),
+                m.campaign_id.as_str(),
+                fx.seq,
+                now,
+            ));
+        }
         self.metrics
             .common_infrastructure
             .inc_by(fx.common_infrastructure.len() as u64);
         self.metrics
             .warnlisted
             .inc_by(fx.warnlisted.iter().filter(|w| w.is_some()).count() as u64);
-        for o in &fx.common_infrastructure {
-            info!(observable = %o, "value is common infrastructure: it links nothing from now on");
+        for j in &fx.common_infrastructure {
+            info!(
+                kind = j.kind,
+                value = %j.value,
+                reason = j.reason.name(),
+                submissions = j.submissions,
+                groups = j.groups,
+                "common infrastructure: it links nothing from now on"
+            );
             batch
                 .rows
                 .common_infrastructure
                 .push(crate::store::CommonRow {
                     detected_at: datetime(now),
                     seq: fx.seq,
-                    obs_type: o.kind().name().to_owned(),
-                    value: o.value().to_owned(),
+                    obs_type: j.kind.to_owned(),
+                    value: j.value.clone(),
+                    reason: j.reason.name().to_owned(),
+                    submissions: j.submissions,
+                    groups: j.groups,
                 });
         }
         batch.rows.observations.extend(facts.observations);
@@ -612,8 +720,9 @@ impl Pipeline {
                 cisp_platform::kafka::enqueue(&self.producer, &topic, &alert.id, &payload)
                     .map_err(|e| FusionError::kafka("produce", e))?;
             let metrics = self.metrics.clone();
+            let producer = self.producer.clone();
             self.rt.spawn(async move {
-                let acked = match delivery.await {
+                let acked = match acknowledged(&producer, delivery, &metrics).await {
                     Ok(Ok(_)) => {
                         let at = now_ms();
                         metrics.publish_to_update.observe(
@@ -792,7 +901,9 @@ impl Pipeline {
         batch.bytes += payload.len();
         let delivery = cisp_platform::kafka::enqueue(&self.producer, &topic, key, payload)
             .map_err(|e| FusionError::kafka("produce", e))?;
-        let acks = batch.acks.get_or_insert_with(|| Acks::start(&self.rt));
+        let acks = batch
+            .acks
+            .get_or_insert_with(|| Acks::start(&self.rt, &self.producer, &self.metrics));
         if acks.tx.send(delivery).is_err() {
             return Err(FusionError::Internal(
                 "the acknowledgement task ended early".into(),

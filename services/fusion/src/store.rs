@@ -37,6 +37,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "005_coalesced_alerts.sql",
         include_str!("../../../schemas/clickhouse/005_coalesced_alerts.sql"),
     ),
+    (
+        "006_membership.sql",
+        include_str!("../../../schemas/clickhouse/006_membership.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -158,14 +162,31 @@ pub struct Rows {
     pub campaigns: Vec<CampaignRow>,
     pub dead_letters: Vec<DeadLetterRow>,
     pub common_infrastructure: Vec<CommonRow>,
+    pub membership: Vec<MembershipRow>,
+}
+
+/// A submission's campaign from `version` on (`campaign_membership`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct MembershipRow {
+    pub member_id: String,
+    pub submission_id: String,
+    pub campaign_id: String,
+    pub version: u64,
+    pub changed_at: u32,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub struct CommonRow {
     pub detected_at: u32,
     pub seq: u64,
+    /// The kind of evidence: an observable type, `prefix`,
+    /// `registrable-domain`, `malware`, `technique`, `technique-set`.
     pub obs_type: String,
     pub value: String,
+    /// `hot` or `shared` (`cisp_engine::CommonReason`).
+    pub reason: String,
+    pub submissions: u32,
+    pub groups: u32,
 }
 
 impl Rows {
@@ -176,6 +197,7 @@ impl Rows {
             && self.campaigns.is_empty()
             && self.dead_letters.is_empty()
             && self.common_infrastructure.is_empty()
+            && self.membership.is_empty()
     }
 }
 
@@ -296,6 +318,41 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Whether `campaign_membership` holds nothing yet (a store written
+    /// before it existed: the service fills it from the engine at start).
+    pub async fn membership_is_empty(&self) -> Result<bool, FusionError> {
+        let n = self
+            .client
+            .query("SELECT count() FROM campaign_membership")
+            .fetch_one::<u64>()
+            .await
+            .map_err(|e| FusionError::clickhouse("campaign_membership", e))?;
+        Ok(n == 0)
+    }
+
+    /// The guard's judgements stored so far, as `(kind, value)`.
+    pub async fn common_keys(&self) -> Result<Vec<(String, String)>, FusionError> {
+        self.client
+            .query("SELECT obs_type, value FROM common_infrastructure GROUP BY obs_type, value")
+            .fetch_all::<(String, String)>()
+            .await
+            .map_err(|e| FusionError::clickhouse("common_infrastructure", e))
+    }
+
+    /// Writes judgements outside a batch (the one-off fill at start).
+    pub async fn write_common(&self, rows: &[CommonRow]) -> Result<(), FusionError> {
+        self.insert("common_infrastructure", rows)
+            .await
+            .map_err(|(table, e)| FusionError::clickhouse(table, e))
+    }
+
+    /// Writes membership rows outside a batch (the one-off fill at start).
+    pub async fn write_membership(&self, rows: &[MembershipRow]) -> Result<(), FusionError> {
+        self.insert("campaign_membership", rows)
+            .await
+            .map_err(|(table, e)| FusionError::clickhouse(table, e))
+    }
+
     /// How many submissions are stored (fully handled).
     pub async fn count_submissions(&self) -> Result<u64, FusionError> {
         self.client
@@ -335,6 +392,7 @@ impl Store {
                 self.insert("observations", &rows.observations),
                 self.insert("campaigns", &rows.campaigns),
                 self.insert("common_infrastructure", &rows.common_infrastructure),
+                self.insert("campaign_membership", &rows.membership),
             )
             .map(|_| ())
         })
@@ -521,7 +579,9 @@ mod tests {
                 assert!(
                     added_column(&stmt).is_some()
                         || stmt.starts_with("CREATE TABLE IF NOT EXISTS")
-                        || stmt.starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS"),
+                        || stmt.starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS")
+                        || stmt.starts_with("CREATE VIEW IF NOT EXISTS")
+                        || stmt.starts_with("DROP TABLE IF EXISTS"),
                     "{stmt}"
                 );
             }

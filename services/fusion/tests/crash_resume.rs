@@ -23,13 +23,7 @@ const CAMPAIGNS: usize = 25;
 const TOKEN: &str = "crash-resume-test-token";
 
 fn records() -> Vec<cisp_wire::records::SubmissionRecord> {
-    let members = [
-        "northbank",
-        "gridco",
-        "healthtrust",
-        "smallbiz",
-        "waterworks",
-    ];
+    let members = cisp_testkit::MEMBERS;
     (0..REPORTS)
         .map(|i| {
             let c = (i * 7919) % CAMPAIGNS;
@@ -62,7 +56,22 @@ struct Service {
 }
 
 impl Service {
+    /// Starts the binary and waits until `/health` answers 200.
     fn start(config: &std::path::Path) -> Service {
+        let s = Service::spawn(config);
+        let started = Instant::now();
+        while cisp_fusion::http::get(s.addr, "/health").is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "service not healthy in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s
+    }
+
+    /// Starts the binary without waiting for it.
+    fn spawn(config: &std::path::Path) -> Service {
         let addr = free_addr();
         let child = Command::new(env!("CARGO_BIN_EXE_cisp-fusion"))
             .arg("--config")
@@ -76,16 +85,7 @@ impl Service {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("cisp-fusion starts");
-        let s = Service { child, addr };
-        let started = Instant::now();
-        while cisp_fusion::http::get(addr, "/health").is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "service not healthy in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        s
+        Service { child, addr }
     }
 
     fn metric(&self, name: &str) -> f64 {
@@ -301,16 +301,203 @@ async fn a_restart_after_a_crash_takes_the_partitions_back_at_once() {
     assert!(s.metric("cisp_fusion_assigned_partitions ") > 0.0);
     s.kill();
 
-    let s = Service::start(&config);
-    let started = Instant::now();
     env.submit(&p, &record("RS-2")).await;
+    let started = Instant::now();
+    let s = Service::start(&config);
     s.wait_committed(1);
     let took = started.elapsed();
+    eprintln!(
+        "killed with SIGKILL, started again: the waiting record committed {took:?} after the start"
+    );
     assert!(
         took < Duration::from_secs(20),
         "the restarted service resumed after {took:?}: it waited for the dead instance's session"
     );
     assert!(s.metric("cisp_fusion_assigned_partitions ") > 0.0);
     s.kill();
+    env.drop_database().await;
+}
+
+/// The escalation of issue 19: ClickHouse fails while a campaign reaches
+/// the escalation threshold, so members are told before the alert's audit
+/// row can be written; the process is then killed. The restarted service
+/// handles the uncommitted records again (in whatever order the broker
+/// hands the members' topics out) and must send the *same* escalation —
+/// same id — and audit it: every escalation a member holds is in the
+/// audit, and no member holds two escalation ids for the one campaign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_a_store_failure_sends_no_second_escalation() {
+    use cisp_model::AlertKind;
+    use cisp_wire::records::AlertRecord;
+    use cisp_wire::{Codec, DecodeLimits, RecordType};
+
+    let (env, proxy) = cisp_testkit::behind_clickhouse_proxy(|_| {});
+    cisp_fusion::setup(&env.config).await.unwrap();
+    let config = env.write_config(&std::env::temp_dir().join("cisp-escalation-restart"));
+    let p = env.producer();
+    let shared = [(ObservableKind::Domain, "escalate.restart.example")];
+    let members = cisp_testkit::MEMBERS;
+    let topics = cisp_platform::Topics::new(env.prefix());
+    let codec = Codec::new(DecodeLimits::default()).unwrap();
+    let escalations = |member: &str| -> Vec<AlertRecord> {
+        env.read_all(&topics.alerts(&cisp_model::MemberId::parse(member).unwrap()))
+            .iter()
+            .map(|b| codec.decode::<AlertRecord>(RecordType::Alert, b).unwrap().0)
+            .filter(|a| a.kind == AlertKind::CampaignEscalation)
+            .collect()
+    };
+
+    // Two members link while ClickHouse is up: durable, committed.
+    for (i, m) in members[..2].iter().enumerate() {
+        env.submit(&p, &community_record(m, &format!("ESC-{i}"), &shared))
+            .await;
+    }
+    let s = Service::start(&config);
+    s.wait_committed(2);
+
+    // ClickHouse goes away; three more members report the campaign, which
+    // crosses the escalation threshold (three members) in the first
+    // members' views. The alerts go out; nothing can be audited or
+    // committed.
+    proxy.cut();
+    for (i, m) in members.iter().enumerate().skip(2) {
+        env.submit(&p, &community_record(m, &format!("ESC-{i}"), &shared))
+            .await;
+    }
+    let started = Instant::now();
+    while escalations("northbank").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no escalation reached northbank during the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(s.metric("cisp_fusion_records_committed_total "), 2.0);
+    s.kill();
+    let db = &env.config.clickhouse.database;
+    proxy.restore();
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count() FROM {db}.alerts FINAL WHERE kind = 'campaign_escalation'"
+        ))
+        .await,
+        0,
+        "the escalations sent during the outage were not audited before the kill"
+    );
+
+    // Started again with ClickHouse back: the records are handled again.
+    let s = Service::start(&config);
+    s.wait_committed(members.len() - 2);
+    let audited = |member: &'static str| {
+        let env = &env;
+        async move {
+            env.store()
+                .client()
+                .query(&format!(
+                    "SELECT alert_id FROM {db}.alerts FINAL \
+                     WHERE kind = 'campaign_escalation' AND recipient = '{member}'"
+                ))
+                .fetch_all::<String>()
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let mut escalated = 0;
+    for m in members {
+        let held: BTreeSet<String> = escalations(m).into_iter().map(|a| a.alert_id).collect();
+        assert!(
+            held.len() <= 1,
+            "{m} holds {} escalation ids for one campaign: {held:?}",
+            held.len()
+        );
+        assert_eq!(
+            audited(m).await,
+            held,
+            "{m}: what it holds is what is audited"
+        );
+        escalated += held.len();
+    }
+    assert!(
+        escalated >= 3,
+        "the members in the campaign were escalated ({escalated})"
+    );
+    s.kill();
+    env.drop_database().await;
+}
+
+/// What `/health` is for: an instance that cannot work says so. A
+/// successor started under *another* instance id (a deployment that
+/// forgot the static id, or a host rename) joins a group whose dead member
+/// still holds every partition until its session (30 s) expires. Meanwhile
+/// records wait and nothing is processed: `/health` must answer 503 with
+/// the reason, then 200 once the partitions are its own and it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_fails_while_a_dead_instance_holds_the_partitions() {
+    let dir = std::env::temp_dir().join("cisp-health-idle");
+    let env = TestEnv::new();
+    cisp_fusion::setup(&env.config).await.unwrap();
+    let base = env.write_config(&dir);
+    let text = std::fs::read_to_string(&base).unwrap();
+    let as_instance = |name: &str| {
+        let path = dir.join(format!("{}-{name}.toml", env.prefix()));
+        let with = text.replacen(
+            "[kafka]\n",
+            &format!("[kafka]\ninstance_id = \"{}-{name}\"\n", env.prefix()),
+            1,
+        );
+        assert_ne!(with, text, "the config has a [kafka] table");
+        std::fs::write(&path, with).unwrap();
+        path
+    };
+    let p = env.producer();
+    let record =
+        |id: &str| community_record("gridco", id, &[(ObservableKind::Domain, "idle.example")]);
+    env.submit(&p, &record("HI-1")).await;
+    let a = Service::start(&as_instance("a"));
+    a.wait_committed(1);
+    a.kill();
+
+    env.submit(&p, &record("HI-2")).await;
+    let b = Service::spawn(&as_instance("b"));
+    let started = Instant::now();
+    let mut refused = None;
+    while b.metric("cisp_fusion_records_committed_total ") < 1.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the successor never took the partitions over"
+        );
+        match cisp_fusion::http::get(b.addr, "/health") {
+            Err(e) if e.to_string().contains("no partitions assigned") => {
+                refused.get_or_insert(started.elapsed());
+            }
+            // Once it has said so, the records wait until it works: an
+            // ok before that must come from holding partitions.
+            Ok(_) if refused.is_some() => assert!(
+                b.metric("cisp_fusion_assigned_partitions ") > 0.0,
+                "/health said ok while holding no partition and records waited"
+            ),
+            Ok(_) => {}
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let took = started.elapsed();
+    let refused = refused.expect("/health never said it held no partition while records waited");
+    assert!(
+        took > Duration::from_secs(10),
+        "the dead member's session did not delay the successor ({took:?}): the test shows nothing"
+    );
+    assert!(refused < took);
+    let started = Instant::now();
+    while cisp_fusion::http::get(b.addr, "/health").is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "healthy once it works"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.kill();
     env.drop_database().await;
 }

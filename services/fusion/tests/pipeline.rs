@@ -393,21 +393,29 @@ async fn migrations_are_idempotent() {
     env.store().migrate().await.unwrap();
     env.store().migrate().await.unwrap();
     let db = &env.config.clickhouse.database;
-    // Six fact tables and four trend views (each view also has its inner
-    // storage table), once each.
+    // Seven fact tables, three trend views (each also has its inner
+    // storage table; `campaign_daily` is dropped again by 006) and the two
+    // membership views, once each.
     assert_eq!(
         env.count(&format!(
             "SELECT count() FROM system.tables WHERE database = '{db}' AND NOT startsWith(name, '.inner')"
         ))
         .await,
-        10
+        12
     );
     assert_eq!(
         env.count(&format!(
             "SELECT count() FROM system.tables WHERE database = '{db}' AND engine = 'MaterializedView'"
         ))
         .await,
-        4
+        3
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count() FROM system.tables WHERE database = '{db}' AND engine = 'View'"
+        ))
+        .await,
+        2
     );
     env.drop_database().await;
 }

@@ -67,7 +67,13 @@ async fn report_and_dashboard_sql_agree_on_clickhouse_18_16_and_current() {
     let dir = std::env::temp_dir().join(format!("cisp-modern-{}", env.prefix()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut tables = serde_json::Map::new();
-    for t in ["submissions", "observations", "alerts", "campaigns"] {
+    for t in [
+        "submissions",
+        "observations",
+        "alerts",
+        "campaigns",
+        "campaign_membership",
+    ] {
         let bytes = env
             .store()
             .client()

@@ -1,6 +1,8 @@
-//! The campaign section (Q13, Q14): campaigns folded along `merged_into`
-//! to the survivors, the most active ones, and the actors they are
-//! attributed to. A community report keeps only campaigns every submission
+//! The campaign section (Q13, Q14): each submission counted in the
+//! campaign it belongs to *now* (`submission_campaigns`, which follows
+//! merges and the guard's splits; issue 20), the most active campaigns, and
+//! the actors they are attributed to. Folding along `merged_into` is kept
+//! for stores whose membership predates merges being recorded there. A community report keeps only campaigns every submission
 //! of which the community may see.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -45,14 +47,15 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
         members: ctx
             .fetch(
                 "Q13",
-                "campaign participation per campaign id and member (all time, to decide what the reader may see)",
+                "campaign participation per current campaign and member (all time, to decide what the reader may see)",
                 format!(
-                    "SELECT campaign_id, member_id, any(sector) AS sector, \
+                    "SELECT current_campaign, member_id, any(sector) AS sector, \
                      uniqExactIf(submission_id, submitted_at >= {st} AND submitted_at < {et}) AS current, \
                      uniqExactIf(submission_id, submitted_at >= {pt} AND submitted_at < {st}) AS previous, \
                      min({a}) AS visible, min(submitted_at) AS first_seen, max(submitted_at) AS last_seen, \
                      argMinIf(title, submitted_at, {a}) AS title \
-                     FROM submissions WHERE campaign_id != '' GROUP BY campaign_id, member_id ORDER BY campaign_id, member_id"
+                     FROM submissions ANY INNER JOIN submission_campaigns USING (member_id, submission_id) \
+                     WHERE current_campaign != '' GROUP BY current_campaign, member_id ORDER BY current_campaign, member_id"
                 ),
             )
             .await?,

@@ -1,0 +1,163 @@
+//! One campaign truth (issue 20): after the over-correlation guard splits
+//! campaigns that shared hosting glued together, ClickHouse's current
+//! membership (`submission_campaigns`) is the engine's, submission by
+//! submission, and the dashboard's campaign count is the query API's —
+//! while `submissions.campaign_id`, the campaign at processing time, still
+//! holds the glued id (which is what every reader used to count).
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cisp_testkit::{glued_campaigns, wait_durable, TestEnv, GLUE_HOST};
+
+const TOKEN: &str = "campaign-truth-test-token";
+const CAMPAIGNS: usize = 6;
+
+fn api(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    let body = cisp_fusion::http::get_with(addr, path, Some(TOKEN)).unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Every submission (`member/id`) with its campaign, from the query API.
+fn engine_membership(addr: std::net::SocketAddr) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for c in api(addr, "/api/campaigns?limit=10000")["campaigns"]
+        .as_array()
+        .unwrap()
+    {
+        let id = c["id"].as_str().unwrap();
+        for s in api(addr, &format!("/api/campaigns/{id}"))["submissions"]
+            .as_array()
+            .unwrap()
+        {
+            let key = format!(
+                "{}/{}",
+                s["member"].as_str().unwrap(),
+                s["id"].as_str().unwrap()
+            );
+            out.insert(key, id.to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_membership_follows_the_guards_splits_submission_by_submission() {
+    let env = TestEnv::with_env(|_| {}, &[("CISP_API_TOKEN", TOKEN)]);
+    let (trigger, running) = env.start().await;
+    let p = env.producer();
+    let records = glued_campaigns("CT", CAMPAIGNS);
+    let n = records.len() as u64;
+    env.submit_all(&p, &records).await;
+    wait_durable(&running, n).await;
+
+    let engine = engine_membership(running.metrics_addr);
+    assert_eq!(engine.len() as u64, n, "the API lists every submission");
+    let engine_campaigns: BTreeSet<&String> = engine.values().collect();
+    assert_eq!(
+        engine_campaigns.len(),
+        CAMPAIGNS,
+        "the guard split the glued campaigns again: {engine:?}"
+    );
+
+    let db = &env.config.clickhouse.database;
+    let client = env.store();
+    let rows = |sql: String| {
+        let client = client.client().clone();
+        async move {
+            client
+                .query(&sql)
+                .fetch_all::<(String, String, String)>()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(m, s, c)| (format!("{m}/{s}"), c))
+                .collect::<BTreeMap<String, String>>()
+        }
+    };
+    let current = rows(format!(
+        "SELECT member_id, submission_id, current_campaign FROM {db}.submission_campaigns"
+    ))
+    .await;
+    let at_processing = rows(format!(
+        "SELECT member_id, submission_id, campaign_id FROM {db}.submissions FINAL"
+    ))
+    .await;
+    assert_ne!(
+        at_processing, engine,
+        "some submission's campaign changed after it was stored (else this test shows nothing)"
+    );
+    for (key, campaign) in &engine {
+        assert_eq!(
+            current.get(key),
+            Some(campaign),
+            "{key}: ClickHouse's current campaign is the engine's"
+        );
+    }
+    assert_eq!(current.len(), engine.len());
+
+    // The dashboard's count (Threat picture, "campaigns") is the API's.
+    let dashboard = env
+        .count(&format!(
+            "SELECT uniqExact(current_campaign) FROM {db}.campaign_activity WHERE current_campaign != ''"
+        ))
+        .await;
+    assert_eq!(dashboard, CAMPAIGNS as u64);
+    let stale = env
+        .count(&format!(
+            "SELECT uniqExact(campaign_id) FROM {db}.submissions FINAL"
+        ))
+        .await;
+    eprintln!(
+        "campaigns: engine {}, ClickHouse now {dashboard}, at processing time {stale}",
+        engine_campaigns.len()
+    );
+
+    // Every judgement of the guard, of every kind, is in the table and the
+    // API, and the metric counts the same values.
+    let table: BTreeSet<(String, String, String)> = client
+        .client()
+        .query(&format!(
+            "SELECT obs_type, value, any(reason) FROM {db}.common_infrastructure GROUP BY obs_type, value"
+        ))
+        .fetch_all::<(String, String, String)>()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let listed: BTreeSet<(String, String, String)> = api(running.metrics_addr, "/api/common")
+        ["common"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["kind"].as_str().unwrap().to_owned(),
+                j["value"].as_str().unwrap().to_owned(),
+                j["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    eprintln!("the guard's judgements: {listed:?}");
+    assert_eq!(table, listed, "the table and the API agree");
+    assert!(
+        listed.contains(&("ipv4".into(), GLUE_HOST.into(), "shared".into())),
+        "{listed:?}"
+    );
+    let metric = cisp_fusion::http::get(running.metrics_addr, "/metrics")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("cisp_fusion_common_values "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap();
+    assert_eq!(
+        metric as usize,
+        table.len(),
+        "the metric counts what the table holds"
+    );
+
+    trigger.trigger();
+    running.join().await.unwrap();
+    env.drop_database().await;
+}
