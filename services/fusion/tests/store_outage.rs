@@ -1,9 +1,11 @@
 //! ClickHouse away for 60 s under load — longer than the ~48 s of retries
 //! after which the service used to exit (issue 19) —: it waits instead of
 //! exiting — partitions paused, nothing committed while the facts cannot
-//! be stored — and resumes by itself when ClickHouse is back, with nothing
-//! lost and nothing stored twice. ClickHouse is taken away from this one
-//! service by a proxy, so other tests keep theirs.
+//! be stored, `/health` 503 — and resumes by itself when ClickHouse is
+//! back, with nothing lost, nothing stored twice and no alert under two
+//! ids. `CISP_OUTAGE_SECS=600` makes it the ten-minute outage.
+//! ClickHouse is taken away from this one service by a proxy, so other
+//! tests keep theirs.
 
 #![allow(clippy::unwrap_used)]
 
@@ -119,6 +121,22 @@ async fn a_clickhouse_outage_is_waited_out_and_nothing_is_lost() {
         .await,
         BEFORE + DURING,
         "each once, with its own sequence number"
+    );
+    // No alert was built twice under another id: one audit row per
+    // recipient, kind and triggering submission.
+    let audited = env
+        .count(&format!("SELECT count() FROM {db}.alerts FINAL"))
+        .await;
+    assert!(audited > 0);
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count() FROM (SELECT recipient, kind, trigger_member, trigger_submission, \
+             uniqExact(alert_id) AS ids FROM {db}.alerts FINAL \
+             GROUP BY recipient, kind, trigger_member, trigger_submission HAVING ids > 1)"
+        ))
+        .await,
+        0,
+        "an alert sent twice with two ids"
     );
     trigger.trigger();
     running.join().await.unwrap();
