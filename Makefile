@@ -72,5 +72,5 @@ fuzz: build-deps ## Fuzz every hostile-input path for FUZZ_SECONDS per target (d
 bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack (release build): SCENARIO=default|large-reports|many-members|latency-short-batches (load-tests/scenarios/); SOAK=1 adds 30 minutes at SOAK_PERCENT (50) % with a chart in docs/bench/
 	$(CARGO) run --release -p cisp-load --bin cisp-load -- --scenario load-tests/scenarios/$${SCENARIO:-default} $${RECORDS:+--records $$RECORDS} $${MEMBERS:+--members $$MEMBERS} $${SOAK:+--soak-minutes $${SOAK_MINUTES:-30} --soak-percent $${SOAK_PERCENT:-50}}
 
-quality: build-deps ## Clustering quality on a planted scenario: pairwise precision/recall, actor top-1, engine throughput (release build)
-	$(CARGO) run --release -p cisp-load --bin cisp-quality -- --seed $${SEED:-7} $${CAMPAIGNS:+--campaigns $$CAMPAIGNS} $${BACKGROUND:+--background $$BACKGROUND}
+quality: build-deps stack-up ## Clustering quality on a planted scenario: pairwise precision/recall from the engine and from ClickHouse (through the broker and the service), actor top-1, engine throughput (release build)
+	$(CARGO) run --release -p cisp-load --bin cisp-quality -- --seed $${SEED:-7} $${CAMPAIGNS:+--campaigns $$CAMPAIGNS} $${BACKGROUND:+--background $$BACKGROUND} --through-stack config/fusion.toml

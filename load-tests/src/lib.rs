@@ -9,3 +9,4 @@ pub mod generator;
 pub mod load_scenario;
 pub mod scenario;
 pub mod soak;
+pub mod stack_quality;

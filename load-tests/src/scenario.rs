@@ -49,6 +49,12 @@ pub struct QualityParams {
     pub unattributed_percent: u64,
     /// Days the scenario spans.
     pub days: i64,
+    /// Pairs of campaigns that share only a commodity family and one /24
+    /// (issue 20's decoys: they must stay apart).
+    pub decoy_pairs: usize,
+    /// Campaigns whose reports link only through weak pairs (same /24 and
+    /// the same rare family: they must be found).
+    pub weak_campaigns: usize,
 }
 
 impl Default for QualityParams {
@@ -65,6 +71,8 @@ impl Default for QualityParams {
             warnlisted_percent: 20,
             unattributed_percent: 20,
             days: 90,
+            decoy_pairs: 8,
+            weak_campaigns: 6,
         }
     }
 }
@@ -72,6 +80,8 @@ impl Default for QualityParams {
 /// One generated report and its truth.
 pub struct Planted {
     pub submission: Submission,
+    /// The same report as a member publishes it (Avro record).
+    pub record: cisp_wire::records::SubmissionRecord,
     /// Index of the campaign it belongs to; `None` for background.
     pub campaign: Option<usize>,
 }
@@ -84,8 +94,14 @@ pub struct Scenario {
 }
 
 pub fn registry(members: usize) -> Arc<Registry> {
+    #[allow(clippy::expect_used)]
+    Arc::new(Registry::from_toml_str(&registry_toml(members)).expect("generated registry parses"))
+}
+
+/// The scenario's members as `config/members.toml` holds members.
+pub fn registry_toml(members: usize) -> String {
     let ids: Vec<String> = (0..members).map(|i| format!("q{i:03}")).collect();
-    let toml = crate::generator::registry_toml(
+    crate::generator::registry_toml(
         &ids,
         "Quality member",
         &[
@@ -96,9 +112,7 @@ pub fn registry(members: usize) -> Arc<Registry> {
             "retail",
             "telecom",
         ],
-    );
-    #[allow(clippy::expect_used)]
-    Arc::new(Registry::from_toml_str(&toml).expect("generated registry parses"))
+    )
 }
 
 const WORDS: [&str; 16] = [
@@ -288,11 +302,30 @@ pub fn generate(p: &QualityParams) -> Scenario {
             ..Default::default()
         };
         n += 1;
+        let record = cisp_wire::records::SubmissionRecord {
+            observables: draft
+                .observables
+                .iter()
+                .filter_map(|o| {
+                    ObservableKind::parse(&o.kind)
+                        .ok()
+                        .map(|k| cisp_wire::records::ObservableRecord::new(k, o.value.clone()))
+                })
+                .collect(),
+            ttps: draft.ttps.clone(),
+            malware: draft.malware.clone(),
+            actor_claims: draft.actor_claims.clone(),
+            confidence: draft.confidence,
+            submitted_at: draft.submitted_at_ms,
+            title: draft.title.clone(),
+            ..cisp_testkit::community_record(&member, &draft.submission_id, &[])
+        };
         #[allow(clippy::expect_used)]
         let m = MemberId::parse(&member).expect("generated member id");
         match draft.validate(&m, &registry, &Limits::default()) {
             Ok(s) => reports.push(Planted {
                 submission: s,
+                record,
                 campaign,
             }),
             Err(e) => panic!("generated report does not validate: {e}"),
@@ -407,6 +440,74 @@ pub fn generate(p: &QualityParams) -> Scenario {
         let day = rng.below(p.days as u64) as i64;
         add(&mut rng, None, day, obs, ttps, malware, vec![]);
     }
+    // Issue 20's shapes (generated last, so the reports above are those of
+    // every earlier run of a seed).
+    let mut next = p.campaigns;
+    let own_net = |rng: &mut Rng| {
+        format!(
+            "{}.{}.{}",
+            public_octet(rng),
+            rng.below(256),
+            rng.below(256)
+        )
+    };
+    // Decoy pairs: two campaigns of two reports each, held together by
+    // their own domain, where one report of each also carries the same
+    // commodity loader and an address in one /24 — one weak piece besides
+    // the commodity family. They are two campaigns.
+    for _ in 0..p.decoy_pairs {
+        let family = pick(&mut rng, &COMMODITY).to_string();
+        let net = own_net(&mut rng);
+        let day = rng.below((p.days - 3).max(1) as u64) as i64;
+        for side in 0..2 {
+            let domain = format!(
+                "{}-{}.{}",
+                pick(&mut rng, &WORDS),
+                hex(&mut rng, 8),
+                pick(&mut rng, &TLDS)
+            );
+            for k in 0..2 {
+                let mut obs = vec![(ObservableKind::Domain, domain.clone())];
+                let malware = if k == 0 {
+                    obs.push((
+                        ObservableKind::Ipv4,
+                        format!("{net}.{}", 10 + side * 100 + rng.below(50)),
+                    ));
+                    vec![family.clone()]
+                } else {
+                    vec![]
+                };
+                add(&mut rng, Some(next), day + k, obs, vec![], malware, vec![]);
+            }
+            truth_actors.push(None);
+            next += 1;
+        }
+    }
+    // Weak-only campaigns: three reports that share no strong indicator,
+    // each an address of the campaign's own /24 and its own (rare) family:
+    // linked only through weak pairs. They are one campaign each.
+    for w in 0..p.weak_campaigns {
+        let net = own_net(&mut rng);
+        let family = format!("weakfamily{w}-{}", hex(&mut rng, 4));
+        let day = rng.below((p.days - 5).max(1) as u64) as i64;
+        for k in 0..3 {
+            let obs = vec![(
+                ObservableKind::Ipv4,
+                format!("{net}.{}", 20 + k * 30 + rng.below(20)),
+            )];
+            add(
+                &mut rng,
+                Some(next),
+                day + k as i64,
+                obs,
+                vec![],
+                vec![family.clone()],
+                vec![],
+            );
+        }
+        truth_actors.push(None);
+        next += 1;
+    }
     // Reports arrive in time order, as they would.
     reports.sort_by_key(|r| r.submission.submitted_at_ms);
     Scenario {
@@ -448,6 +549,37 @@ fn pairs(n: u64) -> u64 {
     n * n.saturating_sub(1) / 2
 }
 
+/// Each report's planted campaign (`c{n}`), or a group of its own
+/// (`bg{i}`) for background.
+pub fn truth(s: &Scenario) -> Vec<String> {
+    s.reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.campaign
+                .map_or_else(|| format!("bg{i}"), |c| format!("c{c}"))
+        })
+        .collect()
+}
+
+/// Pairwise precision and recall of the campaigns `found` (one label per
+/// report) against `truth`, from the contingency table.
+pub fn pairwise(found: &[String], truth: &[String]) -> (f64, f64) {
+    let mut both: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut by_found: HashMap<&str, u64> = HashMap::new();
+    let mut by_truth: HashMap<&str, u64> = HashMap::new();
+    for (f, t) in found.iter().zip(truth) {
+        *both.entry((f, t)).or_default() += 1;
+        *by_found.entry(f).or_default() += 1;
+        *by_truth.entry(t).or_default() += 1;
+    }
+    let tp: u64 = both.values().map(|&n| pairs(n)).sum();
+    let fp_tp: u64 = by_found.values().map(|&n| pairs(n)).sum();
+    let fn_tp: u64 = by_truth.values().map(|&n| pairs(n)).sum();
+    let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    (ratio(tp, fp_tp), ratio(tp, fn_tp))
+}
+
 /// Runs the engine over the scenario in time order and scores it.
 pub fn measure(s: &Scenario, config: EngineConfig) -> Quality {
     let mut engine = Engine::new(s.registry.clone(), config);
@@ -483,27 +615,8 @@ pub fn measure(s: &Scenario, config: EngineConfig) -> Quality {
                 .unwrap_or_default()
         })
         .collect();
-    let truth: Vec<String> = s
-        .reports
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            r.campaign
-                .map_or_else(|| format!("bg{i}"), |c| format!("c{c}"))
-        })
-        .collect();
-    let mut both: HashMap<(&str, &str), u64> = HashMap::new();
-    let mut by_found: HashMap<&str, u64> = HashMap::new();
-    let mut by_truth: HashMap<&str, u64> = HashMap::new();
-    for (f, t) in found.iter().zip(&truth) {
-        *both.entry((f, t)).or_default() += 1;
-        *by_found.entry(f).or_default() += 1;
-        *by_truth.entry(t).or_default() += 1;
-    }
-    let tp: u64 = both.values().map(|&n| pairs(n)).sum();
-    let fp_tp: u64 = by_found.values().map(|&n| pairs(n)).sum();
-    let fn_tp: u64 = by_truth.values().map(|&n| pairs(n)).sum();
-    let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    let truth = truth(s);
+    let (precision, recall) = pairwise(&found, &truth);
 
     // Actor top-1: the found campaign holding most of a planted one's reports.
     let mut majority: BTreeMap<usize, HashMap<&str, u64>> = BTreeMap::new();
@@ -594,9 +707,13 @@ pub fn measure(s: &Scenario, config: EngineConfig) -> Quality {
         observables,
         planted_campaigns,
         found_campaigns: engine.campaign_ids().len(),
-        precision: ratio(tp, fp_tp),
-        recall: ratio(tp, fn_tp),
-        actor_top1: ratio(correct, planted),
+        precision,
+        recall,
+        actor_top1: if planted == 0 {
+            1.0
+        } else {
+            f64::from(correct) / f64::from(planted)
+        },
         actor_planted: planted as usize,
         actor_correct: correct as usize,
         actor_wrong: wrong,

@@ -62,6 +62,11 @@ pub struct EngineConfig {
     /// groups: `views`); beyond it their alerts go without a campaign id
     /// (counted) until the campaign is split or merged.
     pub view_budget: u32,
+    /// Whether malware families on the shipped commodity list
+    /// (`data/commodity-malware.txt`: Cobalt Strike, Mimikatz, loaders sold
+    /// as a service…) link reports as weak evidence. Off by default: used
+    /// by many unrelated actors, they are context.
+    pub commodity_malware_links: bool,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +84,7 @@ impl Default for EngineConfig {
             escalation_members: 3,
             escalation_sectors: 3,
             view_budget: 200_000,
+            commodity_malware_links: false,
         }
     }
 }
@@ -383,7 +389,7 @@ impl Engine {
         };
         let observable = matches!(key, EvidenceKey::Observable(_));
         self.evidence.push(Evidence {
-            strength: key.strength(),
+            strength: key.strength_with(self.config.commodity_malware_links),
             key,
             node,
             warn,

@@ -48,7 +48,36 @@ pub enum Strength {
     Context,
 }
 
+/// The shipped list of commodity and dual-use malware families
+/// (`data/commodity-malware.txt`).
+pub const COMMODITY_MALWARE: &str = include_str!("../../../data/commodity-malware.txt");
+
+/// Whether `family` (lower-cased, as evidence holds it) is on the shipped
+/// commodity list.
+pub fn is_commodity(family: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        COMMODITY_MALWARE
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+    .contains(family)
+}
+
 impl EvidenceKey {
+    /// How much it says, given whether commodity malware families link
+    /// (`EngineConfig::commodity_malware_links`): a family on the shipped
+    /// commodity list is context unless they do.
+    pub fn strength_with(&self, commodity_links: bool) -> Strength {
+        match self {
+            EvidenceKey::Malware(m) if !commodity_links && is_commodity(m) => Strength::Context,
+            _ => self.strength(),
+        }
+    }
+
     pub fn strength(&self) -> Strength {
         match self {
             EvidenceKey::Observable(o) => match o.kind() {

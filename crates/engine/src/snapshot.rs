@@ -56,6 +56,8 @@ fn check(key: &IdKey, config: &EngineConfig) -> u64 {
         &config.common_after_campaigns.to_string(),
         &config.link_window_ms.to_string(),
         &config.warnlists_disabled.join(","),
+        &config.commodity_malware_links.to_string(),
+        crate::evidence::COMMODITY_MALWARE,
     ])
 }
 

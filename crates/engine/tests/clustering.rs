@@ -79,7 +79,7 @@ struct S {
     day: i64,
     values: BTreeSet<usize>,
     ttps: u8,    // 0 none, 1 set A, 2 set B, 3 one technique
-    malware: u8, // 0 none, 1 emotet, 2 qakbot
+    malware: u8, // 0 none, 1 carbanak, 2 darkgate, 3 emotet (commodity: context)
 }
 
 fn subs() -> impl Strategy<Value = Vec<S>> {
@@ -89,7 +89,7 @@ fn subs() -> impl Strategy<Value = Vec<S>> {
             0i64..60,
             proptest::collection::btree_set(0usize..VALUES.len(), 0..4),
             0u8..4,
-            0u8..3,
+            0u8..4,
         )
             .prop_map(|(member, day, values, ttps, malware)| S {
                 member,
@@ -127,8 +127,9 @@ fn submission(n: usize, s: &S) -> Submission {
             _ => vec![],
         },
         malware: match s.malware {
-            1 => vec!["Emotet".into()],
-            2 => vec!["QakBot".into()],
+            1 => vec!["Carbanak".into()],
+            2 => vec!["DarkGate".into()],
+            3 => vec!["Emotet".into()],
             _ => vec![],
         },
         confidence: 60,
@@ -205,9 +206,11 @@ fn oracle_evidence(s: &S, common: &BTreeSet<(String, String)>) -> Vec<(String, S
         2 => add("technique-set", "T1071;T1105", false),
         _ => {}
     }
+    // A commodity family (data/commodity-malware.txt) is context: no
+    // evidence for linking at all.
     match s.malware {
-        1 => add("malware", "emotet", false),
-        2 => add("malware", "qakbot", false),
+        1 => add("malware", "carbanak", false),
+        2 => add("malware", "darkgate", false),
         _ => {}
     }
     out
@@ -486,7 +489,7 @@ fn links_older_than_the_window_do_not_join() {
 fn weak_evidence_needs_a_second_piece() {
     let mut e = Engine::new(registry(), config(3));
     let a = accepted(e.process(
-        &simple(1, 0, 0, &[("ipv4", "45.9.148.1")], &[], &["Emotet"]),
+        &simple(1, 0, 0, &[("ipv4", "45.9.148.1")], &[], &["Carbanak"]),
         ingest(1),
     ));
     let b = accepted(e.process(
@@ -495,7 +498,7 @@ fn weak_evidence_needs_a_second_piece() {
     ));
     assert_ne!(a.campaign_id, b.campaign_id, "same /24 alone is not enough");
     let c = accepted(e.process(
-        &simple(3, 2, 0, &[("ipv4", "45.9.148.3")], &[], &["emotet"]),
+        &simple(3, 2, 0, &[("ipv4", "45.9.148.3")], &[], &["carbanak"]),
         ingest(3),
     ));
     assert_eq!(
@@ -517,6 +520,36 @@ fn weak_evidence_needs_a_second_piece() {
     assert_eq!(why.len(), 1);
     let kinds: BTreeSet<&str> = why[0].evidence.iter().map(|(k, _)| *k).collect();
     assert_eq!(kinds, BTreeSet::from(["prefix", "malware"]));
+}
+
+/// A commodity family (data/commodity-malware.txt) is context: with the
+/// same /24 it is not the second weak piece, so two campaigns that share a
+/// loader and a hosting range stay apart (issue 20) — unless the setting
+/// says commodity families link.
+#[test]
+fn a_commodity_family_is_not_a_second_weak_piece() {
+    for (links, want_linked) in [(false, false), (true, true)] {
+        let mut e = Engine::new(
+            registry(),
+            EngineConfig {
+                commodity_malware_links: links,
+                ..config(3)
+            },
+        );
+        let a = accepted(e.process(
+            &simple(1, 0, 0, &[("ipv4", "45.9.148.1")], &[], &["Cobalt Strike"]),
+            ingest(1),
+        ));
+        let b = accepted(e.process(
+            &simple(2, 1, 0, &[("ipv4", "45.9.148.2")], &[], &["cobalt strike"]),
+            ingest(2),
+        ));
+        assert_eq!(
+            a.campaign_id == b.campaign_id,
+            want_linked,
+            "commodity_malware_links = {links}"
+        );
+    }
 }
 
 #[test]

@@ -25,6 +25,13 @@ struct Cli {
     /// Exit non-zero below this precision or recall (0 = report only).
     #[arg(long, default_value_t = 0.0)]
     require: f64,
+    /// Also run the scenario through the local stack (`make stack-up`):
+    /// published to the broker, handled by the fusion service configured
+    /// by this file, and scored from ClickHouse's current campaign
+    /// membership (and, for comparison, from the campaign each submission
+    /// was given when processed).
+    #[arg(long)]
+    through_stack: Option<std::path::PathBuf>,
     /// Instead: fill an engine with this many observables (reports of ten
     /// unique values) and print its resident memory per indexed observable.
     #[arg(long)]
@@ -191,9 +198,32 @@ fn main() -> anyhow::Result<()> {
         q.reports as f64 / q.seconds,
         q.observables as f64 / q.seconds
     );
-    if cli.require > 0.0
-        && (q.precision < cli.require || q.recall < cli.require || q.warnlisted_links > 0)
-    {
+    let mut below = cli.require > 0.0
+        && (q.precision < cli.require || q.recall < cli.require || q.warnlisted_links > 0);
+    if let Some(config) = &cli.through_stack {
+        let rt = tokio::runtime::Runtime::new()?;
+        let st = rt.block_on(cisp_load::stack_quality::measure_through_stack(
+            &scenario,
+            params.members,
+            config,
+        ))?;
+        println!(
+            "through the stack ({}: broker, fusion service, ClickHouse), {} campaigns in {:.1} s:",
+            config.display(),
+            st.campaigns,
+            st.seconds
+        );
+        println!(
+            "  ClickHouse, each submission's campaign now (submission_campaigns): precision {:.4}, recall {:.4}",
+            st.precision, st.recall
+        );
+        println!(
+            "  ClickHouse, the campaign at processing time (submissions.campaign_id): precision {:.4}, recall {:.4}",
+            st.at_processing_precision, st.at_processing_recall
+        );
+        below |= cli.require > 0.0 && (st.precision < cli.require || st.recall < cli.require);
+    }
+    if below {
         anyhow::bail!("below the required quality {}", cli.require);
     }
     Ok(())

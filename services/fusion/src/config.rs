@@ -128,6 +128,7 @@ struct EngineSection {
     escalation_members: u32,
     escalation_sectors: u32,
     view_budget: u32,
+    commodity_malware_links: bool,
 }
 
 impl Default for EngineSection {
@@ -146,6 +147,7 @@ impl Default for EngineSection {
             escalation_members: d.escalation_members,
             escalation_sectors: d.escalation_sectors,
             view_budget: d.view_budget,
+            commodity_malware_links: d.commodity_malware_links,
         }
     }
 }
@@ -189,6 +191,7 @@ impl EngineSection {
             escalation_members: e.escalation_members,
             escalation_sectors: e.escalation_sectors,
             view_budget: e.view_budget,
+            commodity_malware_links: e.commodity_malware_links,
         })
     }
 }
