@@ -57,14 +57,16 @@ pub const COMMODITY_MALWARE: &str = include_str!("../../../data/commodity-malwar
 pub fn is_commodity(family: &str) -> bool {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
         std::sync::OnceLock::new();
-    SET.get_or_init(|| {
-        COMMODITY_MALWARE
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect()
-    })
-    .contains(family)
+    SET.get_or_init(|| commodity_families().collect())
+        .contains(family)
+}
+
+/// The names on the shipped commodity list.
+pub fn commodity_families() -> impl Iterator<Item = &'static str> {
+    COMMODITY_MALWARE
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 impl EvidenceKey {

@@ -330,6 +330,15 @@ impl Engine {
         out
     }
 
+    /// The malware families that are context by rule (the shipped
+    /// commodity list), or none when `commodity_malware_links` is on.
+    pub fn commodity_families(&self) -> Vec<&'static str> {
+        if self.config.commodity_malware_links {
+            return Vec::new();
+        }
+        crate::evidence::commodity_families().collect()
+    }
+
     pub fn common_evidence(&self) -> Vec<(&'static str, String)> {
         self.evidence
             .iter()

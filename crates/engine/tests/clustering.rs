@@ -676,3 +676,29 @@ fn indicator_scores_rise_with_reporters_and_decay_with_age() {
     assert_eq!(alert.shared_scores.len(), alert.shared.len());
     assert!(alert.shared_scores[0] > 0.0);
 }
+
+/// URLs that differ only in the order of their query parameters are two
+/// URLs (a deliberate choice, issue 20: servers may read the order, and a
+/// phishing kit's per-victim query is not the campaign's identity) — but
+/// two reports carrying them still link, through the host both derive.
+#[test]
+fn query_parameter_order_is_kept_and_the_host_links() {
+    let a = Observable::parse(
+        ObservableKind::Url,
+        "https://secure-kit-login.com/login?a=1&b=2",
+    )
+    .unwrap();
+    let b = Observable::parse(
+        ObservableKind::Url,
+        "https://secure-kit-login.com/login?b=2&a=1",
+    )
+    .unwrap();
+    assert_ne!(a, b, "parameter order is part of the URL");
+    let mut e = Engine::new(registry(), config(3));
+    let x = accepted(e.process(&simple(1, 0, 0, &[("url", a.value())], &[], &[]), ingest(1)));
+    let y = accepted(e.process(&simple(2, 1, 0, &[("url", b.value())], &[], &[]), ingest(2)));
+    assert_eq!(
+        x.campaign_id, y.campaign_id,
+        "linked through secure-kit-login.com"
+    );
+}

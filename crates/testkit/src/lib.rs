@@ -78,9 +78,10 @@ pub const MEMBERS: [&str; 5] = [
 ];
 
 /// `campaigns` campaigns of two reports each, by their own domain, every
-/// report also naming one shared hosting address and one commodity loader:
-/// they glue the campaigns together until the over-correlation guard finds
-/// they tie too many unrelated ones and splits them again (issue 20).
+/// report also naming one shared hosting address (which glues the
+/// campaigns together until the over-correlation guard finds it ties too
+/// many unrelated ones and splits them again, issue 20) and one commodity
+/// loader (context: it links nothing).
 /// Submission ids are `{prefix}-{campaign}-{report}`.
 pub fn glued_campaigns(
     prefix: &str,

@@ -109,7 +109,10 @@ struct ListQuery {
 /// technique sets), why, and how many submissions carry it.
 async fn api_common(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
     let engine = s.authorise(&headers)?;
-    let judged = lock(&engine).common_judgements();
+    let (judged, commodity) = {
+        let e = lock(&engine);
+        (e.common_judgements(), e.commodity_families())
+    };
     let list: Vec<serde_json::Value> = judged
         .iter()
         .map(|j| {
@@ -121,7 +124,11 @@ async fn api_common(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
             })
         })
         .collect();
-    Ok(json_response(&serde_json::json!({ "common": list })))
+    // Families that never link by rule (empty when
+    // `engine.commodity_malware_links` is on).
+    Ok(json_response(
+        &serde_json::json!({ "common": list, "commodity_families": commodity }),
+    ))
 }
 
 async fn api_campaigns(

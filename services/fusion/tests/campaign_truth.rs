@@ -126,8 +126,16 @@ async fn clickhouse_membership_follows_the_guards_splits_submission_by_submissio
         .unwrap()
         .into_iter()
         .collect();
-    let listed: BTreeSet<(String, String, String)> = api(running.metrics_addr, "/api/common")
-        ["common"]
+    let answer = api(running.metrics_addr, "/api/common");
+    assert!(
+        answer["commodity_families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "smokeloader"),
+        "the commodity rule is listed: {answer}"
+    );
+    let listed: BTreeSet<(String, String, String)> = answer["common"]
         .as_array()
         .unwrap()
         .iter()
