@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use cisp_fusion::config::KafkaConfig;
 use cisp_fusion::metrics::RecordOutcome;
-use cisp_fusion::{shutdown_channel, Config, Store, Topics};
+use cisp_fusion::{shutdown_channel, Store, Topics};
 use cisp_load::generator::{generate, Item, Params};
 use cisp_load::load_scenario::LoadScenario;
 use cisp_model::MemberId;
@@ -95,37 +95,16 @@ async fn main() -> anyhow::Result<()> {
     let run = unique("load");
     let members: Vec<String> = (0..sc.members).map(|i| format!("m{i:04}")).collect();
     let dir = std::env::temp_dir().join(&run);
-    std::fs::create_dir_all(&dir)?;
-    let registry_path = dir.join("members.toml");
-    std::fs::write(
-        &registry_path,
-        cisp_load::generator::registry_toml(
+    let mut config = cisp_load::stack_quality::run_config(
+        &run,
+        &format!("bench_{run}"),
+        &dir,
+        &cisp_load::generator::registry_toml(
             &members,
             "Load member",
             &["finance", "energy", "health", "government", "retail"],
         ),
-    )?;
-    let text = std::fs::read_to_string(&cli.config)
-        .with_context(|| format!("reading {}", cli.config.display()))?;
-    let env: BTreeMap<String, String> = [
-        ("CISP_TOPIC_PREFIX", run.clone()),
-        ("CISP_GROUP_ID", format!("{run}-fusion")),
-        ("CISP_CLICKHOUSE_DATABASE", format!("bench_{run}")),
-        ("CISP_REGISTRY", registry_path.display().to_string()),
-        ("CISP_METRICS_ADDR", "127.0.0.1:0".into()),
-        (
-            "CISP_SNAPSHOT_PATH",
-            dir.join("engine.snapshot").display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .chain(cisp_testkit::local_kafka_env())
-    .collect();
-    let mut config = Config::from_parts(
-        &text,
-        &env,
-        cli.config.parent().unwrap_or(std::path::Path::new(".")),
+        &cli.config,
     )?;
     if let Some(age) = sc.batch_max_age_ms {
         config.kafka.batch_max_age = Duration::from_millis(age);

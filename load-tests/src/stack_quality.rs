@@ -18,6 +18,40 @@ use rdkafka::producer::FutureProducer;
 
 use crate::scenario::{pairwise, truth, Scenario};
 
+/// The service's configuration for one run of generated members on the
+/// local stack: `config_path`'s settings in a topic prefix (`run`), group
+/// and ClickHouse `database` of its own, with the generated registry and
+/// a snapshot under `dir`.
+pub fn run_config(
+    run: &str,
+    database: &str,
+    dir: &Path,
+    registry_toml: &str,
+    config_path: &Path,
+) -> anyhow::Result<Config> {
+    std::fs::create_dir_all(dir)?;
+    let registry_path = dir.join("members.toml");
+    std::fs::write(&registry_path, registry_toml)?;
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let env: BTreeMap<String, String> = [
+        ("CISP_TOPIC_PREFIX", run.to_owned()),
+        ("CISP_GROUP_ID", format!("{run}-fusion")),
+        ("CISP_CLICKHOUSE_DATABASE", database.to_owned()),
+        ("CISP_REGISTRY", registry_path.display().to_string()),
+        ("CISP_METRICS_ADDR", "127.0.0.1:0".into()),
+        (
+            "CISP_SNAPSHOT_PATH",
+            dir.join("engine.snapshot").display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .chain(cisp_testkit::local_kafka_env())
+    .collect();
+    Config::from_parts(&text, &env, config_path.parent().unwrap_or(Path::new(".")))
+}
+
 /// Precision and recall as ClickHouse holds the campaigns.
 pub struct StackQuality {
     pub precision: f64,
@@ -40,28 +74,15 @@ pub async fn measure_through_stack(
 ) -> anyhow::Result<StackQuality> {
     let run = cisp_testkit::unique("quality");
     let dir = std::env::temp_dir().join(&run);
-    std::fs::create_dir_all(&dir)?;
-    let registry_path = dir.join("members.toml");
-    std::fs::write(&registry_path, crate::scenario::registry_toml(members))?;
-    let text = std::fs::read_to_string(config_path)
-        .with_context(|| format!("reading {}", config_path.display()))?;
-    let env: BTreeMap<String, String> = [
-        ("CISP_TOPIC_PREFIX", run.clone()),
-        ("CISP_GROUP_ID", format!("{run}-fusion")),
-        ("CISP_CLICKHOUSE_DATABASE", format!("quality_{run}")),
-        ("CISP_REGISTRY", registry_path.display().to_string()),
-        ("CISP_METRICS_ADDR", "127.0.0.1:0".into()),
-        ("CISP_LOG", "warn".into()),
-        (
-            "CISP_SNAPSHOT_PATH",
-            dir.join("engine.snapshot").display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .chain(cisp_testkit::local_kafka_env())
-    .collect();
-    let config = Config::from_parts(&text, &env, config_path.parent().unwrap_or(Path::new(".")))?;
+    let mut config = run_config(
+        &run,
+        &format!("quality_{run}"),
+        &dir,
+        &crate::scenario::registry_toml(members),
+        config_path,
+    )?;
+    // The quality figures are the output: the service's log stays quiet.
+    config.log = "warn".into();
     cisp_testkit::provision(&config, false).map_err(anyhow::Error::msg)?;
     cisp_fusion::setup(&config).await?;
 

@@ -12,8 +12,14 @@
 //!   much of the actor the campaign shows): a campaign is a partial view
 //!   of an actor, so p weighs most, and r keeps a group that uses
 //!   everything from matching everything;
-//! * claims = 1 − ½ⁿ for n distinct members claiming `a`;
+//! * claims = 1 − ½ⁿ for n distinct members claiming `a`, counted only
+//!   when `a`'s overlap is above 0 and at least [`CLAIM_TIPS`] of the best
+//!   overlap (a claim tips a close call; alone, or against clear evidence,
+//!   it counts nothing);
 //! * confidence = 1 − (1 − overlap)(1 − claims).
+//!
+//! Software that singles out no group (the shipped commodity list, or in
+//! [`SHARED_SOFTWARE_GROUPS`] or more profiles) weighs nothing.
 //!
 //! The best actor is attributed when its confidence reaches the threshold;
 //! the attribution carries its top contributing evidence.
@@ -31,6 +37,11 @@ pub const SHIPPED_SOFTWARE_ALIASES: &str =
     include_str!("../../../data/attack/software-aliases.tsv");
 
 const MALWARE_WEIGHT: f64 = 3.0;
+/// Software in this many groups' profiles or more is shared tooling.
+pub const SHARED_SOFTWARE_GROUPS: usize = 5;
+/// A claim counts for an actor whose technical overlap is at least this
+/// share of the best overlap.
+pub const CLAIM_TIPS: f64 = 0.8;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActorProfile {
@@ -178,8 +189,16 @@ impl Actors {
         self.weight(self.technique_index.get(t).map_or(0, Vec::len))
     }
 
+    /// Software that singles out no group weighs nothing (issue 26): a
+    /// family on the shipped commodity list, or one in the profiles of at
+    /// least [`SHARED_SOFTWARE_GROUPS`] groups of the reference extract
+    /// (Mimikatz 51, PsExec 38, `net` 32, Cobalt Strike 29, Impacket 18…).
     fn malware_weight(&self, m: &str) -> f64 {
-        MALWARE_WEIGHT * self.weight(self.software_index.get(m).map_or(0, Vec::len))
+        let df = self.software_index.get(m).map_or(0, Vec::len);
+        if df >= SHARED_SOFTWARE_GROUPS || crate::evidence::is_commodity(m) {
+            return 0.0;
+        }
+        MALWARE_WEIGHT * self.weight(df)
     }
 
     fn renorm(&mut self) {
@@ -254,17 +273,33 @@ impl Actors {
         for &a in f.claims.keys() {
             shared.entry(a).or_default();
         }
+        let overlaps: Vec<(u32, f64)> = shared
+            .into_iter()
+            .map(|(a, w)| {
+                let norm = self.norm.get(a as usize).copied().unwrap_or(0.0);
+                let overlap = if total > 0.0 && norm > 0.0 {
+                    let precision = (w / total).min(1.0);
+                    let recall = (w / norm).min(1.0);
+                    precision.powf(0.75) * recall.powf(0.25)
+                } else {
+                    0.0
+                };
+                (a, overlap)
+            })
+            .collect();
+        // Claims are evidence, not verdicts (issue 26): they count only for
+        // an actor the technical evidence supports, and only within
+        // `CLAIM_TIPS` of the evidence's best — a claim can tip a close
+        // call, never attribute alone or overturn clear evidence.
+        let leader = overlaps.iter().map(|&(_, o)| o).fold(0.0, f64::max);
         let mut best: Option<(u32, f64)> = None;
-        for (a, w) in shared {
-            let norm = self.norm.get(a as usize).copied().unwrap_or(0.0);
-            let overlap = if total > 0.0 && norm > 0.0 {
-                let precision = (w / total).min(1.0);
-                let recall = (w / norm).min(1.0);
-                precision.powf(0.75) * recall.powf(0.25)
+        for (a, overlap) in overlaps {
+            let supported = overlap > 0.0 && overlap >= CLAIM_TIPS * leader;
+            let claimants = if supported {
+                f.claims.get(&a).map_or(0, BTreeSet::len)
             } else {
-                0.0
+                0
             };
-            let claimants = f.claims.get(&a).map_or(0, BTreeSet::len);
             let claims = 1.0 - 0.5f64.powi(i32::try_from(claimants).unwrap_or(i32::MAX));
             let confidence = 1.0 - (1.0 - overlap) * (1.0 - claims);
             // Ties go to the lower index: deterministic.
@@ -273,7 +308,7 @@ impl Actors {
                 best = Some((a, confidence));
             }
         }
-        let (actor, confidence) = best.filter(|&(_, c)| c >= threshold)?;
+        let (actor, confidence) = best.filter(|&(_, c)| c > 0.0 && c >= threshold)?;
         // Second pass, for the winner only: what contributed.
         let p = self.profile(actor)?;
         let mut why: Vec<(f64, String)> = Vec::new();
@@ -349,11 +384,64 @@ mod tests {
         assert_eq!(a.resolve_claim("totally new crew"), x);
         let mut f = features(&[], &[]);
         f.claims.insert(x, ["m1".to_owned()].into());
-        assert!(a.score(&f, 0.55).is_none(), "one claim alone is not enough");
+        // Claims alone never attribute, at any threshold, however many.
+        assert!(
+            a.score(&f, 0.0).is_none(),
+            "one claim alone attributes nothing"
+        );
         f.claims.get_mut(&x).unwrap().insert("m2".into());
-        let got = a.score(&f, 0.55).unwrap();
-        assert_eq!(got.actor, x);
-        assert!((got.confidence - 0.75).abs() < 1e-9);
+        f.claims.get_mut(&x).unwrap().insert("m3".into());
+        assert!(
+            a.score(&f, 0.0).is_none(),
+            "three claims alone attribute nothing"
+        );
+    }
+
+    #[test]
+    fn the_threshold_is_inclusive_and_a_claim_tips_only_a_close_call() {
+        let a = Actors::shipped();
+        let apt28 = a.by_name["apt28"];
+        let p = a.profile(apt28).unwrap();
+        let t: Vec<&str> = p.techniques.iter().take(6).map(String::as_str).collect();
+        let evidence = features(&t, &[]);
+        let got = a.score(&evidence, 0.0).unwrap();
+        assert_eq!(got.actor, apt28);
+        // At exactly its confidence it attributes; a hair above, not.
+        assert!(a.score(&evidence, got.confidence).is_some());
+        assert!(a.score(&evidence, got.confidence + 1e-9).is_none());
+        // A claim for the evidence's winner raises its confidence…
+        let mut claimed = evidence.clone();
+        claimed.claims.insert(apt28, ["m1".to_owned()].into());
+        let up = a.score(&claimed, 0.0).unwrap();
+        assert_eq!(up.actor, apt28);
+        assert!(up.confidence > got.confidence);
+        // …a claim for a group the evidence does not support changes nothing.
+        let lazarus = a.by_name["lazarus group"];
+        let mut wrong = evidence.clone();
+        wrong
+            .claims
+            .insert(lazarus, ["m1".to_owned(), "m2".to_owned()].into());
+        let kept = a.score(&wrong, 0.0).unwrap();
+        assert_eq!(
+            kept.actor, apt28,
+            "two wrong claims overturned the evidence"
+        );
+        assert!((kept.confidence - got.confidence).abs() < 1e-12);
+    }
+
+    #[test]
+    fn commodity_tools_count_for_no_group() {
+        let a = Actors::shipped();
+        // Cobalt Strike and PsExec alone, plus common techniques.
+        let f = features(&["T1059", "T1105", "T1071"], &["cobalt strike", "psexec"]);
+        let with_tools = a.score(&f, 0.0).map(|x| x.confidence);
+        let without = a
+            .score(&features(&["T1059", "T1105", "T1071"], &[]), 0.0)
+            .map(|x| x.confidence);
+        assert_eq!(with_tools, without, "the tools changed the score");
+        // Shared beyond the list: Mimikatz is in 51 profiles.
+        assert_eq!(a.malware_weight("mimikatz"), 0.0);
+        assert!(a.malware_weight("x-agent") > 0.0);
     }
 
     #[test]
