@@ -85,6 +85,17 @@ pub struct Attribution {
     pub evidence: Vec<String>,
 }
 
+/// One actor's standing for a campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub actor: u32,
+    pub confidence: f64,
+    /// From techniques and software alone.
+    pub overlap: f64,
+    /// Claiming members whose claims counted (see [`CLAIM_TIPS`]).
+    pub claims_counted: usize,
+}
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Actors {
     profiles: Vec<ActorProfile>,
@@ -249,10 +260,10 @@ impl Actors {
         i
     }
 
-    /// The best-scoring actor for `f`, if its confidence reaches
-    /// `threshold`.
-    pub fn score(&self, f: &Features, threshold: f64) -> Option<Attribution> {
-        // Shared weight per actor (first pass: numbers only).
+    /// Every actor sharing a feature with `f` or claimed in it, best
+    /// first.
+    pub fn ranked(&self, f: &Features) -> Vec<Ranked> {
+        // Shared weight per actor.
         let malware: BTreeSet<&str> = f.malware.keys().map(|m| self.software_name(m)).collect();
         let mut shared: HashMap<u32, f64> = HashMap::new();
         let mut total = 0.0;
@@ -292,47 +303,89 @@ impl Actors {
         // `CLAIM_TIPS` of the evidence's best — a claim can tip a close
         // call, never attribute alone or overturn clear evidence.
         let leader = overlaps.iter().map(|&(_, o)| o).fold(0.0, f64::max);
-        let mut best: Option<(u32, f64)> = None;
-        for (a, overlap) in overlaps {
-            let supported = overlap > 0.0 && overlap >= CLAIM_TIPS * leader;
-            let claimants = if supported {
-                f.claims.get(&a).map_or(0, BTreeSet::len)
-            } else {
-                0
-            };
-            let claims = 1.0 - 0.5f64.powi(i32::try_from(claimants).unwrap_or(i32::MAX));
-            let confidence = 1.0 - (1.0 - overlap) * (1.0 - claims);
-            // Ties go to the lower index: deterministic.
-            let better = best.is_none_or(|(b, c)| confidence > c || (confidence == c && a < b));
-            if better {
-                best = Some((a, confidence));
-            }
-        }
-        let (actor, confidence) = best.filter(|&(_, c)| c > 0.0 && c >= threshold)?;
-        // Second pass, for the winner only: what contributed.
-        let p = self.profile(actor)?;
-        let mut why: Vec<(f64, String)> = Vec::new();
-        for t in f.techniques.keys() {
-            if p.techniques.contains(&**t) {
-                why.push((self.technique_weight(t), format!("technique {t}")));
-            }
-        }
-        for m in &malware {
-            if p.software.contains(*m) {
-                why.push((self.malware_weight(m), format!("malware {m}")));
-            }
-        }
-        why.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
-        let mut evidence: Vec<String> = why.into_iter().take(5).map(|(_, s)| s).collect();
-        let claimants = f.claims.get(&actor).map_or(0, BTreeSet::len);
-        if claimants > 0 {
-            evidence.insert(0, format!("claimed by {claimants} member(s)"));
+        let mut ranked: Vec<Ranked> = overlaps
+            .into_iter()
+            .map(|(a, overlap)| {
+                let supported = overlap > 0.0 && overlap >= CLAIM_TIPS * leader;
+                let claimants = if supported {
+                    f.claims.get(&a).map_or(0, BTreeSet::len)
+                } else {
+                    0
+                };
+                let claims = 1.0 - 0.5f64.powi(i32::try_from(claimants).unwrap_or(i32::MAX));
+                Ranked {
+                    actor: a,
+                    confidence: 1.0 - (1.0 - overlap) * (1.0 - claims),
+                    overlap,
+                    claims_counted: claimants,
+                }
+            })
+            .collect();
+        // Best first; ties go to the lower index: deterministic.
+        ranked.sort_by(|x, y| {
+            y.confidence
+                .total_cmp(&x.confidence)
+                .then_with(|| x.actor.cmp(&y.actor))
+        });
+        ranked
+    }
+
+    /// The best-scoring actor for `f`, if its confidence reaches
+    /// `threshold` (and is above 0).
+    pub fn score(&self, f: &Features, threshold: f64) -> Option<Attribution> {
+        let best = self
+            .ranked(f)
+            .into_iter()
+            .next()
+            .filter(|r| r.confidence > 0.0 && r.confidence >= threshold)?;
+        let (actor, confidence) = (best.actor, best.confidence);
+        let (mut evidence, _) = self.for_and_against(f, actor);
+        evidence.truncate(5);
+        if best.claims_counted > 0 {
+            evidence.insert(0, format!("claimed by {} member(s)", best.claims_counted));
         }
         Some(Attribution {
             actor,
             confidence,
             evidence,
         })
+    }
+
+    /// What speaks for `actor` (the campaign's techniques and software its
+    /// profile holds, heaviest first) and against it (those it lacks).
+    pub fn for_and_against(&self, f: &Features, actor: u32) -> (Vec<String>, Vec<String>) {
+        let Some(p) = self.profile(actor) else {
+            return (Vec::new(), Vec::new());
+        };
+        let malware: BTreeSet<&str> = f.malware.keys().map(|m| self.software_name(m)).collect();
+        let mut pro: Vec<(f64, String)> = Vec::new();
+        let mut con: Vec<(f64, String)> = Vec::new();
+        for t in f.techniques.keys() {
+            let item = (self.technique_weight(t), format!("technique {t}"));
+            if p.techniques.contains(&**t) {
+                pro.push(item)
+            } else {
+                con.push(item)
+            }
+        }
+        for m in &malware {
+            let w = self.malware_weight(m);
+            let label = if w == 0.0 {
+                format!("malware {m} (shared tooling: no weight)")
+            } else {
+                format!("malware {m}")
+            };
+            if p.software.contains(*m) {
+                pro.push((w, label))
+            } else {
+                con.push((w, label))
+            }
+        }
+        let order = |v: &mut Vec<(f64, String)>| {
+            v.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
+            v.drain(..).map(|(_, s)| s).collect::<Vec<String>>()
+        };
+        (order(&mut pro), order(&mut con))
     }
 }
 

@@ -69,7 +69,7 @@ pub use ids::{CampaignId, SubmissionKey};
 pub use linking::Hop;
 pub use psl::PublicSuffixList;
 pub use query::{
-    CampaignDetail, ObservableDetail, ObservableSummary, Sighting, SubmissionSummary,
+    CampaignDetail, Candidate, ObservableDetail, ObservableSummary, Sighting, SubmissionSummary,
     MAX_DETAIL_SUBMISSIONS,
 };
 pub use scoring::{half_life_days, indicator_score};

@@ -55,6 +55,30 @@ pub struct CampaignDetail {
     pub evidence: Vec<Hop>,
     /// More submissions than [`MAX_DETAIL_SUBMISSIONS`]: lists are cut.
     pub truncated: bool,
+    /// The best-scoring actors (at most three), best first, whether or not
+    /// one reached the threshold: the winner, the runner-up and the margin
+    /// between them, and what speaks for and against each (issue 26).
+    pub candidates: Vec<Candidate>,
+    /// Confidence of the first candidate minus the second's (the first's
+    /// own when alone).
+    pub margin: Option<f64>,
+}
+
+/// One actor's case for a campaign (the Fusion Cell's view).
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub actor_id: String,
+    pub actor_name: String,
+    pub confidence: f64,
+    /// From techniques and software alone.
+    pub overlap: f64,
+    /// Claiming members whose claims counted (a claim counts only for an
+    /// actor the evidence supports within 0.8 of the best).
+    pub claims_counted: usize,
+    /// The campaign's techniques and software the actor's profile holds.
+    pub matching: Vec<String>,
+    /// The campaign's techniques and software the profile lacks.
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +192,31 @@ impl Engine {
             .iter()
             .filter_map(|(a, who)| Some((self.actors.profile(*a)?.name.clone(), who.clone())))
             .collect();
+        let candidates: Vec<Candidate> = self
+            .actors
+            .ranked(&state.features)
+            .into_iter()
+            .filter(|r| r.confidence > 0.0)
+            .take(3)
+            .filter_map(|r| {
+                let p = self.actors.profile(r.actor)?;
+                let (matching, missing) = self.actors.for_and_against(&state.features, r.actor);
+                Some(Candidate {
+                    actor_id: p.id.clone(),
+                    actor_name: p.name.clone(),
+                    confidence: r.confidence,
+                    overlap: r.overlap,
+                    claims_counted: r.claims_counted,
+                    matching,
+                    missing,
+                })
+            })
+            .collect();
+        let margin = match candidates.as_slice() {
+            [] => None,
+            [only] => Some(only.confidence),
+            [first, second, ..] => Some(first.confidence - second.confidence),
+        };
         Some(CampaignDetail {
             campaign: state.view(self.subs.len() as u64, None, now_ms, &self.actors),
             submissions,
@@ -187,6 +236,8 @@ impl Engine {
             claims,
             evidence: self.spanning_tree(&subs),
             truncated,
+            margin,
+            candidates,
         })
     }
 

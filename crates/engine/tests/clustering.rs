@@ -639,6 +639,26 @@ fn campaigns_are_attributed_from_techniques_and_malware_and_explained() {
     assert!(a.evidence.iter().any(|x| x.contains("malware")), "{a:?}");
     let detail = e.campaign(fx.campaign_id.as_str(), T0).unwrap();
     assert_eq!(detail.submissions.len(), 3);
+    // The winner, the runner-up and the margin, each with its case.
+    let c = &detail.candidates;
+    assert!(c.len() >= 2, "{c:?}");
+    assert_eq!(c[0].actor_id, "G0007");
+    assert!((c[0].confidence - a.confidence).abs() < 1e-12);
+    assert_ne!(c[1].actor_id, "G0007");
+    assert!(c[0].confidence >= c[1].confidence);
+    assert_eq!(detail.margin, Some(c[0].confidence - c[1].confidence));
+    assert!(
+        c[0].matching
+            .iter()
+            .any(|x| x == "malware x-agent" || x == "malware chopstick"),
+        "{:?}",
+        c[0]
+    );
+    assert!(
+        c[1].missing.iter().any(|x| x.starts_with("malware")),
+        "the runner-up lacks APT28's own tooling: {:?}",
+        c[1]
+    );
     assert_eq!(
         detail.evidence.len(),
         2,
