@@ -32,14 +32,36 @@ const BURST: u64 = 1500;
 /// 7.5 s timeout; the freeze lasts almost three of them.
 const FREEZE: Duration = Duration::from_secs(20);
 
+/// The stack's broker process: from this checkout's pid file, or — when
+/// another checkout on this machine started the broker the tests share
+/// (`make stack-up` then uses it) — the one Apache Kafka broker running.
 fn broker_pid() -> String {
     let dir = std::env::var("CISP_STACK_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| repo_root().join(".stack"));
-    std::fs::read_to_string(dir.join("broker/broker.pid"))
-        .expect("the local broker's pid file (make stack-up)")
-        .trim()
-        .to_owned()
+    if let Ok(pid) = std::fs::read_to_string(dir.join("broker/broker.pid")) {
+        let pid = pid.trim().to_owned();
+        if Command::new("kill")
+            .args(["-0", &pid])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            return pid;
+        }
+    }
+    let found = Command::new("pgrep")
+        .args(["-f", "kafka.Kafka"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let pids: Vec<&str> = found.lines().collect();
+    assert_eq!(
+        pids.len(),
+        1,
+        "cannot tell which process is the stack's broker (pid file in {}, running: {pids:?})",
+        dir.display()
+    );
+    pids[0].to_owned()
 }
 
 fn signal(sig: &str) {
