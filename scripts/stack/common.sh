@@ -21,7 +21,9 @@ KAFKA_ADMIN_SRC="$CISP_ROOT/scripts/stack/kafka/CispKafkaAdmin.java"
 KAFKA_ADMIN_CLASSES="$KAFKA_HOME/admin-$(sha256sum "$KAFKA_ADMIN_SRC" | cut -c1-12)"
 # Heap of the local broker: Kafka serves from the page cache, so a small
 # heap leaves the 2-core, shared machine to ClickHouse and the service.
-CISP_KAFKA_HEAP="${CISP_KAFKA_HEAP:-512m}"
+# 512 MiB ran out (OutOfMemoryError) once a developer's stack held ~10 000
+# partitions: every test run leaves its prefixed topics behind.
+CISP_KAFKA_HEAP="${CISP_KAFKA_HEAP:-1g}"
 
 CISP_KAFKA_PORT="${CISP_KAFKA_PORT:-19092}"
 CISP_CH_HTTP_PORT="${CISP_CH_HTTP_PORT:-18123}"
