@@ -161,6 +161,24 @@ pub struct ObservableFacts<'a> {
     pub scores: &'a [f32],
 }
 
+/// A judgement of the over-correlation guard, made at engine sequence
+/// number `seq`.
+pub fn common_row(
+    j: &cisp_engine::CommonJudgement,
+    seq: u64,
+    now_ms: i64,
+) -> crate::store::CommonRow {
+    crate::store::CommonRow {
+        detected_at: datetime(now_ms),
+        seq,
+        obs_type: j.kind.to_owned(),
+        value: j.value.clone(),
+        reason: j.reason.name().to_owned(),
+        submissions: j.submissions,
+        groups: j.groups,
+    }
+}
+
 /// A submission's campaign from engine sequence number `version` on.
 pub fn membership_row(
     member: &str,

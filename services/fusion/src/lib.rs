@@ -168,7 +168,7 @@ async fn rebuild_engine(
             })
             .collect();
         store
-            .write_membership(&rows)
+            .write_now("campaign_membership", &rows)
             .await
             .context("filling campaign_membership")?;
         info!(
@@ -192,18 +192,10 @@ async fn rebuild_engine(
                 .common_judgements()
                 .into_iter()
                 .filter(|j| !stored.contains(&(j.kind.to_owned(), j.value.clone())))
-                .map(|j| store::CommonRow {
-                    detected_at: store::datetime(pipeline::now_ms()),
-                    seq: version,
-                    obs_type: j.kind.to_owned(),
-                    value: j.value,
-                    reason: j.reason.name().to_owned(),
-                    submissions: j.submissions,
-                    groups: j.groups,
-                })
+                .map(|j| convert::common_row(&j, version, pipeline::now_ms()))
                 .collect();
             store
-                .write_common(&rows)
+                .write_now("common_infrastructure", &rows)
                 .await
                 .context("filling common_infrastructure")?;
             info!(

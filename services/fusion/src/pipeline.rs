@@ -168,29 +168,19 @@ async fn acknowledged(
     first: DeliveryFuture,
     metrics: &Metrics,
 ) -> <DeliveryFuture as std::future::Future>::Output {
+    let worth_again = |e: &rdkafka::error::KafkaError| {
+        e.rdkafka_error_code().is_none_or(|code| {
+            code == rdkafka::types::RDKafkaErrorCode::MessageTimedOut
+                || !cisp_platform::kafka::is_permanent(code)
+        })
+    };
     let mut delivery = first;
     let mut resent = 0u32;
-    loop {
-        let r = delivery.await;
-        let again = match &r {
-            Ok(Err((e, _))) => e.rdkafka_error_code().is_none_or(|code| {
-                code == rdkafka::types::RDKafkaErrorCode::MessageTimedOut
-                    || !cisp_platform::kafka::is_permanent(code)
-            }),
-            _ => false,
+    let out = loop {
+        let (e, msg) = match delivery.await {
+            Ok(Err((e, msg))) if worth_again(&e) => (e, msg),
+            other => break other,
         };
-        let Ok(Err((e, msg))) = r else {
-            if resent > 0 {
-                metrics.deliveries_unacknowledged.dec();
-            }
-            return r;
-        };
-        if !again {
-            if resent > 0 {
-                metrics.deliveries_unacknowledged.dec();
-            }
-            return Ok(Err((e, msg)));
-        }
         if resent == 0 {
             metrics.deliveries_unacknowledged.inc();
             warn!(topic = msg.topic(), error = %e, "the broker did not acknowledge a record; sending it again until it does (nothing is committed meanwhile)");
@@ -204,14 +194,15 @@ async fn acknowledged(
         }
         let key = msg.key().unwrap_or_default();
         let payload = msg.payload().unwrap_or_default();
-        delivery = match cisp_platform::kafka::enqueue(producer, msg.topic(), key, payload) {
-            Ok(d) => d,
-            Err(e) => {
-                metrics.deliveries_unacknowledged.dec();
-                return Ok(Err((e, msg)));
-            }
-        };
+        match cisp_platform::kafka::enqueue(producer, msg.topic(), key, payload) {
+            Ok(d) => delivery = d,
+            Err(e) => break Ok(Err((e, msg))),
+        }
+    };
+    if resent > 0 {
+        metrics.deliveries_unacknowledged.dec();
     }
+    out
 }
 
 /// A coalesced update, acknowledged, for the batch of its first held
@@ -645,15 +636,7 @@ impl Pipeline {
             batch
                 .rows
                 .common_infrastructure
-                .push(crate::store::CommonRow {
-                    detected_at: datetime(now),
-                    seq: fx.seq,
-                    obs_type: j.kind.to_owned(),
-                    value: j.value.clone(),
-                    reason: j.reason.name().to_owned(),
-                    submissions: j.submissions,
-                    groups: j.groups,
-                });
+                .push(convert::common_row(j, fx.seq, now));
         }
         batch.rows.observations.extend(facts.observations);
         for alert in fx.alerts {

@@ -339,16 +339,13 @@ impl Store {
             .map_err(|e| FusionError::clickhouse("common_infrastructure", e))
     }
 
-    /// Writes judgements outside a batch (the one-off fill at start).
-    pub async fn write_common(&self, rows: &[CommonRow]) -> Result<(), FusionError> {
-        self.insert("common_infrastructure", rows)
-            .await
-            .map_err(|(table, e)| FusionError::clickhouse(table, e))
-    }
-
-    /// Writes membership rows outside a batch (the one-off fill at start).
-    pub async fn write_membership(&self, rows: &[MembershipRow]) -> Result<(), FusionError> {
-        self.insert("campaign_membership", rows)
+    /// Writes rows to `table` outside a batch, without retries (the
+    /// one-off fills at start: a failure stops the start).
+    pub async fn write_now<T>(&self, table: &'static str, rows: &[T]) -> Result<(), FusionError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        self.insert(table, rows)
             .await
             .map_err(|(table, e)| FusionError::clickhouse(table, e))
     }
