@@ -72,5 +72,6 @@ fuzz: build-deps ## Fuzz every hostile-input path for FUZZ_SECONDS per target (d
 bench-e2e: build-deps stack-up ## End-to-end benchmark on the real stack (release build): SCENARIO=default|large-reports|many-members|latency-short-batches (load-tests/scenarios/); SOAK=1 adds 30 minutes at SOAK_PERCENT (50) % with a chart in docs/bench/
 	$(CARGO) run --release -p cisp-load --bin cisp-load -- --scenario load-tests/scenarios/$${SCENARIO:-default} $${RECORDS:+--records $$RECORDS} $${MEMBERS:+--members $$MEMBERS} $${SOAK:+--soak-minutes $${SOAK_MINUTES:-30} --soak-percent $${SOAK_PERCENT:-50}}
 
-quality: build-deps stack-up ## Clustering quality on a planted scenario: pairwise precision/recall from the engine and from ClickHouse (through the broker and the service), actor top-1, engine throughput (release build)
+quality: build-deps stack-up ## Clustering quality on a planted scenario: pairwise precision/recall from the engine and from ClickHouse (through the broker and the service), actor top-1, engine throughput; then attribution calibration on several seeds (top-1, false attributions, wrong claims, the curve as an SVG)
 	$(CARGO) run --release -p cisp-load --bin cisp-quality -- --seed $${SEED:-7} $${CAMPAIGNS:+--campaigns $$CAMPAIGNS} $${BACKGROUND:+--background $$BACKGROUND} --through-stack config/fusion.toml
+	$(CARGO) run --release -p cisp-load --bin cisp-quality -- --attribution $${SEEDS:-1,2,3,7} --svg docs/bench/attribution-calibration.svg

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use cisp_fusion::store::{
-    AlertRow, CampaignRow, CommonRow, DeadLetterRow, MembershipRow, ObservationRow, Rows,
-    SubmissionRow,
+    AlertRow, AttributionChangeRow, CampaignRow, CommonRow, DeadLetterRow, MembershipRow,
+    ObservationRow, Rows, SubmissionRow,
 };
 use cisp_fusion::{Config, Metrics, Store};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -117,6 +117,10 @@ pub async fn read_rows(store: &Store, db: &str) -> anyhow::Result<Rows> {
             .query(&q("campaign_membership"))
             .fetch_all::<MembershipRow>()
             .await?,
+        attribution_changes: c
+            .query(&q("attribution_changes"))
+            .fetch_all::<AttributionChangeRow>()
+            .await?,
     })
 }
 
@@ -138,6 +142,7 @@ fn rows_for(all: &Rows, from: u64, to: u64, n: u64) -> Rows {
         dead_letters: share(&all.dead_letters, from, to, n),
         common_infrastructure: share(&all.common_infrastructure, from, to, n),
         membership: share(&all.membership, from, to, n),
+        attribution_changes: share(&all.attribution_changes, from, to, n),
     }
 }
 

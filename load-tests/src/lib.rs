@@ -4,6 +4,7 @@
 //! scenarios kept as folders under `load-tests/scenarios/`
 //! ([`load_scenario`]).
 
+pub mod attribution;
 pub mod floor;
 pub mod generator;
 pub mod load_scenario;

@@ -53,3 +53,41 @@ fn planted_campaigns_are_recovered_and_warn_listed_values_link_nothing() {
         );
     }
 }
+
+/// Issue 26's calibration: on planted actor, actor-less, commodity-only,
+/// wrong-claim and lone-claim campaigns, at the shipped threshold, few
+/// actor-less campaigns are attributed, a wrong claim never overturns the
+/// evidence, attributions are mostly right, and a confidence means what it
+/// says (those above 0.9 are right).
+#[test]
+fn attribution_is_calibrated_at_the_shipped_threshold() {
+    use cisp_load::attribution::{at, generate, reliability, CalibrationParams};
+    let threshold = EngineConfig::default().attribution_threshold;
+    for seed in [7, 1] {
+        let cases = generate(&CalibrationParams {
+            seed,
+            ..CalibrationParams::default()
+        });
+        let a = at(&cases, threshold);
+        assert!(a.false_rate <= 0.05, "seed {seed}: {a:?}");
+        assert_eq!(a.wrong_claim_won, 0, "seed {seed}: {a:?}");
+        assert!(
+            a.claims_made_wrong <= a.claims_made_right,
+            "seed {seed}: {a:?}"
+        );
+        assert!(a.lone_claim_won * 20 <= a.lone_claims, "seed {seed}: {a:?}");
+        assert!(a.precision >= 0.9, "seed {seed}: {a:?}");
+        assert!(a.top1 >= 0.8, "seed {seed}: {a:?}");
+        let bins = reliability(&cases);
+        let (n, right) = bins[9];
+        assert!(
+            n > 100 && right * 100 >= n * 95,
+            "seed {seed}: 0.9–1.0 right {right} of {n}"
+        );
+        let (n, right) = bins[0];
+        assert!(
+            right * 100 <= n * 10,
+            "seed {seed}: below 0.1 right {right} of {n}"
+        );
+    }
+}

@@ -175,6 +175,8 @@ pub(crate) enum What<'a> {
         supplier: &'a str,
     },
     PartnerAdvisory,
+    /// For the Fusion Cell: the campaign's attributed actor changed.
+    AttributionChange(&'a crate::AttributionChange),
 }
 
 impl What<'_> {
@@ -186,6 +188,7 @@ impl What<'_> {
             What::ActorClaim { .. } => AlertKind::ActorAttribution,
             What::SupplyChain { .. } => AlertKind::SupplyChain,
             What::PartnerAdvisory => AlertKind::PartnerAdvisory,
+            What::AttributionChange(_) => AlertKind::ActorAttribution,
         }
     }
 }
@@ -314,6 +317,36 @@ impl Draft<'_> {
             What::PartnerAdvisory => {
                 let summary = format!("advisory from {trigger_from}: \"{}\"", self.trigger.title);
                 (Severity::Medium, summary, String::new())
+            }
+            What::AttributionChange(c) => {
+                let actor = |a: &crate::ActorAttribution| {
+                    format!("{} ({}) at {:.2}", a.actor_name, a.actor_id, a.confidence)
+                };
+                let runner_up = c.runner_up.as_ref().map_or_else(
+                    || "no other candidate".to_owned(),
+                    |(name, conf)| format!("runner-up {name} at {conf:.2}"),
+                );
+                let id = &c.campaign_id;
+                let summary = match (&c.before, &c.after) {
+                    (None, Some(now)) => {
+                        format!("campaign {id} attributed to {}; {runner_up}", actor(now))
+                    }
+                    (Some(was), Some(now)) => format!(
+                        "campaign {id} now attributed to {}, was {}; {runner_up}",
+                        actor(now),
+                        actor(was)
+                    ),
+                    (Some(was), None) => format!(
+                        "campaign {id} no longer attributed to {}: the evidence falls below the threshold; {runner_up}",
+                        actor(was)
+                    ),
+                    (None, None) => format!("campaign {id}: attribution unchanged"),
+                };
+                let name = |a: &Option<crate::ActorAttribution>| {
+                    a.as_ref().map_or("", |a| a.actor_id.as_str()).to_owned()
+                };
+                let extra = format!("{id}\u{0}{}\u{0}{}", name(&c.before), name(&c.after));
+                (Severity::Medium, summary, extra)
             }
         };
         let kind = self.what.kind();

@@ -12,7 +12,7 @@ use petgraph::stable_graph::{NodeIndex, StableGraph};
 
 use crate::actors::Actors;
 use crate::alerts::{Alert, AlertLimits};
-use crate::campaign::{CampaignState, CampaignView};
+use crate::campaign::{ActorAttribution, CampaignState, CampaignView};
 use crate::error::EngineError;
 use crate::evidence::{self, EvidenceKey, Via};
 use crate::graph::{Chunked, Counts, Edge, Evidence, EvidenceIndex, Marks, Node, SubMeta};
@@ -140,6 +140,9 @@ pub struct Effects {
     /// into its campaign, or split off when a value became common), each
     /// once, with the campaign it is in now.
     pub moved: Vec<Moved>,
+    /// Campaigns whose attributed actor changed with this submission (the
+    /// Fusion Cell is alerted to each; `campaigns` holds their new rows).
+    pub attribution_changes: Vec<AttributionChange>,
 }
 
 /// Walks done to build recipients' kept campaign views.
@@ -199,6 +202,31 @@ pub struct Engine {
     /// Earlier submissions whose campaign the one being processed changed
     /// (absorbed by a merge, split off).
     pub(crate) moved: Vec<u32>,
+    /// Campaigns whose attributed actor the one being processed changed.
+    pub(crate) attribution_changes: Vec<AttributionChange>,
+}
+
+/// A campaign's attributed actor changed: attributed (`before` none),
+/// changed, or withdrawn (`after` none). Confidence alone moving is no
+/// change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttributionChange {
+    pub campaign_id: CampaignId,
+    pub before: Option<ActorAttribution>,
+    pub after: Option<ActorAttribution>,
+    /// The best candidate besides `after` (or the best at all, when
+    /// withdrawn), with its confidence: what an analyst weighs it against.
+    pub runner_up: Option<(String, f64)>,
+}
+
+impl AttributionChange {
+    pub fn change(&self) -> &'static str {
+        match (&self.before, &self.after) {
+            (None, Some(_)) => "attributed",
+            (Some(_), None) => "withdrawn",
+            _ => "changed",
+        }
+    }
 }
 
 /// Why the over-correlation guard stopped a value linking.
@@ -309,6 +337,7 @@ impl Engine {
             counts: Counts::default(),
             walk_cost: WalkCost::default(),
             moved: Vec::new(),
+            attribution_changes: Vec::new(),
         };
         engine.seed_actors();
         engine
@@ -457,6 +486,7 @@ impl Engine {
         }
         let seq = self.subs.len() as u64;
         self.moved.clear();
+        self.attribution_changes.clear();
         let si = self.uf.push();
         let node = self.graph.add_node(Node::Submission(si));
 
@@ -550,6 +580,8 @@ impl Engine {
         all_views.append(&mut campaigns);
         self.walk_cost = WalkCost::default();
         let (mut alerts, views_over_budget) = self.alerts(si, sub, &linked.matches, root, ingest);
+        let attribution_changes = std::mem::take(&mut self.attribution_changes);
+        alerts.extend(self.attribution_alerts(si, &attribution_changes, &all_views, ingest));
         for a in &mut alerts {
             a.shared_scores = self.alert_scores(a, ingest.now_ms);
         }
@@ -585,6 +617,7 @@ impl Engine {
             views_over_budget,
             view_walks: self.walk_cost,
             moved: self.take_moved(si),
+            attribution_changes,
         })
     }
 

@@ -56,13 +56,13 @@ mod union_find;
 mod views;
 mod warnlist;
 
-pub use actors::Actors;
+pub use actors::{Actors, Features, Ranked, Scoring};
 pub use alerts::{Alert, RelatedSubmission};
 pub use campaign::{ActorAttribution, CampaignView};
 pub use coalesce::{CoalesceConfig, Coalesced, Coalescer, Offered};
 pub use engine::{
-    CommonJudgement, CommonReason, Effects, Engine, EngineConfig, EngineStats, Ingest, Moved,
-    Outcome, Reference, WalkCost,
+    AttributionChange, CommonJudgement, CommonReason, Effects, Engine, EngineConfig, EngineStats,
+    Ingest, Moved, Outcome, Reference, WalkCost,
 };
 pub use error::EngineError;
 pub use ids::{CampaignId, SubmissionKey};

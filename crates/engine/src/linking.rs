@@ -23,8 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cisp_model::ObservableKind;
 
+use crate::actors::Attribution;
 use crate::campaign::{CampaignState, CampaignView};
-use crate::engine::{CommonJudgement, CommonReason, Engine};
+use crate::engine::{AttributionChange, CommonJudgement, CommonReason, Engine};
 use crate::evidence::{EvidenceKey, Strength};
 use crate::graph::{Edge, Link, Node};
 use crate::ids::IndexMap;
@@ -369,7 +370,11 @@ impl Engine {
                 let mut root = survivor;
                 for &r in roots.iter().filter(|&&r| r != survivor) {
                     let absorbed = self.take_campaign(r);
-                    views.push(absorbed.view(seq, Some(state.id.clone()), now_ms, &self.actors));
+                    // Its attribution now lives in the survivor's: the
+                    // absorbed row keeps none, so no report shows it.
+                    let mut view = absorbed.view(seq, Some(state.id.clone()), now_ms, &self.actors);
+                    view.attribution = None;
+                    views.push(view);
                     self.graph.remove_node(absorbed.node);
                     let offset = state.subs.len();
                     self.moved.extend_from_slice(&absorbed.subs);
@@ -389,7 +394,9 @@ impl Engine {
         self.add_to(&mut state, si);
         // Attribution reads only the features: re-score when they changed.
         if !views.is_empty() || state.features.size() != before || state.submission_count == 1 {
+            let was = state.attribution.clone();
             self.attribute(&mut state);
+            self.note_attribution(&state, was.as_ref());
         }
         views.push(state.view(seq, None, now_ms, &self.actors));
         let id = state.id.clone();
@@ -469,6 +476,40 @@ impl Engine {
         state.attribution = new;
     }
 
+    /// Records a change of `state`'s attributed actor from `was`.
+    fn note_attribution(&mut self, state: &CampaignState, was: Option<&Attribution>) {
+        let now = state.attribution.as_ref();
+        if now.map(|a| a.actor) == was.map(|a| a.actor) {
+            return;
+        }
+        let runner_up = self
+            .actors
+            .ranked(&state.features)
+            .into_iter()
+            .filter(|r| r.confidence > 0.0 && Some(r.actor) != now.map(|a| a.actor))
+            .find_map(|r| {
+                let p = self.actors.profile(r.actor)?;
+                Some((p.name.clone(), r.confidence))
+            });
+        let change = AttributionChange {
+            campaign_id: state.id.clone(),
+            before: was.and_then(|a| self.actor_attribution(a)),
+            after: now.and_then(|a| self.actor_attribution(a)),
+            runner_up,
+        };
+        self.attribution_changes.push(change);
+    }
+
+    fn actor_attribution(&self, a: &Attribution) -> Option<crate::ActorAttribution> {
+        let p = self.actors.profile(a.actor)?;
+        Some(crate::ActorAttribution {
+            actor_id: p.id.clone(),
+            actor_name: p.name.clone(),
+            confidence: a.confidence,
+            evidence: a.evidence.clone(),
+        })
+    }
+
     /// Recomputes the campaign rooted at `root` from its members' links:
     /// after a value stopped linking it may fall apart. The part holding
     /// the oldest submission keeps the id; the others are new campaigns.
@@ -497,6 +538,12 @@ impl Engine {
                 self.moved.extend_from_slice(&part);
             }
             self.attribute(&mut state);
+            // The part keeping the id was attributed before; the others
+            // are new campaigns.
+            let was = (state.id == old.id)
+                .then_some(old.attribution.as_ref())
+                .flatten();
+            self.note_attribution(&state, was);
             views.push(state.view(seq, None, now_ms, &self.actors));
             let r = self.uf.find(r);
             self.put_campaign(r, state);

@@ -70,11 +70,13 @@ pub struct Candidate {
     pub actor_id: String,
     pub actor_name: String,
     pub confidence: f64,
-    /// From techniques and software alone.
+    /// Belief from techniques and software alone.
     pub overlap: f64,
     /// Claiming members whose claims counted (a claim counts only for an
-    /// actor the evidence supports within 0.8 of the best).
+    /// actor the evidence supports, when it can tip a close call).
     pub claims_counted: usize,
+    /// What the claims added: confidence − overlap.
+    pub claims_contribution: f64,
     /// The campaign's techniques and software the actor's profile holds.
     pub matching: Vec<String>,
     /// The campaign's techniques and software the profile lacks.
@@ -207,6 +209,7 @@ impl Engine {
                     confidence: r.confidence,
                     overlap: r.overlap,
                     claims_counted: r.claims_counted,
+                    claims_contribution: r.confidence - r.overlap,
                     matching,
                     missing,
                 })

@@ -419,6 +419,61 @@ impl Engine {
     /// Alerts about the new submission itself, not its campaign: sector
     /// targeting, partner advisories, supply chain. Each goes only to
     /// members in the submission's audience.
+    /// One alert per Fusion Cell member for each attribution change
+    /// (issue 26): attribution is computed from the whole campaign, which
+    /// only the Fusion Cell sees, so members hear of actors through their
+    /// own claim alerts only. Marked with the campaign's TLP.
+    pub(crate) fn attribution_alerts(
+        &self,
+        si: u32,
+        changes: &[crate::AttributionChange],
+        views: &[crate::CampaignView],
+        ingest: Ingest,
+    ) -> Vec<Alert> {
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let ctx = Ctx {
+            registry: &self.registry,
+            key: &self.key,
+            limits: &self.limits,
+            k_anonymity: self.config.k_anonymity as usize,
+            now_ms: ingest.now_ms,
+            published_ms: ingest.published_at_ms,
+        };
+        let trigger = &self.subs[si as usize];
+        let mut alerts = Vec::new();
+        for change in changes {
+            let tlp = views
+                .iter()
+                .filter(|v| v.id == change.campaign_id)
+                .map(|v| v.tlp)
+                .max();
+            for m in self
+                .registry
+                .members()
+                .filter(|m| m.role == Role::FusionCell)
+            {
+                let mut alert = Draft {
+                    what: What::AttributionChange(change),
+                    recipient: &m.id,
+                    trigger,
+                    own: Vec::new(),
+                    others: Vec::new(),
+                    shared: BTreeSet::new(),
+                    campaign: Some(change.campaign_id.clone()),
+                    fusion_campaign: &change.campaign_id,
+                }
+                .build(&ctx);
+                if let Some(tlp) = tlp {
+                    alert.tlp = alert.tlp.max(tlp);
+                }
+                alerts.push(alert);
+            }
+        }
+        alerts
+    }
+
     fn submission_alerts(
         &self,
         sub: &Submission,

@@ -57,9 +57,10 @@ fn check(key: &IdKey, config: &EngineConfig) -> u64 {
         &config.link_window_ms.to_string(),
         &config.warnlists_disabled.join(","),
         &config.commodity_malware_links.to_string(),
-        // Attribution scoring (issue 26: commodity tools, claims): the
-        // profiles' norms are kept in the snapshot.
-        "attribution-2",
+        // Attribution scoring (issue 26: commodity tools, claims, the
+        // calibrated posterior): kept attributions and the profiles' norms
+        // are in the snapshot, so a change of scoring replays.
+        "attribution-3",
         crate::evidence::COMMODITY_MALWARE,
     ])
 }

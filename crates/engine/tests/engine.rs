@@ -293,6 +293,197 @@ fn merges_keep_the_oldest_campaign_and_report_the_absorbed_one() {
     assert_eq!(e.campaign_of(&key), Some(c1));
 }
 
+/// A report of `domain` naming techniques and malware.
+fn ttp_sub(
+    member: &str,
+    id: &str,
+    domain: &str,
+    ttps: &[&str],
+    malware: &[&str],
+    tlp: &str,
+) -> Submission {
+    let mut s = sub(member, id, "community", false, &[("domain", domain)]);
+    s.ttps = ttps.iter().map(|t| (*t).to_owned()).collect();
+    s.malware = malware.iter().map(|m| (*m).to_owned()).collect();
+    s.tlp = Tlp::parse(tlp).unwrap();
+    s
+}
+
+#[test]
+fn attribution_changes_reach_the_fusion_cell_and_the_campaign_rows() {
+    let mut e = Engine::new(registry(), fixtures());
+    // APT28's own tooling and techniques: attributed.
+    let first = accepted(e.process(
+        &ttp_sub(
+            "bank-a",
+            "a1",
+            "apt.example",
+            &["T1566", "T1059", "T1071", "T1003", "T1547"],
+            &["x-agent", "zebrocy"],
+            "GREEN",
+        ),
+        at(1),
+    ));
+    let id = first.campaign_id.clone();
+    assert_eq!(
+        first.attribution_changes.len(),
+        1,
+        "{:?}",
+        first.attribution_changes
+    );
+    let change = &first.attribution_changes[0];
+    assert_eq!(change.change(), "attributed");
+    assert_eq!(change.after.as_ref().unwrap().actor_id, "G0007");
+    let told: Vec<&Alert> = first
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::ActorAttribution)
+        .collect();
+    assert_eq!(told.len(), 1, "one alert, to the Fusion Cell only");
+    assert_eq!(told[0].recipient.as_str(), "fusion-cell");
+    assert!(
+        told[0].summary.contains("attributed to APT28 (G0007)"),
+        "{}",
+        told[0].summary
+    );
+    assert_eq!(told[0].campaign_id.as_ref(), Some(&id));
+
+    // The same campaign again with nothing new: no change, no alert.
+    let again = accepted(e.process(
+        &ttp_sub("bank-b", "b1", "apt.example", &["T1566"], &[], "GREEN"),
+        at(2),
+    ));
+    assert!(again.attribution_changes.is_empty());
+    assert!(!again
+        .alerts
+        .iter()
+        .any(|a| a.kind == AlertKind::ActorAttribution));
+
+    // A report, marked AMBER, drowns the evidence in another group's
+    // unique tooling: the attribution changes or is withdrawn, the Fusion
+    // Cell hears of it under the campaign's TLP, and the campaign's new row
+    // says so.
+    let p = cisp_engine::Actors::shipped();
+    let lazarus = p
+        .profiles()
+        .iter()
+        .find(|a| a.name == "Lazarus Group")
+        .unwrap();
+    let ttps: Vec<&str> = lazarus
+        .techniques
+        .iter()
+        .map(String::as_str)
+        .take(40)
+        .collect();
+    let rare: Vec<&str> = lazarus
+        .software
+        .iter()
+        .map(String::as_str)
+        .take(8)
+        .collect();
+    let third = accepted(e.process(
+        &ttp_sub("grid", "g1", "apt.example", &ttps, &rare, "AMBER"),
+        at(3),
+    ));
+    assert_eq!(
+        third.attribution_changes.len(),
+        1,
+        "{:?}",
+        third.attribution_changes
+    );
+    let change = &third.attribution_changes[0];
+    assert_eq!(change.before.as_ref().unwrap().actor_id, "G0007");
+    assert_ne!(
+        change.after.as_ref().map(|a| a.actor_id.as_str()),
+        Some("G0007")
+    );
+    let row = third.campaigns.iter().find(|v| v.id == id).unwrap();
+    assert_eq!(
+        row.attribution.as_ref().map(|a| &a.actor_id),
+        change.after.as_ref().map(|a| &a.actor_id),
+        "the campaign row carries the new attribution"
+    );
+    let told: Vec<&Alert> = third
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::ActorAttribution)
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].recipient.as_str(), "fusion-cell");
+    assert_eq!(told[0].tlp, Tlp::Amber, "the campaign's TLP");
+    assert!(
+        told[0].summary.contains("was APT28 (G0007)"),
+        "{}",
+        told[0].summary
+    );
+    assert_ne!(
+        told[0].id,
+        first
+            .alerts
+            .iter()
+            .find(|a| a.kind == AlertKind::ActorAttribution)
+            .unwrap()
+            .id
+    );
+}
+
+#[test]
+fn a_merged_campaigns_row_keeps_no_attribution() {
+    let mut e = Engine::new(registry(), fixtures());
+    let older = accepted(e.process(
+        &sub(
+            "grid",
+            "g1",
+            "community",
+            false,
+            &[("domain", "one.example")],
+        ),
+        at(1),
+    ))
+    .campaign_id;
+    let attributed = accepted(e.process(
+        &ttp_sub(
+            "bank-a",
+            "a1",
+            "two.example",
+            &["T1566", "T1059", "T1071", "T1003", "T1547"],
+            &["x-agent", "zebrocy"],
+            "GREEN",
+        ),
+        at(2),
+    ));
+    let absorbed_id = attributed.campaign_id.clone();
+    assert!(attributed.campaigns[0].attribution.is_some());
+    let bridge = accepted(e.process(
+        &sub(
+            "bank-b",
+            "b1",
+            "community",
+            false,
+            &[("domain", "one.example"), ("domain", "two.example")],
+        ),
+        at(3),
+    ));
+    let absorbed = bridge
+        .campaigns
+        .iter()
+        .find(|v| v.id == absorbed_id)
+        .unwrap();
+    assert_eq!(absorbed.merged_into.as_ref(), Some(&older));
+    assert!(
+        absorbed.attribution.is_none(),
+        "a report would show the absorbed campaign's actor"
+    );
+    let survivor = bridge.campaigns.iter().find(|v| v.id == older).unwrap();
+    assert_eq!(survivor.attribution.as_ref().unwrap().actor_id, "G0007");
+    let change = &bridge.attribution_changes;
+    assert_eq!(change.len(), 1);
+    assert_eq!(
+        (change[0].campaign_id.clone(), change[0].change()),
+        (older, "attributed")
+    );
+}
+
 #[test]
 fn view_walks_are_counted_and_skipped_for_readers_who_see_everything() {
     let mut e = Engine::new(registry(), fixtures());

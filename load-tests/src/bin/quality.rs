@@ -36,6 +36,152 @@ struct Cli {
     /// unique values) and print its resident memory per indexed observable.
     #[arg(long)]
     index_memory: Option<u64>,
+    /// Instead: the attribution calibration (planted actor, actor-less,
+    /// commodity-only, wrong-claim and lone-claim campaigns) on these
+    /// seeds: the precision/coverage curve over thresholds and the figures
+    /// at the shipped threshold.
+    #[arg(long, value_delimiter = ',')]
+    attribution: Option<Vec<u64>>,
+    /// With --attribution: write the curve as an SVG chart here.
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
+    /// With --attribution: search scoring parameters instead (calibration).
+    #[arg(long, hide = true)]
+    grid: bool,
+}
+
+fn grid(seeds: &[u64]) {
+    use cisp_load::attribution::{at, generate, rerank, CalibrationParams};
+    let mut cases = Vec::new();
+    for &seed in seeds {
+        cases.extend(generate(&CalibrationParams {
+            seed,
+            ..CalibrationParams::default()
+        }));
+    }
+    let mut best: Vec<(f64, String)> = Vec::new();
+    let list = |name: &str, default: &[f64]| -> Vec<f64> {
+        std::env::var(name).ok().map_or_else(
+            || default.to_vec(),
+            |v| v.split(',').filter_map(|x| x.parse().ok()).collect(),
+        )
+    };
+    for missing in list("G_MISSING", &[0.0, 0.25, 0.5, 1.0]) {
+        for none in list("G_NONE", &[4.0, 8.0, 12.0, 16.0]) {
+            for temperature in list("G_T", &[0.5, 1.0, 2.0, 3.0]) {
+                for claim in list("G_CLAIM", &[1.0, 2.0]) {
+                    for unseen in list("G_UNSEEN", &[0.0, 0.05, 0.1, 0.2, 0.3]) {
+                        for size in list("G_SIZE", &[0.0]) {
+                            let k = cisp_engine::Scoring {
+                                missing,
+                                none,
+                                temperature,
+                                claim,
+                                unseen,
+                                size,
+                            };
+                            rerank(&mut cases, &k);
+                            for t in [0.3, 0.4, 0.5, 0.6, 0.7] {
+                                let a = at(&cases, t);
+                                if a.false_rate <= 0.05
+                                    && a.wrong_claim_won == 0
+                                    && a.lone_claim_won == 0
+                                {
+                                    best.push((a.top1, format!("{k:?} t={t}: top-1 {:.3} precision {:.3} false {:.3} (top-1 at 0: {:.3})", a.top1, a.precision, a.false_rate, at(&cases, 1e-9).top1)));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (_, line) in best.iter().take(25) {
+        println!("{line}");
+    }
+}
+
+fn attribution(seeds: &[u64], svg: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use cisp_load::attribution::{at, by_shape, confidences, curve, generate, CalibrationParams};
+    let shipped = EngineConfig::default().attribution_threshold;
+    let mut curves = Vec::new();
+    let mut all = Vec::new();
+    for &seed in seeds {
+        let params = CalibrationParams {
+            seed,
+            ..CalibrationParams::default()
+        };
+        let cases = generate(&params);
+        let a = at(&cases, shipped);
+        println!(
+            "attribution seed {seed}: {} campaigns ({} groups) — at the shipped threshold {shipped:.2}: top-1 {:.3} (precision {:.3}, coverage {:.3}), actor-less attributed {:.3}, wrong claims won {} of {}, lone claims won {} of {}; claims changed {} outcome(s) to right, {} to wrong",
+            cases.len(),
+            cisp_load::attribution::groups_used(&cases),
+            a.top1,
+            a.precision,
+            a.coverage,
+            a.false_rate,
+            a.wrong_claim_won,
+            a.wrong_claims,
+            a.lone_claim_won,
+            a.lone_claims,
+            a.claims_made_right,
+            a.claims_made_wrong
+        );
+        let shapes: Vec<String> = by_shape(&cases, shipped)
+            .into_iter()
+            .map(|(s, ok, n)| format!("{s:?} {ok}/{n}"))
+            .collect();
+        println!(
+            "  right by shape (actor: the group; others: none): {}",
+            shapes.join(", ")
+        );
+        let (right, wrong) = confidences(&cases);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        println!(
+            "  best candidate's confidence: right {} (mean {:.2}), wrong {} (mean {:.2}, highest {:.2})",
+            right.len(),
+            mean(&right),
+            wrong.len(),
+            mean(&wrong),
+            max(&wrong)
+        );
+        let sizes: Vec<String> = cisp_load::attribution::by_profile_size(&cases, shipped)
+            .into_iter()
+            .map(|(b, ok, n)| format!("{b}+ techniques {ok}/{n}"))
+            .collect();
+        println!("  top-1 by the group's profile size: {}", sizes.join(", "));
+        curves.push((seed, curve(&cases)));
+        all.extend(cases);
+    }
+    println!("threshold  top-1  precision  coverage  actor-less attributed  (all seeds together)");
+    for a in curve(&all) {
+        println!(
+            "{:>9.2}  {:.3}  {:>9.3}  {:>8.3}  {:>21.3}",
+            a.threshold, a.top1, a.precision, a.coverage, a.false_rate
+        );
+    }
+    println!("reliability (all seeds): confidence of the best candidate → right / of");
+    for (i, (n, ok)) in cisp_load::attribution::reliability(&all)
+        .into_iter()
+        .enumerate()
+    {
+        if n > 0 {
+            println!(
+                "  {:.1}–{:.1}: {ok} / {n} = {:.2}",
+                i as f64 / 10.0,
+                (i + 1) as f64 / 10.0,
+                ok as f64 / n as f64
+            );
+        }
+    }
+    if let Some(path) = svg {
+        std::fs::write(path, cisp_load::attribution::svg(&curves, shipped))?;
+        println!("curve written to {}", path.display());
+    }
+    Ok(())
 }
 
 fn rss_bytes() -> u64 {
@@ -156,6 +302,13 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(n) = cli.index_memory {
         return index_memory(n);
+    }
+    if let Some(seeds) = &cli.attribution {
+        if cli.grid {
+            grid(seeds);
+            return Ok(());
+        }
+        return attribution(seeds, cli.svg.as_deref());
     }
     let params = QualityParams {
         seed: cli.seed,

@@ -179,6 +179,44 @@ pub fn common_row(
     }
 }
 
+/// A campaign's attribution change, caused by engine sequence number
+/// `version`.
+pub fn attribution_change_row(
+    c: &cisp_engine::AttributionChange,
+    version: u64,
+    now_ms: i64,
+) -> crate::store::AttributionChangeRow {
+    let part = |a: &Option<cisp_engine::ActorAttribution>| {
+        a.as_ref().map_or((String::new(), String::new(), 0.0), |a| {
+            (
+                a.actor_id.clone(),
+                a.actor_name.clone(),
+                a.confidence as f32,
+            )
+        })
+    };
+    let (actor_id, actor_name, confidence) = part(&c.after);
+    let (previous_actor_id, previous_actor_name, previous_confidence) = part(&c.before);
+    let (runner_up, runner_up_confidence) = c
+        .runner_up
+        .as_ref()
+        .map_or((String::new(), 0.0), |(n, x)| (n.clone(), *x as f32));
+    crate::store::AttributionChangeRow {
+        campaign_id: c.campaign_id.to_string(),
+        version,
+        changed_at: datetime(now_ms),
+        change: c.change().to_owned(),
+        actor_id,
+        actor_name,
+        confidence,
+        previous_actor_id,
+        previous_actor_name,
+        previous_confidence,
+        runner_up,
+        runner_up_confidence,
+    }
+}
+
 /// A submission's campaign from engine sequence number `version` on.
 pub fn membership_row(
     member: &str,

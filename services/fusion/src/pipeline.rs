@@ -608,6 +608,12 @@ impl Pipeline {
             fx.seq,
             now,
         ));
+        for c in &fx.attribution_changes {
+            batch
+                .rows
+                .attribution_changes
+                .push(convert::attribution_change_row(c, fx.seq, now));
+        }
         self.metrics.moved_submissions.inc_by(fx.moved.len() as u64);
         for m in &fx.moved {
             batch.rows.membership.push(convert::membership_row(

@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "006_membership.sql",
         include_str!("../../../schemas/clickhouse/006_membership.sql"),
     ),
+    (
+        "007_attribution.sql",
+        include_str!("../../../schemas/clickhouse/007_attribution.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -163,6 +167,26 @@ pub struct Rows {
     pub dead_letters: Vec<DeadLetterRow>,
     pub common_infrastructure: Vec<CommonRow>,
     pub membership: Vec<MembershipRow>,
+    pub attribution_changes: Vec<AttributionChangeRow>,
+}
+
+/// A campaign's attributed actor set, changed or withdrawn
+/// (`attribution_changes`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct AttributionChangeRow {
+    pub campaign_id: String,
+    pub version: u64,
+    pub changed_at: u32,
+    /// `attributed`, `changed` or `withdrawn`.
+    pub change: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub confidence: f32,
+    pub previous_actor_id: String,
+    pub previous_actor_name: String,
+    pub previous_confidence: f32,
+    pub runner_up: String,
+    pub runner_up_confidence: f32,
 }
 
 /// A submission's campaign from `version` on (`campaign_membership`).
@@ -198,6 +222,7 @@ impl Rows {
             && self.dead_letters.is_empty()
             && self.common_infrastructure.is_empty()
             && self.membership.is_empty()
+            && self.attribution_changes.is_empty()
     }
 }
 
@@ -390,6 +415,7 @@ impl Store {
                 self.insert("campaigns", &rows.campaigns),
                 self.insert("common_infrastructure", &rows.common_infrastructure),
                 self.insert("campaign_membership", &rows.membership),
+                self.insert("attribution_changes", &rows.attribution_changes),
             )
             .map(|_| ())
         })
