@@ -41,6 +41,11 @@ pub struct Member {
     /// Normalised when the registry is loaded.
     #[serde(default)]
     pub suppliers: BTreeSet<String>,
+    /// The organisation's own domains (its mail and web). E-mail intake
+    /// never publishes an address under one of them as a sender: it is the
+    /// member's own staff, not the attacker. Normalised when loaded.
+    #[serde(default)]
+    pub domains: BTreeSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +101,22 @@ impl Registry {
                 normalised.insert(o.value().to_owned());
             }
             m.suppliers = normalised;
+            if m.domains.len() > Self::MAX_SUPPLIERS {
+                return Err(ModelError::Registry(format!(
+                    "member {} declares more than {} domains",
+                    m.id,
+                    Self::MAX_SUPPLIERS
+                )));
+            }
+            m.domains = m
+                .domains
+                .iter()
+                .map(|d| {
+                    Observable::parse(ObservableKind::Domain, d)
+                        .map(|o| o.value().to_owned())
+                        .map_err(|e| ModelError::Registry(format!("member {}: domain {e}", m.id)))
+                })
+                .collect::<Result<_, _>>()?;
             if m.id.as_str().starts_with(Self::RESERVED_PREFIX) {
                 // The broker users of the services and the administrator
                 // (cisp-fusion, cisp-intake, cisp-admin) share the member

@@ -16,6 +16,16 @@ use crate::{Converted, Envelope, IntakeError};
 
 /// Skipped-item notes kept per upload; the rest are counted.
 const MAX_NOTES: usize = 50;
+/// Observables one upload may hold in all. Past the per-submission limit
+/// an upload is published as several parts ([`Converted::parts`]); past
+/// this it is refused, never cut.
+pub const MAX_UPLOAD_OBSERVABLES: usize = 100_000;
+
+#[derive(Clone, Copy)]
+enum Names {
+    Malware,
+    Actors,
+}
 
 #[derive(Debug)]
 pub struct Collector {
@@ -36,6 +46,9 @@ pub struct Collector {
     pub confidence: Option<i32>,
     skipped: Vec<String>,
     skipped_more: usize,
+    /// Observables left out because the upload held more than
+    /// [`MAX_UPLOAD_OBSERVABLES`].
+    over_upload_limit: usize,
 }
 
 impl Collector {
@@ -56,6 +69,7 @@ impl Collector {
             confidence: None,
             skipped: Vec::new(),
             skipped_more: 0,
+            over_upload_limit: 0,
         }
     }
 
@@ -87,13 +101,8 @@ impl Collector {
         if !self.seen.insert((kind, obs.value().to_owned())) {
             return false;
         }
-        if self.observables.len() >= self.limits.max_observables {
-            self.skip(format!(
-                "{} {:?}: over the limit of {} observables per submission",
-                kind.name(),
-                excerpt(raw),
-                self.limits.max_observables
-            ));
+        if self.observables.len() >= MAX_UPLOAD_OBSERVABLES {
+            self.over_upload_limit += 1;
             return false;
         }
         let mut rec = ObservableRecord::new(kind, obs.value());
@@ -119,33 +128,57 @@ impl Collector {
     /// An ATT&CK technique id (`T1566`, `T1566.001`); anything else noted.
     pub fn ttp(&mut self, raw: &str) {
         match cisp_model::technique_id(raw) {
+            Ok(id) if self.ttps.contains(&id) => {}
             Ok(id) if self.ttps.len() < self.limits.max_ttps => {
                 self.ttps.insert(id);
             }
-            Ok(_) => {}
+            Ok(id) => self.skip(format!(
+                "technique {id}: over the limit of {} techniques per submission",
+                self.limits.max_ttps
+            )),
             Err(_) => self.skip(format!("technique {:?}: not an ATT&CK id", excerpt(raw))),
         }
     }
 
-    fn name_into(set: &mut BTreeSet<String>, max: usize, max_len: usize, raw: &str) {
+    /// Adds a name to `which` (malware or actors), noting why one is left
+    /// out: too long, control characters, or over the limit.
+    fn name(&mut self, which: Names, raw: &str) {
+        let (what, max) = match which {
+            Names::Malware => ("malware", self.limits.max_malware),
+            Names::Actors => ("actor", self.limits.max_actor_claims),
+        };
+        let max_len = self.limits.max_name_len;
         let v = raw.trim();
-        if !v.is_empty()
-            && v.len() <= max_len
-            && !v.chars().any(char::is_control)
-            && set.len() < max
-        {
-            set.insert(v.to_owned());
+        let set = match which {
+            Names::Malware => &self.malware,
+            Names::Actors => &self.actors,
+        };
+        if v.is_empty() || set.contains(v) {
+            return;
         }
+        let why = if v.len() > max_len {
+            format!("longer than {max_len} bytes")
+        } else if v.chars().any(char::is_control) {
+            "contains control characters".to_owned()
+        } else if set.len() >= max {
+            format!("over the limit of {max} per submission")
+        } else {
+            match which {
+                Names::Malware => self.malware.insert(v.to_owned()),
+                Names::Actors => self.actors.insert(v.to_owned()),
+            };
+            return;
+        };
+        self.skip(format!("{what} {:?}: {why}", excerpt(v)));
     }
 
+    /// A malware family or tool name.
     pub fn malware(&mut self, raw: &str) {
-        let (max, len) = (self.limits.max_malware, self.limits.max_name_len);
-        Self::name_into(&mut self.malware, max, len, raw);
+        self.name(Names::Malware, raw);
     }
 
     pub fn actor(&mut self, raw: &str) {
-        let (max, len) = (self.limits.max_actor_claims, self.limits.max_name_len);
-        Self::name_into(&mut self.actors, max, len, raw);
+        self.name(Names::Actors, raw);
     }
 
     /// Makes the file's marking at least `tlp`.
@@ -163,7 +196,7 @@ impl Collector {
     ) -> Result<Converted, IntakeError> {
         let Collector {
             format,
-            limits,
+            limits: _,
             observables,
             ttps,
             malware,
@@ -176,8 +209,16 @@ impl Collector {
             confidence,
             mut skipped,
             skipped_more,
+            over_upload_limit,
             ..
         } = self;
+        if over_upload_limit > 0 {
+            return Err(IntakeError::TooMany {
+                format,
+                count: observables.len() + over_upload_limit,
+                max: MAX_UPLOAD_OBSERVABLES,
+            });
+        }
         if observables.is_empty() && ttps.is_empty() && malware.is_empty() && actors.is_empty() {
             let why = if skipped.is_empty() {
                 "no indicators, techniques, malware or actors found".to_owned()
@@ -190,6 +231,16 @@ impl Collector {
             skipped.push(format!("…and {skipped_more} more skipped items"));
         }
         let tlp = sharing::resolve_tlp(envelope.tlp, file_tlp);
+        if let (None, Some(f)) = (envelope.tlp, file_tlp) {
+            if f < sharing::DEFAULT_TLP {
+                skipped.push(format!(
+                    "the file is marked {}: without a TLP chosen at upload the default {} applies (a file's marking can only make it stricter); choose --tlp {} to share it that widely",
+                    f.label(),
+                    sharing::DEFAULT_TLP.label(),
+                    f.label().trim_start_matches("TLP:").to_ascii_lowercase()
+                ));
+            }
+        }
         let (scope, members, groups) = sharing::resolve_scope(tlp, envelope, file_scope);
         let title = envelope
             .title
@@ -207,6 +258,7 @@ impl Collector {
             })
             .collect::<Vec<_>>()
             .join("\n");
+        let limits = Limits::default();
         truncate(&mut description, limits.max_description_len);
         let submission_id = envelope
             .submission_id

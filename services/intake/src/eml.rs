@@ -3,9 +3,12 @@
 //! nothing that identifies the victim.
 //!
 //! Taken: the `From`, `Sender`, `Reply-To` and `Return-Path` addresses
-//! (role SENDER); the relays' IP addresses from the `from` clauses of the
-//! `Received` headers (internal addresses dropped: they describe the
-//! member's own network); the SPF, DKIM and DMARC verdicts of
+//! and the `From` of an inline-forwarded block (role SENDER) — except what
+//! the sender rule ([`withheld_sender`]) withholds: recipients, the
+//! member's own domains, bounce addresses; the relays' IP addresses from
+//! the `from` clauses of the `Received` headers (internal, multicast and
+//! reserved addresses dropped: they describe the member's own network or
+//! no host at all); the SPF, DKIM and DMARC verdicts of
 //! `Authentication-Results` / `Received-SPF` (into the description); every
 //! URL in the text and HTML parts, including links hidden in attributes,
 //! HTML entities or defanged (role PAYLOAD_DELIVERY); every attachment's
@@ -16,7 +19,11 @@
 //!
 //! When the upload is a report that carries the phishing e-mail as a
 //! `message/rfc822` attachment (how most people forward a suspect
-//! message), the attached message is the one analysed.
+//! message), the innermost attached message is the one analysed, through
+//! any number of forwards (`Fwd: Fwd:`, up to eight); the people who
+//! forwarded it are the member's own and never senders. A multipart whose
+//! closing boundary is missing is closed before parsing, and text written
+//! in UTF-8 under a Windows-1252 label is read as written.
 
 use std::net::IpAddr;
 
@@ -219,15 +226,188 @@ fn mask_names(text: &str, names: &[String]) -> String {
     out
 }
 
-/// The message to analyse: an attached `message/rfc822` if the upload
-/// wraps one, else the upload itself.
-fn innermost<'a>(msg: &'a Message<'a>) -> (&'a Message<'a>, bool) {
-    for part in msg.attachments() {
-        if let Some(inner) = part.message() {
-            return (inner, true);
+/// Forwards unwrapped at most (`Fwd: Fwd: …`).
+const MAX_FORWARDS: usize = 8;
+
+/// The message to analyse — the innermost attached `message/rfc822` when
+/// the upload forwards one (possibly forwarded again: `Fwd: Fwd:`), else
+/// the upload itself — and the messages that forwarded it, outermost
+/// first. Their senders and recipients are the member's own people.
+fn innermost<'a>(msg: &'a Message<'a>) -> (&'a Message<'a>, Vec<&'a Message<'a>>) {
+    let mut current = msg;
+    let mut wrappers = Vec::new();
+    'unwrap: for _ in 0..MAX_FORWARDS {
+        for part in current.attachments() {
+            if let Some(inner) = part.message() {
+                wrappers.push(current);
+                current = inner;
+                continue 'unwrap;
+            }
+        }
+        break;
+    }
+    (current, wrappers)
+}
+
+/// Who an analysed message must never name as a sender (the privacy rule
+/// of [`withheld_sender`]).
+struct People {
+    /// Addresses, lower-cased: every recipient of the analysed message and
+    /// of the messages that forwarded it, and those messages' senders.
+    addresses: Vec<String>,
+    /// The reporting organisation's own domains (registry), lower-cased.
+    own_domains: Vec<String>,
+}
+
+impl People {
+    fn of(msg: &Message<'_>, wrappers: &[&Message<'_>], own_domains: &[String]) -> People {
+        let mut addresses: Vec<String> = Vec::new();
+        let mut add = |a: &str| {
+            let a = a.trim().trim_matches(['<', '>']).to_ascii_lowercase();
+            if a.contains('@') && !addresses.contains(&a) && addresses.len() < 1000 {
+                addresses.push(a);
+            }
+        };
+        for m in std::iter::once(msg).chain(wrappers.iter().copied()) {
+            for x in recipients(m) {
+                if let Some(a) = x.address.as_deref() {
+                    add(a);
+                }
+            }
+            for name in ["Delivered-To", "X-Original-To"] {
+                for v in header_values(m, name) {
+                    add(&v);
+                }
+            }
+        }
+        for w in wrappers {
+            for list in [w.from(), w.sender(), w.reply_to()].into_iter().flatten() {
+                for x in list.iter().take(10) {
+                    if let Some(a) = x.address.as_deref() {
+                        add(a);
+                    }
+                }
+            }
+            for v in header_values(w, "Return-Path") {
+                add(&v);
+            }
+        }
+        People {
+            addresses,
+            own_domains: own_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
         }
     }
-    (msg, false)
+}
+
+/// The privacy rule for e-mail, in one place (README "Intake"): an
+/// address is never published as a sender when it is — or equals — a
+/// recipient of the message or of a message that forwarded it (a Reply-To
+/// set to the victim, sextortion spoofing the victim as From, a colleague
+/// in a forward chain), when it is under one of the reporting
+/// organisation's own domains, or when it is a receiving system's bounce
+/// address (`MAILER-DAEMON`, `postmaster`, the null path). The reason is
+/// returned; the address itself is never repeated anywhere.
+fn withheld_sender(addr: &str, people: &People) -> Option<&'static str> {
+    let a = addr.trim().trim_matches(['<', '>']).to_ascii_lowercase();
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return Some("not an address (the null path)");
+    };
+    if people.addresses.contains(&a) {
+        return Some("a recipient of the message, or one who forwarded it");
+    }
+    let under = |own: &String| domain == own || domain.ends_with(&format!(".{own}"));
+    if people.own_domains.iter().any(under) {
+        return Some("an address of the reporting organisation's own domains");
+    }
+    if matches!(local, "mailer-daemon" | "postmaster") {
+        return Some("a mail system's bounce address");
+    }
+    None
+}
+
+/// The `From:` address of the deepest inline-forwarded block of a text
+/// body, if the body forwards one.
+fn inline_forward_sender(body: &str) -> Option<String> {
+    let mut found = None;
+    let mut in_block = false;
+    for line in body.lines().take(2000) {
+        let l = line.trim().trim_start_matches('>').trim();
+        let lower = l.to_ascii_lowercase();
+        if lower.contains("forwarded message") || lower.contains("original message") {
+            in_block = true;
+            continue;
+        }
+        if in_block {
+            if let Some(v) = l.strip_prefix("From:").or_else(|| l.strip_prefix("from:")) {
+                let addr = match (v.find('<'), v.rfind('>')) {
+                    (Some(a), Some(b)) if a < b => &v[a + 1..b],
+                    _ => v.trim(),
+                };
+                if addr.contains('@') && !addr.contains(char::is_whitespace) {
+                    found = Some(addr.to_owned());
+                }
+                in_block = false;
+            } else if l.is_empty() {
+                in_block = false;
+            }
+        }
+    }
+    found
+}
+
+/// Re-adds the closing boundary of every multipart a message declares
+/// but never closes (mail clients, gateways and truncating copies drop
+/// them): without it the last part is not decoded — quoted-printable
+/// stays encoded and an HTML body reads as an unnamed attachment.
+fn close_boundaries(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let lower = bytes.to_ascii_lowercase();
+    let mut declared: Vec<Vec<u8>> = Vec::new();
+    let mut from = 0;
+    while declared.len() < 20 {
+        let Some(i) = find(&lower[from..], b"boundary=") else {
+            break;
+        };
+        let start = from + i + b"boundary=".len();
+        from = start;
+        let rest = &bytes[start..];
+        let value: &[u8] = if rest.first() == Some(&b'"') {
+            let end = rest[1..].iter().position(|&c| c == b'"').unwrap_or(0);
+            &rest[1..1 + end]
+        } else {
+            let end = rest
+                .iter()
+                .position(|&c| c.is_ascii_whitespace() || c == b';')
+                .unwrap_or(rest.len());
+            &rest[..end]
+        };
+        if !value.is_empty() && value.len() <= 200 && !declared.iter().any(|d| d == value) {
+            declared.push(value.to_vec());
+        }
+    }
+    let open: Vec<&Vec<u8>> = declared
+        .iter()
+        .filter(|b| {
+            let mut close = b"--".to_vec();
+            close.extend_from_slice(b);
+            close.extend_from_slice(b"--");
+            find(bytes, &close).is_none()
+        })
+        .collect();
+    if open.is_empty() {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = bytes.to_vec();
+    // Innermost (declared last) first.
+    for b in open.iter().rev() {
+        out.extend_from_slice(b"\r\n--");
+        out.extend_from_slice(b);
+        out.extend_from_slice(b"--\r\n");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> {
@@ -265,10 +445,13 @@ fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> 
             "no RFC 5322 header (From:, Received:, Subject:…) in the first lines",
         ));
     }
+    let repaired = close_boundaries(bytes);
     let outer = MessageParser::default()
-        .parse(bytes)
+        .parse(&repaired[..])
         .ok_or_else(|| IntakeError::malformed("eml", "not an RFC 5322 message"))?;
-    let (msg, wrapped) = innermost(&outer);
+    let (msg, wrappers) = innermost(&outer);
+    let wrapped = !wrappers.is_empty();
+    let people = People::of(msg, &wrappers, &envelope.own_domains);
     let mut c = Collector::new("eml");
     c.kind = Some(SubmissionKind::Phishing);
     let sent_at = msg.date().map(|d| d.to_timestamp() * 1000);
@@ -283,7 +466,17 @@ fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> 
     });
     let mut lines = Vec::new();
     if wrapped {
-        lines.push("Analysed the e-mail attached to the upload (message/rfc822).".to_owned());
+        lines.push(format!(
+            "Analysed the e-mail attached to the upload (message/rfc822{}).",
+            if wrappers.len() > 1 {
+                format!(", forwarded {} times", wrappers.len())
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if matches!(repaired, std::borrow::Cow::Owned(_)) {
+        c.skip("a multipart part was never closed: read to the end of the message");
     }
     // Senders.
     let mut senders: Vec<(&str, String)> = Vec::new();
@@ -300,6 +493,17 @@ fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> 
             }
         }
     }
+    // Forwarded inline (no attachment: "---------- Forwarded message
+    // ---------", "-----Original Message-----"): the sender named in the
+    // quoted header block of the deepest forward is the original sender.
+    for part in msg.text_bodies().take(5) {
+        if part.is_text_html() {
+            continue;
+        }
+        if let Some(addr) = part.text_contents().and_then(inline_forward_sender) {
+            senders.push(("Forwarded From", addr));
+        }
+    }
     for v in header_values(msg, "Return-Path") {
         let v = v.trim_matches(['<', '>', ' ']);
         if !v.is_empty() {
@@ -307,6 +511,11 @@ fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> 
         }
     }
     for (label, e) in &senders {
+        if let Some(why) = withheld_sender(e, &people) {
+            c.skip(format!("{label} address withheld: {why}"));
+            lines.push(format!("{label}: withheld ({why})."));
+            continue;
+        }
         if c.observable(
             ObservableKind::Email,
             e,
@@ -321,7 +530,7 @@ fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> 
     for v in header_values(msg, "Received") {
         for ip in received_from_ips(&v) {
             if text::is_internal(ip) {
-                continue;
+                continue; // the member's own network, multicast, reserved
             }
             if c.ip(&ip.to_string(), Some(ObservableRole::Sender), sent_at) {
                 relays += 1;
@@ -363,6 +572,8 @@ fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> 
             continue;
         }
         if let Some(html) = part.text_contents() {
+            let html = text::undo_mojibake(html);
+            let html = html.as_ref();
             let targets = text::html_links(html, MAX_URLS);
             let (outside, inside) = html_text(html);
             let shown = text::urls(&inside, MAX_URLS);
@@ -379,7 +590,7 @@ fn analyse(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> 
             continue;
         }
         if let Some(t) = part.text_contents() {
-            urls.extend(text::urls(t, MAX_URLS));
+            urls.extend(text::urls(&text::undo_mojibake(t), MAX_URLS));
         }
     }
     if disguised > 0 {
@@ -614,6 +825,44 @@ mod tests {
             vec!["ceo@spoofed.example", "http://wire.bad.example/pay"]
         );
         assert_eq!(c.record.title, "Phishing e-mail: wire now");
+    }
+
+    #[test]
+    fn the_privacy_rule_withholds_recipients_own_domains_and_bounces() {
+        let people = People {
+            addresses: vec!["alice@northbank.example".into()],
+            own_domains: vec!["northbank.example".into()],
+        };
+        for (addr, withheld) in [
+            ("Alice@Northbank.example", true),
+            ("carol@mail.northbank.example", true),
+            ("MAILER-DAEMON@mx.other.example", true),
+            ("postmaster@relay.example", true),
+            ("<>", true),
+            ("payroll@northbank-example.com", false),
+            ("payroll@evilnorthbank.example", false),
+        ] {
+            assert_eq!(withheld_sender(addr, &people).is_some(), withheld, "{addr}");
+        }
+    }
+
+    #[test]
+    fn unclosed_multiparts_are_closed_and_inline_forwards_read() {
+        let open = b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nx\r\n";
+        let fixed = close_boundaries(open);
+        assert!(fixed.ends_with(b"--b1--\r\n"));
+        let closed =
+            b"Content-Type: multipart/mixed; boundary=b2\r\n\r\n--b2\r\n\r\nx\r\n--b2--\r\n";
+        assert!(matches!(
+            close_boundaries(closed),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let body = "fyi\n---------- Forwarded message ---------\nFrom: A <a@one.example>\n\n> -----Original Message-----\n> From: b@two.example\n";
+        assert_eq!(
+            inline_forward_sender(body).as_deref(),
+            Some("b@two.example")
+        );
+        assert_eq!(inline_forward_sender("From: c@x.example\nhello"), None);
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub enum IntakeError {
         len: usize,
         max: usize,
     },
+    #[error("{format} upload holds {count} observables, over the {max} one upload may hold: split the file")]
+    TooMany {
+        format: &'static str,
+        count: usize,
+        max: usize,
+    },
     #[error("malformed {format} input: {why}")]
     Malformed { format: &'static str, why: String },
     #[error("nothing to submit in this {format} input: {why}")]
@@ -38,6 +44,7 @@ impl IntakeError {
         match self {
             IntakeError::UnknownFormat(_) => "unknown_format",
             IntakeError::TooLarge { .. } => "too_large",
+            IntakeError::TooMany { .. } => "too_many",
             IntakeError::Malformed { .. } => "malformed",
             IntakeError::Empty { .. } => "empty",
             IntakeError::Invalid(e) => e.reason_code(),

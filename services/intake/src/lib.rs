@@ -2,8 +2,10 @@
 //! Avro `Submission` on its own topic.
 //!
 //! A bank streams Avro to Kafka itself; everyone else comes through here.
-//! Each outside format has a converter that turns one upload into one
-//! [`Converted`] submission record plus the notes of what it skipped:
+//! Each outside format has a converter that turns one upload into a
+//! [`Converted`] submission record plus the notes of what it skipped (a
+//! MISP search result into one per event; an upload over the observable
+//! limit is published in parts, [`Converted::parts`], never cut):
 //!
 //! * [`stix`]: STIX 2.1 bundles in (indicator patterns, SCOs, observed-data,
 //!   actors, malware, ATT&CK, TLP markings) and out (alerts as bundles);
@@ -119,6 +121,10 @@ pub struct Envelope {
     pub file_name: Option<String>,
     /// The time of the upload, milliseconds since the epoch.
     pub now_ms: i64,
+    /// The uploading organisation's own domains (from the registry): an
+    /// e-mail address under one is its own staff, never published as a
+    /// sender.
+    pub own_domains: Vec<String>,
 }
 
 impl Envelope {
@@ -135,6 +141,7 @@ impl Envelope {
             title: None,
             file_name: None,
             now_ms,
+            own_domains: Vec::new(),
         }
     }
 }
@@ -145,6 +152,65 @@ pub struct Converted {
     pub record: SubmissionRecord,
     /// Human-readable notes on what the converter skipped and why.
     pub skipped: Vec<String>,
+}
+
+impl Converted {
+    /// This upload as submissions within `limits`: itself, or — when it
+    /// holds more observables than one submission may — parts of at most
+    /// `limits.max_observables` each, in the file's order, every part
+    /// carrying the upload's techniques, malware and claims, its id
+    /// `<id>-part-K-of-N`, its title `… (part K of N)` and a line naming
+    /// the whole, so a reader can put them back together. Never cut.
+    pub fn parts(self, limits: &Limits) -> Vec<Converted> {
+        let max = limits.max_observables.max(1);
+        let n = self.record.observables.len().div_ceil(max);
+        if n <= 1 {
+            return vec![self];
+        }
+        let Converted {
+            record,
+            mut skipped,
+        } = self;
+        let total = record.observables.len();
+        skipped.push(format!(
+            "{total} observables are more than one submission may hold ({max}): published as {n} parts"
+        ));
+        let base_id = record.submission_id.clone();
+        record
+            .observables
+            .chunks(max)
+            .enumerate()
+            .map(|(k, chunk)| {
+                let mut r = record.clone();
+                r.observables = chunk.to_vec();
+                let suffix = format!("-part-{}-of-{n}", k + 1);
+                let mut id = base_id.clone();
+                collect::truncate(
+                    &mut id,
+                    cisp_model::SubmissionId::MAX_LEN.saturating_sub(suffix.len()),
+                );
+                r.submission_id = format!("{id}{suffix}");
+                let label = format!(" (part {} of {n})", k + 1);
+                let mut title = r.title.clone();
+                collect::truncate(&mut title, limits.max_title_len.saturating_sub(label.len()));
+                r.title = format!("{title}{label}");
+                let line = format!(
+                    "Part {} of {n} of one upload ({base_id}, {total} observables); the parts share its techniques, malware and claims.",
+                    k + 1
+                );
+                let mut description = match r.description.take() {
+                    Some(d) => format!("{line}\n{d}"),
+                    None => line,
+                };
+                collect::truncate(&mut description, limits.max_description_len);
+                r.description = Some(description);
+                Converted {
+                    record: r,
+                    skipped: if k == 0 { skipped.clone() } else { Vec::new() },
+                }
+            })
+            .collect()
+    }
 }
 
 /// Converts `bytes` in `format` for `envelope`, without checking it
@@ -180,25 +246,60 @@ pub struct Intake {
 
 impl Intake {
     /// Converts and validates: what comes back would be accepted by the
-    /// fusion service, so publishing it cannot end in the dead-letter topic.
+    /// fusion service, so publishing it cannot end in the dead-letter
+    /// topic. One upload may give several submissions: a MISP search
+    /// result holds several events, and an upload with more observables
+    /// than one submission may hold is published in parts
+    /// ([`Converted::parts`]).
     pub fn prepare(
         &self,
         format: Format,
         bytes: &[u8],
         envelope: &Envelope,
-    ) -> Result<Converted, IntakeError> {
-        if self.registry.member(&envelope.member).is_none() {
+    ) -> Result<Vec<Converted>, IntakeError> {
+        let Some(member) = self.registry.member(&envelope.member) else {
             return Err(IntakeError::Invalid(cisp_model::ModelError::UnknownMember(
                 envelope.member.to_string(),
             )));
+        };
+        // The member's own domains are never published as senders.
+        let mut envelope = envelope.clone();
+        envelope.own_domains.extend(member.domains.iter().cloned());
+        let mut out = Vec::new();
+        for converted in convert_all(format, bytes, &envelope)? {
+            for mut part in converted.parts(&self.limits) {
+                sharing::restrict_to_registry(&mut part, &self.registry);
+                let draft = cisp_model::SubmissionDraft::from(part.record.clone());
+                draft
+                    .validate(&envelope.member, &self.registry, &self.limits)
+                    .map_err(IntakeError::Invalid)?;
+                out.push(part);
+            }
         }
-        let mut converted = convert(format, bytes, envelope)?;
-        sharing::restrict_to_registry(&mut converted, &self.registry);
-        let draft = cisp_model::SubmissionDraft::from(converted.record.clone());
-        draft
-            .validate(&envelope.member, &self.registry, &self.limits)
-            .map_err(IntakeError::Invalid)?;
-        Ok(converted)
+        Ok(out)
+    }
+}
+
+/// [`convert`], for uploads that may hold several submissions (a MISP
+/// search result: one per event).
+pub fn convert_all(
+    format: Format,
+    bytes: &[u8],
+    envelope: &Envelope,
+) -> Result<Vec<Converted>, IntakeError> {
+    match format {
+        Format::Misp => {
+            let max = max_input_bytes(format);
+            if bytes.len() > max {
+                return Err(IntakeError::TooLarge {
+                    format: format.name(),
+                    len: bytes.len(),
+                    max,
+                });
+            }
+            misp::import_all(bytes, envelope)
+        }
+        _ => Ok(vec![convert(format, bytes, envelope)?]),
     }
 }
 
@@ -217,4 +318,54 @@ pub(crate) fn test_values(c: &Converted) -> Vec<&str> {
         .iter()
         .map(|o| o.value.as_str())
         .collect()
+}
+
+#[cfg(test)]
+mod parts_tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_over_the_limit_is_published_in_parts_never_cut() {
+        let rows: String = (0..2500)
+            .map(|i| format!("ipv4,203.0.{}.{}\n", i / 250, i % 250 + 1))
+            .collect();
+        let csv = format!("type,value\n{rows}");
+        let c = convert(Format::Csv, csv.as_bytes(), &test_envelope()).expect("converts");
+        assert_eq!(c.record.observables.len(), 2500, "all collected");
+        let id = c.record.submission_id.clone();
+        let parts = c.parts(&Limits::default());
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| p.record.observables.len())
+                .collect::<Vec<_>>(),
+            vec![1000, 1000, 500]
+        );
+        assert_eq!(parts[2].record.submission_id, format!("{id}-part-3-of-3"));
+        assert!(parts[1].record.title.ends_with("(part 2 of 3)"));
+        assert!(parts[0].skipped.iter().any(|s| s.contains("3 parts")));
+        assert!(parts[2]
+            .record
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!(
+                "Part 3 of 3 of one upload ({id}, 2500 observables)"
+            )));
+    }
+
+    #[test]
+    fn an_upload_past_what_one_upload_may_hold_is_refused_not_cut() {
+        let n = collect::MAX_UPLOAD_OBSERVABLES + 1;
+        let rows: String = (0..n)
+            .map(|i| format!("ipv4,11.{}.{}.{}\n", i >> 16, (i >> 8) & 255, i & 255))
+            .collect();
+        let csv = format!("type,value\n{rows}");
+        let e = convert(Format::Csv, csv.as_bytes(), &test_envelope()).expect_err("refused");
+        assert_eq!(e.reason_code(), "too_many");
+        assert!(
+            e.to_string().contains(&format!("holds {n} observables")),
+            "{e}"
+        );
+    }
 }

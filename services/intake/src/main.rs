@@ -211,35 +211,49 @@ async fn main() -> anyhow::Result<()> {
                 dry_run,
             };
             let env = gateway::envelope(member.clone(), &params, gateway::now_ms())?;
-            let converted = intake(&cfg)?.prepare(format, &bytes, &env)?;
-            for s in &converted.skipped {
-                eprintln!("skipped: {s}");
+            let all = intake(&cfg)?.prepare(format, &bytes, &env)?;
+            // What was left out, and what each submission holds: every
+            // skipped item is reported (the count, then the notes).
+            for converted in &all {
+                let r = &converted.record;
+                eprintln!(
+                    "{} submission {:?}: {} observables, {} techniques, {} malware, {} actor claims; {} to {}; {} item(s) skipped",
+                    r.kind.name(),
+                    r.submission_id,
+                    r.observables.len(),
+                    r.ttps.len(),
+                    r.malware.len(),
+                    r.actor_claims.len(),
+                    r.tlp.label(),
+                    r.distribution.scope.name(),
+                    converted.skipped.len()
+                );
+                for s in &converted.skipped {
+                    eprintln!("  skipped: {s}");
+                }
             }
-            let r = &converted.record;
-            eprintln!(
-                "{} submission {:?}: {} observables, {} techniques, {} malware, {} actor claims; {} to {}",
-                r.kind.name(),
-                r.submission_id,
-                r.observables.len(),
-                r.ttps.len(),
-                r.malware.len(),
-                r.actor_claims.len(),
-                r.tlp.label(),
-                r.distribution.scope.name()
-            );
             if dry_run {
-                println!("{}", serde_json::to_string_pretty(r)?);
+                // One submission: the record itself (as ever); several:
+                // a JSON array of them.
+                let records: Vec<_> = all.iter().map(|c| &c.record).collect();
+                match records.as_slice() {
+                    [one] => println!("{}", serde_json::to_string_pretty(one)?),
+                    many => println!("{}", serde_json::to_string_pretty(many)?),
+                }
                 return Ok(());
             }
             let publisher = Publisher::new(
                 client_as(&cfg, member.as_str(), password_file.as_deref())?,
                 &cfg.kafka.topic_prefix,
             )?;
-            let receipt = publisher.publish(&member, r).await?;
-            println!(
-                "published {} to {} (partition {}, offset {})",
-                r.submission_id, receipt.topic, receipt.partition, receipt.offset
-            );
+            for converted in &all {
+                let r = &converted.record;
+                let receipt = publisher.publish(&member, r).await?;
+                println!(
+                    "published {} to {} (partition {}, offset {})",
+                    r.submission_id, receipt.topic, receipt.partition, receipt.offset
+                );
+            }
         }
         Command::ExportStix {
             member,

@@ -1,12 +1,17 @@
 //! MISP event JSON (what MISP's "Download as JSON" and its REST API give:
-//! `{"Event": {…}}`, or the bare event).
+//! `{"Event": {…}}`, or the bare event; its search API's
+//! `{"response": [{"Event": …}, …]}` and a JSON array of events give one
+//! submission per event, never merged — events are separate incidents).
 //!
 //! * **Attributes** (the event's and its objects') become observables by
 //!   `type` (`ip-dst`, `domain`, `url`, `sha256`, `filename|md5`,
 //!   `ip-dst|port`, `email-src`, `AS`, `vulnerability`, …). Only
 //!   attributes flagged `to_ids` are indicators; the others are context
 //!   in MISP's own terms and are noted as skipped. Deleted attributes are
-//!   ignored.
+//!   ignored. A role is given only when the attribute's comment, its tags
+//!   or its object say what it is (C2, phishing, scanner, exfiltration):
+//!   MISP's "Network activity" category holds phishing sites and DGA lists
+//!   as much as C2 servers.
 //! * **Tags** `tlp:…` on the event or any attribute set the marking (the
 //!   most restrictive wins; an unknown `tlp:` value reads as RED).
 //! * **Galaxies**: `threat-actor`/`mitre-intrusion-set` clusters are actor
@@ -86,8 +91,42 @@ fn galaxy_cluster(c: &mut Collector, galaxy_type: &str, value: &str, external_id
     }
 }
 
-/// One MISP attribute into the collector.
-fn attribute(c: &mut Collector, a: &Value) {
+/// What an attribute says it is (its comment, tags and object): C2 only
+/// when something says so — MISP's "Network activity" category holds
+/// phishing sites, DGA lists and scanners as much as C2 servers.
+fn stated_role(a: &Value, context: &str) -> Option<ObservableRole> {
+    let mut text = format!("{} {}", str_of(a, "comment").unwrap_or(""), context);
+    for t in tags(a) {
+        text.push(' ');
+        text.push_str(t);
+    }
+    let t = text.to_ascii_lowercase();
+    let word = |w: &str| {
+        t.split(|c: char| !c.is_ascii_alphanumeric() && c != '&')
+            .any(|x| x == w)
+    };
+    if word("c2")
+        || word("c&c")
+        || word("cnc")
+        || t.contains("command and control")
+        || t.contains("command-and-control")
+        || t.contains("command & control")
+    {
+        Some(ObservableRole::C2)
+    } else if t.contains("phish") || t.contains("payload delivery") || t.contains("dropper") {
+        Some(ObservableRole::PayloadDelivery)
+    } else if t.contains("exfil") {
+        Some(ObservableRole::Exfiltration)
+    } else if t.contains("scanner") || t.contains("scanning") || t.contains("brute") {
+        Some(ObservableRole::Scanner)
+    } else {
+        None
+    }
+}
+
+/// One MISP attribute into the collector; `context` is its object's name
+/// and comment, if any.
+fn attribute(c: &mut Collector, a: &Value, context: &str) {
     if flag(a, "deleted") {
         return;
     }
@@ -115,12 +154,7 @@ fn attribute(c: &mut Collector, a: &Value) {
             Some(ObservableRole::Sender)
         }
         (_, "Payload delivery") => Some(ObservableRole::PayloadDelivery),
-        (_, "Network activity")
-            if ty.starts_with("ip-dst") || ty == "domain" || ty == "hostname" || ty == "url" =>
-        {
-            Some(ObservableRole::C2)
-        }
-        _ => None,
+        _ => stated_role(a, context),
     };
     let (left, right) = value.split_once('|').unwrap_or((value, ""));
     let mut ips: Vec<&str> = Vec::new();
@@ -172,19 +206,100 @@ fn attribute(c: &mut Collector, a: &Value) {
     }
 }
 
+/// Events in one upload at most (a search result).
+pub const MAX_EVENTS: usize = 1000;
+
+/// The events of an upload: `{"Event": …}` or a bare event (one), MISP's
+/// search API output `{"response": [{"Event": …}, …]}` or a JSON array of
+/// events (several), or an attribute search `{"response": {"Attribute":
+/// […]}}` (read as one event of those attributes).
+fn events(doc: &Value) -> Result<Vec<&Value>, IntakeError> {
+    fn one(e: &Value) -> Option<&Value> {
+        match e.get("Event") {
+            Some(inner) if inner.is_object() => Some(inner),
+            None if e.get("info").is_some() || e.get("Attribute").is_some() => Some(e),
+            _ => None,
+        }
+    }
+    let list = match doc.get("response").unwrap_or(doc) {
+        Value::Array(items) => items.iter().collect::<Vec<_>>(),
+        other => vec![other],
+    };
+    if list.len() > MAX_EVENTS {
+        return Err(IntakeError::malformed(
+            "misp",
+            format!(
+                "{} events in one upload, over {MAX_EVENTS}: upload them in several files",
+                list.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, e) in list.into_iter().enumerate() {
+        if e.get("Event").is_some_and(|inner| !inner.is_object()) {
+            return Err(IntakeError::malformed("misp", "\"Event\" is not an object"));
+        }
+        match one(e) {
+            Some(ev) => out.push(ev),
+            None => {
+                return Err(IntakeError::malformed(
+                    "misp",
+                    if i == 0 && doc.get("response").is_none() {
+                        "not a MISP event (no \"Event\" object and no \"info\")".to_owned()
+                    } else {
+                        format!("item {} of the search result is not a MISP event", i + 1)
+                    },
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(IntakeError::Empty {
+            format: "misp",
+            why: "the search result holds no event".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// One MISP event (see the module docs).
 pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> {
+    let mut all = import_all(bytes, envelope)?;
+    if all.len() != 1 {
+        return Err(IntakeError::malformed(
+            "misp",
+            format!("{} events where one was expected", all.len()),
+        ));
+    }
+    Ok(all.remove(0))
+}
+
+/// Every event of an upload, one submission each (a search result holds
+/// several; events are different incidents and are never merged).
+pub fn import_all(bytes: &[u8], envelope: &Envelope) -> Result<Vec<Converted>, IntakeError> {
     let doc: Value = serde_json::from_slice(bytes)
         .map_err(|e| IntakeError::malformed("misp", format!("not JSON: {e}")))?;
-    let event = match doc.get("Event") {
-        Some(e) => e,
-        None if doc.get("info").is_some() => &doc,
-        None => {
-            return Err(IntakeError::malformed(
-                "misp",
-                "not a MISP event (no \"Event\" object and no \"info\")",
-            ))
-        }
-    };
+    let events = events(&doc)?;
+    let several = events.len() > 1;
+    events
+        .into_iter()
+        .map(|event| {
+            // One event: the upload's bytes name it (as ever). Several:
+            // each its own (the uuid MISP gives it, or its content).
+            let seed = if several {
+                match str_of(event, "uuid") {
+                    Some(u) => u.as_bytes().to_vec(),
+                    None => serde_json::to_vec(event).unwrap_or_default(),
+                }
+            } else {
+                bytes.to_vec()
+            };
+            import_event(event, &seed, envelope)
+        })
+        .collect()
+}
+
+fn import_event(event: &Value, seed: &[u8], envelope: &Envelope) -> Result<Converted, IntakeError> {
     if !event.is_object() {
         return Err(IntakeError::malformed("misp", "\"Event\" is not an object"));
     }
@@ -211,14 +326,19 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
         }
     };
     for a in list(event, "Attribute")? {
-        attribute(&mut c, &a);
+        attribute(&mut c, &a, "");
     }
     for o in list(event, "Object")? {
         if flag(&o, "deleted") {
             continue;
         }
+        let context = format!(
+            "{} {}",
+            str_of(&o, "name").unwrap_or(""),
+            str_of(&o, "comment").unwrap_or("")
+        );
         for a in list(&o, "Attribute")? {
-            attribute(&mut c, &a);
+            attribute(&mut c, &a, &context);
         }
     }
     for g in list(event, "Galaxy")? {
@@ -282,7 +402,10 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
     } else {
         SubmissionKind::Incident
     };
-    c.finish(envelope, kind, bytes)
+    if c.title.is_none() {
+        c.title = Some("MISP attributes".to_owned());
+    }
+    c.finish(envelope, kind, seed)
 }
 
 #[cfg(test)]
@@ -305,7 +428,8 @@ mod tests {
             "info": "Phishing wave against payroll", "distribution": "1", "threat_level_id": "1",
             "Tag": [{"name": "tlp:amber"}, {"name": "misp-galaxy:mitre-attack-pattern=\"Phishing - T1566\""}],
             "Attribute": [
-                {"type": "ip-dst|port", "category": "Network activity", "value": "203.0.113.5|443", "to_ids": true},
+                {"type": "ip-dst|port", "category": "Network activity", "value": "203.0.113.5|443", "to_ids": true,
+                 "comment": "Cobalt Strike C2"},
                 {"type": "url", "category": "Payload delivery", "value": "hxxp://pay[.]example/x", "to_ids": "1"},
                 {"type": "comment", "category": "Other", "value": "seen by SOC", "to_ids": false},
                 {"type": "domain", "category": "Network activity", "value": "old.example", "to_ids": true, "deleted": true},
@@ -358,7 +482,10 @@ mod tests {
                 "Attribute": [{"type": "ip-dst", "value": "203.0.113.5", "to_ids": true}]}),
             )
         };
-        let scope = |d: Value| import(&e(d), &env()).expect("converts").record.distribution;
+        // The uploader chose GREEN: the event's distribution decides.
+        let mut green = env();
+        green.tlp = Some(Tlp::Green);
+        let scope = |d: Value| import(&e(d), &green).expect("converts").record.distribution;
         assert_eq!(scope(json!(3)).scope, Scope::Community);
         assert_eq!(scope(json!("0")).scope, Scope::FusionCellOnly);
         let sg = scope(json!(4));
@@ -373,7 +500,7 @@ mod tests {
             "Tag": [{"name": "tlp:green"}],
             "Attribute": [{"type": "ip-dst", "value": "203.0.113.5", "to_ids": true}]}),
         );
-        let d = import(&odd, &env()).expect("converts").record.distribution;
+        let d = import(&odd, &green).expect("converts").record.distribution;
         assert_eq!((d.scope, d.groups.len()), (Scope::FusionCellOnly, 0));
         // A well-formed group id the registry does not know (fuzz
         // regression `misp-unknown-group.bin`): intake narrows it to the
@@ -383,7 +510,7 @@ mod tests {
             "Tag": [{"name": "tlp:green"}],
             "Attribute": [{"type": "ip-dst", "value": "203.0.113.5", "to_ids": true}]}),
         );
-        let mut c = import(&unknown, &env()).expect("converts");
+        let mut c = import(&unknown, &green).expect("converts");
         assert_eq!(c.record.distribution.groups, vec!["nin-isac".to_owned()]);
         let registry = cisp_model::Registry::load(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/members.toml"),
@@ -400,9 +527,49 @@ mod tests {
     }
 
     #[test]
+    fn a_search_result_gives_one_submission_per_event_and_roles_follow_what_is_said() {
+        let ev = |info: &str, ip: &str, comment: &str| {
+            json!({"Event": {"info": info, "uuid": format!("uuid-{info}"),
+                "Attribute": [{"type": "ip-dst", "category": "Network activity", "value": ip,
+                               "to_ids": true, "comment": comment}]}})
+        };
+        let search = serde_json::to_vec(&json!({"response": [
+            ev("one", "203.0.113.1", "phishing kit host"),
+            ev("two", "203.0.113.2", "DGA domain resolution"),
+            ev("three", "203.0.113.3", "C&C"),
+        ]}))
+        .expect("json");
+        let all = import_all(&search, &env()).expect("converts");
+        assert_eq!(all.len(), 3, "events are never merged");
+        let ids: std::collections::BTreeSet<&str> = all
+            .iter()
+            .map(|c| c.record.submission_id.as_str())
+            .collect();
+        assert_eq!(ids.len(), 3, "each event its own id");
+        let roles: Vec<_> = all.iter().map(|c| c.record.observables[0].role).collect();
+        assert_eq!(
+            roles,
+            vec![
+                Some(ObservableRole::PayloadDelivery),
+                None,
+                Some(ObservableRole::C2)
+            ]
+        );
+        assert!(
+            import(&search, &env()).is_err(),
+            "one expected, three found"
+        );
+    }
+
+    #[test]
     fn malformed_events_are_refused() {
         for (input, want) in [
-            (b"[]".to_vec(), "not a MISP event"),
+            (b"{}".to_vec(), "not a MISP event"),
+            (b"[]".to_vec(), "holds no event"),
+            (
+                b"{\"response\": [{\"Event\": {\"info\": \"x\"}}, 3]}".to_vec(),
+                "item 2 of the search result",
+            ),
             (b"{\"Event\": 3}".to_vec(), "not an object"),
             (event(json!({"info": "x", "Attribute": {}})), "not a list"),
             (

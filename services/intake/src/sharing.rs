@@ -92,15 +92,17 @@ pub fn misp_tag(tag: &str) -> Option<Tlp> {
     Some(tlp_name(name).unwrap_or(Tlp::Red))
 }
 
-/// The marking of the submission: the stricter of the uploader's and the
-/// file's; AMBER when neither says (TLP's own advice for unmarked
-/// information shared in a closed community).
+/// What the uploader gets when it does not choose (README: "the default
+/// is AMBER to the sector").
+pub const DEFAULT_TLP: Tlp = Tlp::Amber;
+
+/// The marking of the submission: the uploader's choice, or [`DEFAULT_TLP`]
+/// when it made none, made stricter by the file's own marking — never
+/// looser: a file tagged `tlp:clear` uploaded without a choice goes out
+/// AMBER, because the member never decided to share it with everyone.
 pub fn resolve_tlp(envelope: Option<Tlp>, file: Option<Tlp>) -> Tlp {
-    match (envelope, file) {
-        (Some(a), Some(b)) => a.max(b),
-        (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => Tlp::Amber,
-    }
+    let chosen = envelope.unwrap_or(DEFAULT_TLP);
+    file.map_or(chosen, |f| chosen.max(f))
 }
 
 /// The widest audience `tlp` allows without a list of names.
@@ -223,6 +225,12 @@ mod tests {
         assert_eq!(resolve_tlp(Some(Tlp::Green), Some(Tlp::Red)), Tlp::Red);
         assert_eq!(resolve_tlp(Some(Tlp::Red), Some(Tlp::Green)), Tlp::Red);
         assert_eq!(resolve_tlp(None, None), Tlp::Amber);
+        // Without the uploader's choice the default holds against a
+        // looser file marking; a stricter one still wins.
+        assert_eq!(resolve_tlp(None, Some(Tlp::Clear)), Tlp::Amber);
+        assert_eq!(resolve_tlp(None, Some(Tlp::Green)), Tlp::Amber);
+        assert_eq!(resolve_tlp(None, Some(Tlp::Red)), Tlp::Red);
+        assert_eq!(resolve_tlp(Some(Tlp::Clear), Some(Tlp::Green)), Tlp::Green);
         assert_eq!(misp_tag("TLP:AMBER+STRICT"), Some(Tlp::AmberStrict));
         assert_eq!(misp_tag("tlp:ex:chr"), Some(Tlp::Red));
         assert_eq!(misp_tag("type:OSINT"), None);

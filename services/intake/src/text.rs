@@ -36,6 +36,40 @@ pub fn refang(text: &str) -> String {
     s
 }
 
+/// Windows-1252's characters in 0x80–0x9F (the rest of the high half is
+/// Latin-1).
+const CP1252_HIGH: [char; 32] = [
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
+    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+];
+
+/// Text written in UTF-8 but decoded as Windows-1252 or Latin-1 (a body
+/// labelled with the wrong charset: `®` read as `Â®`) back to what was
+/// written. Only when every character maps back to one byte and the bytes
+/// are valid UTF-8 with a multi-byte sequence: real Latin-1 text (`café`)
+/// is never valid UTF-8 that way, so it is left alone.
+pub fn undo_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut bytes = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        let b = match c as u32 {
+            0..=0x7f => c as u8,
+            0xa0..=0xff => c as u32 as u8,
+            _ => match CP1252_HIGH.iter().position(|&x| x == c) {
+                Some(i) => 0x80 + i as u8,
+                None => return std::borrow::Cow::Borrowed(text),
+            },
+        };
+        bytes.push(b);
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) if s.len() < text.len() && !s.is_ascii() => std::borrow::Cow::Owned(s),
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 /// Decodes the HTML character references that hide links from naive
 /// scanners: `&#104;`, `&#x68;`, `&amp;`, `&colon;`, `&sol;`, `&period;`.
 pub fn decode_html_entities(text: &str) -> String {
@@ -113,9 +147,28 @@ pub fn urls(text: &str, max: usize) -> Vec<String> {
             .min();
         let Some(start) = next else { break };
         let tail = &text[start..];
-        let len = tail.find(|c: char| !url_char(c)).unwrap_or(tail.len());
-        let mut url = &tail[..len];
-        url = url.trim_end_matches(['.', ',', ';', ':', ')', ']', '!', '?']);
+        let mut len = tail.find(|c: char| !url_char(c)).unwrap_or(tail.len());
+        let mut joined = tail[..len].to_owned();
+        // Defanged with spaces before the dots (`hxxps://www .evil .com`):
+        // while still in the host, a space followed by `.label` continues
+        // it. Prose never puts a space before a dot.
+        loop {
+            let in_host = joined
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.contains('/'));
+            let rest = &tail[len..];
+            let after = rest.strip_prefix(' ').and_then(|r| r.strip_prefix('.'));
+            match after {
+                Some(r) if in_host && r.starts_with(|c: char| c.is_ascii_alphanumeric()) => {
+                    let more = r.find(|c: char| !url_char(c)).unwrap_or(r.len());
+                    joined.push('.');
+                    joined.push_str(&r[..more]);
+                    len += 2 + more;
+                }
+                _ => break,
+            }
+        }
+        let url = joined.trim_end_matches(['.', ',', ';', ':', ')', ']', '!', '?']);
         from = start + len.max(1);
         let host_part = url.split_once("://").map_or("", |(_, r)| r);
         if host_part.is_empty() || url.len() > 4096 {
@@ -200,11 +253,17 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || (o[0] == 100 && (64..128).contains(&o[1]))
+                // Multicast (224/4), reserved (240/4) and "this network"
+                // (0/8): no host on the Internet relays mail from them.
+                || v4.is_multicast()
+                || o[0] >= 240
+                || o[0] == 0
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
         }
@@ -274,6 +333,8 @@ mod tests {
         );
         let s: Vec<String> = ips.iter().map(ToString::to_string).collect();
         assert_eq!(s, vec!["10.1.2.3", "192.0.2.7", "203.0.113.9"]);
+        assert!(is_internal("224.0.0.251".parse().expect("ip")), "multicast");
+        assert!(is_internal("ff02::fb".parse().expect("ip")), "multicast");
         assert!(is_internal("10.1.2.3".parse().expect("ip")));
         assert!(is_internal("100.64.0.1".parse().expect("ip")));
         assert!(!is_internal("203.0.113.9".parse().expect("ip")));
@@ -304,5 +365,22 @@ mod tests {
         );
         assert_eq!(timestamp_ms("2026-13-01"), None);
         assert_eq!(timestamp_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn space_defanged_hosts_and_mislabelled_utf8_are_read_as_written() {
+        assert_eq!(
+            urls(
+                "go to hxxps://www .evil .example/x now. And https://a.example .",
+                10
+            ),
+            vec!["https://www.evil.example/x", "https://a.example"]
+        );
+        assert_eq!(
+            undo_mojibake("https://b.example/Â®x"),
+            "https://b.example/®x"
+        );
+        assert_eq!(undo_mojibake("café ®"), "café ®", "real Latin-1 text stays");
+        assert_eq!(undo_mojibake("plain"), "plain");
     }
 }

@@ -103,13 +103,19 @@ fn fixtures_from_independent_tools_convert_as_their_producers_meant() {
         "AMBER: the sector at most"
     );
 
-    let misp = convert(
+    // The event is tagged tlp:green; the uploader chose GREEN too (without
+    // a choice the default AMBER holds: a file cannot widen it).
+    let mut green = envelope("northbank");
+    green.tlp = Some(Tlp::Green);
+    let misp = convert(Format::Misp, &read("misp-event.json"), &green).unwrap();
+    check_expected(&misp.record, &expect["misp"]);
+    let unchosen = convert(
         Format::Misp,
         &read("misp-event.json"),
         &envelope("northbank"),
     )
     .unwrap();
-    check_expected(&misp.record, &expect["misp"]);
+    assert_eq!(unchosen.record.tlp, Tlp::Amber);
     assert!(
         !values(&misp.record).contains("seen by our SOC"),
         "to_ids=false is context"
@@ -142,13 +148,21 @@ fn fixtures_from_independent_tools_convert_as_their_producers_meant() {
         String::from_utf8(bundle.clone())
             .unwrap()
             .replacen("[url:value = ", "[url:value ~ ", 1);
-    let e = convert(
+    // One pattern we cannot read costs that indicator, reported, not the
+    // bundle (issue 21: MISP's exports were refused whole).
+    let partial = convert(
         Format::Stix,
         broken_pattern.as_bytes(),
         &envelope("northbank"),
     )
-    .unwrap_err();
-    assert!(e.to_string().contains("indicator pattern"), "{e}");
+    .unwrap();
+    assert!(!values(&partial.record).contains("payroll-update.example"));
+    assert!(values(&partial.record).contains("198.51.100.23"));
+    assert!(
+        partial.skipped.iter().any(|s| s.contains("not read")),
+        "{:?}",
+        partial.skipped
+    );
     let misp_text = String::from_utf8(read("misp-event.json")).unwrap();
     let e = convert(
         Format::Misp,
@@ -636,6 +650,31 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
         1,
         "a dry run publishes nothing"
     );
+    // One upload, several submissions (a MISP search result), and every
+    // item left out reported in the answer (issue 21).
+    let search = br#"{"response": [
+        {"Event": {"info": "one", "uuid": "u-1", "Attribute": [{"type": "domain", "value": "one.example", "to_ids": true}]}},
+        {"Event": {"info": "two", "uuid": "u-2", "Attribute": [{"type": "domain", "value": "two.example", "to_ids": true},
+                                                               {"type": "text", "value": "hello", "to_ids": false}]}}]}"#;
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/submissions?format=misp&dry_run=true",
+        Some(&north_key),
+        search,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let subs = answer["submissions"].as_array().unwrap();
+    assert_eq!(subs.len(), 2, "{body}");
+    assert!(
+        subs[1]["skipped"]
+            .to_string()
+            .contains("not flagged to_ids"),
+        "{body}"
+    );
+    assert_eq!(answer["submission_id"], subs[0]["submission_id"]);
     let (status, body) = http(
         addr,
         "POST",
@@ -772,7 +811,11 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
         "cisp_intake_uploads_total{format=\"csv\",outcome=\"published\"} 1",
         "cisp_intake_uploads_total{format=\"csv\",outcome=\"dry_run\"} 1",
         "cisp_intake_uploads_total{format=\"stix\",outcome=\"published\"} 1",
-        "cisp_intake_refusals_total{reason=\"malformed\"} 2",
+        "cisp_intake_uploads_total{format=\"misp\",outcome=\"dry_run\"} 1",
+        // The CSV with a misspelt column; the bundle whose only pattern
+        // cannot be read has nothing left to submit.
+        "cisp_intake_refusals_total{reason=\"malformed\"} 1",
+        "cisp_intake_refusals_total{reason=\"empty\"} 1",
         "cisp_intake_refusals_total{reason=\"unknown_format\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");

@@ -93,7 +93,11 @@ impl Gateway {
         })
     }
 
-    /// Converts, counts and, unless a dry run, publishes one upload.
+    /// Converts, counts and, unless a dry run, publishes one upload (one
+    /// submission or several: a MISP search result, an upload in parts).
+    /// A failure part-way leaves the parts before it published; sending
+    /// the same upload again publishes the same ids, which the fusion
+    /// service takes once.
     async fn take(
         &self,
         who: &Caller,
@@ -101,7 +105,7 @@ impl Gateway {
         body: &[u8],
         env: &Envelope,
         dry_run: bool,
-    ) -> Result<(crate::Converted, Option<crate::publish::Receipt>), IntakeError> {
+    ) -> Result<Vec<(crate::Converted, Option<crate::publish::Receipt>)>, IntakeError> {
         let count = |outcome: &str| {
             self.metrics
                 .uploads
@@ -128,20 +132,24 @@ impl Gateway {
         };
         if dry_run {
             count("dry_run");
-            return Ok((converted, None));
+            return Ok(converted.into_iter().map(|c| (c, None)).collect());
         }
-        match self.publisher.publish(&who.member, &converted.record).await {
-            Ok(receipt) => {
-                count("published");
-                tracing::info!(member = %who.member, key = %who.label, format = format.name(), topic = %receipt.topic, offset = receipt.offset, "upload published");
-                Ok((converted, Some(receipt)))
-            }
-            Err(e) => {
-                count("failed");
-                tracing::warn!(member = %who.member, error = %e, "publishing an upload failed");
-                Err(e)
+        let mut out = Vec::with_capacity(converted.len());
+        for c in converted {
+            match self.publisher.publish(&who.member, &c.record).await {
+                Ok(receipt) => {
+                    tracing::info!(member = %who.member, key = %who.label, format = format.name(), topic = %receipt.topic, offset = receipt.offset, "upload published");
+                    out.push((c, Some(receipt)));
+                }
+                Err(e) => {
+                    count("failed");
+                    tracing::warn!(member = %who.member, error = %e, published = out.len(), "publishing an upload failed");
+                    return Err(e);
+                }
             }
         }
+        count("published");
+        Ok(out)
     }
 }
 

@@ -114,30 +114,44 @@ pub(super) async fn upload(
         Ok(e) => e,
         Err(e) => return refused(e),
     };
-    let (converted, receipt) = match gw.take(&who, format, &body, &env, params.dry_run).await {
+    let done = match gw.take(&who, format, &body, &env, params.dry_run).await {
         Ok(done) => done,
         Err(e) => return intake_error(&e),
     };
-    let mut out = json!({
-        "submission_id": converted.record.submission_id,
-        "kind": converted.record.kind.name(),
-        "tlp": converted.record.tlp.label(),
-        "scope": converted.record.distribution.scope.name(),
-        "observables": converted.record.observables.len(),
-        "skipped": converted.skipped,
-    });
-    let status = match receipt {
-        None => {
-            out["record"] = serde_json::to_value(&converted.record).unwrap_or(Value::Null);
-            StatusCode::OK
-        }
-        Some(receipt) => {
-            out["topic"] = Value::from(receipt.topic);
-            out["partition"] = Value::from(receipt.partition);
-            out["offset"] = Value::from(receipt.offset);
-            StatusCode::CREATED
-        }
-    };
+    // Each submission the upload became, with what was left out of it;
+    // the first one's fields also at the top level (one upload, one
+    // submission: the shape clients have always read).
+    let mut status = StatusCode::OK;
+    let items: Vec<Value> = done
+        .into_iter()
+        .map(|(converted, receipt)| {
+            let mut item = json!({
+                "submission_id": converted.record.submission_id,
+                "kind": converted.record.kind.name(),
+                "tlp": converted.record.tlp.label(),
+                "scope": converted.record.distribution.scope.name(),
+                "observables": converted.record.observables.len(),
+                "techniques": converted.record.ttps.len(),
+                "malware": converted.record.malware.len(),
+                "actor_claims": converted.record.actor_claims.len(),
+                "skipped": converted.skipped,
+            });
+            match receipt {
+                None => {
+                    item["record"] = serde_json::to_value(&converted.record).unwrap_or(Value::Null);
+                }
+                Some(receipt) => {
+                    status = StatusCode::CREATED;
+                    item["topic"] = Value::from(receipt.topic);
+                    item["partition"] = Value::from(receipt.partition);
+                    item["offset"] = Value::from(receipt.offset);
+                }
+            }
+            item
+        })
+        .collect();
+    let mut out = items.first().cloned().unwrap_or_else(|| json!({}));
+    out["submissions"] = Value::from(items);
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],

@@ -138,21 +138,32 @@ fn comparison(c: &mut Collector, cmp: &pattern::Comparison, first_seen: Option<i
         ));
         return;
     }
+    let path = pattern::without_indexes(&cmp.path);
     for v in &cmp.values {
-        let (role, kind) = match (cmp.object.as_str(), cmp.path.as_str()) {
+        let (role, kind) = match (cmp.object.as_str(), path.as_str()) {
             ("ipv4-addr" | "ipv6-addr", "value") => {
                 c.ip(v, None, first_seen);
                 continue;
             }
-            ("network-traffic", "dst_ref.value" | "src_ref.value") => {
+            ("network-traffic", "dst_ref.value" | "src_ref.value")
+            | ("domain-name", "resolves_to_refs.value") => {
                 c.ip(v, None, first_seen);
                 continue;
             }
+            // The type of a referenced object says what the comparison
+            // next to it holds; it is no value itself.
+            (_, p) if p.ends_with("_ref.type") || p.ends_with("_refs.type") => continue,
             ("domain-name", "value") => (None, ObservableKind::Domain),
             ("url", "value") => (None, ObservableKind::Url),
             ("email-addr", "value") => (None, ObservableKind::Email),
             ("email-message", "from_ref.value" | "sender_ref.value") => {
                 (Some(ObservableRole::Sender), ObservableKind::Email)
+            }
+            ("email-message", "to_refs.value" | "cc_refs.value" | "bcc_refs.value") => {
+                c.skip(format!(
+                    "pattern path email-message:{path}: a recipient, never shared"
+                ));
+                continue;
             }
             ("file", "name") => (None, ObservableKind::Filename),
             ("autonomous-system", "number") => {
@@ -273,9 +284,44 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
             }
         }
     }
+    // ATT&CK replaces a revoked object by the target of its `revoked-by`
+    // relationship.
+    let revoked_by: BTreeMap<&str, &str> = objects
+        .iter()
+        .filter(|o| {
+            str_of(o, "type") == Some("relationship")
+                && str_of(o, "relationship_type") == Some("revoked-by")
+        })
+        .filter_map(|o| Some((str_of(o, "source_ref")?, str_of(o, "target_ref")?)))
+        .collect();
     for o in &objects {
         let ty = str_of(o, "type").unwrap_or("");
         let name = str_of(o, "name");
+        if matches!(
+            ty,
+            "attack-pattern" | "malware" | "tool" | "intrusion-set" | "threat-actor"
+        ) {
+            let label = format!("{ty} {:?}", excerpt(name.unwrap_or("")));
+            if o.get("revoked").and_then(Value::as_bool) == Some(true) {
+                let id = str_of(o, "id").unwrap_or("");
+                match revoked_by.get(id).and_then(|t| index.get(*t)) {
+                    Some(replacement) => c.skip(format!(
+                        "{label} is revoked: its replacement {:?} is used",
+                        excerpt(str_of(replacement, "name").unwrap_or(""))
+                    )),
+                    None => c.skip(format!(
+                        "{label} is revoked and the bundle names no replacement: left out"
+                    )),
+                }
+                continue;
+            }
+            if o.get("x_mitre_deprecated").and_then(Value::as_bool) == Some(true) {
+                c.skip(format!(
+                    "{label} is deprecated in ATT&CK: left out (no longer a current technique, group or software)"
+                ));
+                continue;
+            }
+        }
         if let Some(conf) = o.get("confidence").and_then(Value::as_i64) {
             let conf = conf.clamp(0, 100) as i32;
             confidence = Some(confidence.map_or(conf, |c| c.max(conf)));
@@ -296,12 +342,19 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
                     ));
                     continue;
                 }
-                let comparisons = pattern::parse(p).map_err(|why| {
-                    IntakeError::malformed(
-                        "stix",
-                        format!("indicator pattern {:?}: {why}", excerpt(p)),
-                    )
-                })?;
+                // One pattern we cannot read costs that indicator, not the
+                // bundle: it is reported with the reason.
+                let comparisons = match pattern::parse(p) {
+                    Ok(c) => c,
+                    Err(why) => {
+                        c.skip(format!(
+                            "indicator {:?}: pattern {:?} not read: {why}",
+                            excerpt(str_of(o, "id").unwrap_or("")),
+                            excerpt(p)
+                        ));
+                        continue;
+                    }
+                };
                 let first_seen = str_of(o, "valid_from").and_then(crate::text::timestamp_ms);
                 for cmp in &comparisons {
                     comparison(&mut c, cmp, first_seen);
@@ -326,7 +379,9 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
                     c.actor(n);
                 }
             }
-            "malware" => {
+            // Tools (Mimikatz, PsExec…) are software a campaign uses, as
+            // malware is; attribution weighs shared tooling as it should.
+            "malware" | "tool" => {
                 if let Some(n) = name {
                     c.malware(n);
                 }
@@ -337,7 +392,12 @@ pub fn import(bytes: &[u8], envelope: &Envelope) -> Result<Converted, IntakeErro
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .filter(|r| str_of(r, "source_name") == Some("mitre-attack"))
+                    .filter(|r| {
+                        matches!(
+                            str_of(r, "source_name"),
+                            Some("mitre-attack" | "mitre-mobile-attack" | "mitre-ics-attack")
+                        )
+                    })
                     .filter_map(|r| str_of(r, "external_id").map(str::to_owned))
                     .collect();
                 if ids.is_empty() {
@@ -484,7 +544,7 @@ mod tests {
                 bundle(
                     json!([{"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = "}]),
                 ),
-                "indicator pattern",
+                "not read: expected a literal",
             ),
             (
                 bundle(

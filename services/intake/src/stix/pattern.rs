@@ -104,6 +104,11 @@ fn tokenize(p: &str) -> Result<Vec<Tok>, String> {
                         let (s, next) = string_literal(p, i + 1)?;
                         word.push_str(&s);
                         i = next;
+                    } else if let Some(len) = list_index(&b[i..]).filter(|_| word.contains(':')) {
+                        // `resolves_to_refs[*]`, `values[0]`: a list index
+                        // is part of the object path (STIX 2.1 §9.3).
+                        word.push_str(&p[i..i + len]);
+                        i += len;
                     } else if c.is_ascii_alphanumeric()
                         || matches!(c, b'-' | b'_' | b':' | b'.' | b'*' | b'+')
                     {
@@ -124,6 +129,36 @@ fn tokenize(p: &str) -> Result<Vec<Tok>, String> {
         }
     }
     Ok(out)
+}
+
+/// The length of a list index (`[*]`, `[12]`) at the start of `b`.
+fn list_index(b: &[u8]) -> Option<usize> {
+    if b.first() != Some(&b'[') {
+        return None;
+    }
+    let close = b.iter().take(12).position(|&c| c == b']')?;
+    let inner = &b[1..close];
+    (inner == b"*" || (!inner.is_empty() && inner.iter().all(u8::is_ascii_digit)))
+        .then_some(close + 1)
+}
+
+/// An object path without its list indexes: `resolves_to_refs[*].value`
+/// → `resolves_to_refs.value`.
+pub fn without_indexes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find('[') {
+        out.push_str(&rest[..i]);
+        match list_index(&rest.as_bytes()[i..]) {
+            Some(len) => rest = &rest[i + len..],
+            None => {
+                out.push('[');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A `'…'` literal starting after its opening quote; `\'` and `\\` escape.
@@ -391,6 +426,21 @@ mod tests {
         let got = exact("[ipv4-addr:value IN ('203.0.113.1', '203.0.113.2') AND network-traffic:dst_port = 443]");
         assert_eq!(got.len(), 3, "the port is an integer literal: {got:?}");
         assert_eq!(got[2].2, "443");
+    }
+
+    #[test]
+    fn list_indexes_are_part_of_the_path() {
+        // What MISP's STIX exporter writes for every domain|ip attribute.
+        let got = exact("[domain-name:value = 'x.example' AND domain-name:resolves_to_refs[*].value = '198.51.100.7']");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].1, "resolves_to_refs[*].value");
+        assert_eq!(without_indexes(&got[1].1), "resolves_to_refs.value");
+        let got = exact("[email-message:to_refs[0].value = 'a@b.example']");
+        assert_eq!(without_indexes(&got[0].1), "to_refs.value");
+        assert!(
+            parse("[a:b[x] = 'c']").is_err(),
+            "only * and numbers index a list"
+        );
     }
 
     #[test]
