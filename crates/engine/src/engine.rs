@@ -100,9 +100,13 @@ pub struct Ingest {
 /// What processing one submission produced.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The same (member, submission id) was processed before: nothing changes.
+    /// The same (member, submission id) was processed before: nothing
+    /// changes. `same_content` is false when the earlier one said something
+    /// else (a member reusing an id, not a redelivery): the caller must not
+    /// let that pass silently.
     Duplicate {
         campaign_id: CampaignId,
+        same_content: bool,
     },
     Accepted(Effects),
 }
@@ -474,15 +478,41 @@ impl Engine {
             .collect()
     }
 
+    /// A digest of everything `sub` says but when it was submitted (intake
+    /// stamps the upload time, so the same file uploaded again differs
+    /// only there).
+    fn content_digest(&self, sub: &Submission) -> u64 {
+        let said = (
+            sub.kind,
+            sub.tlp,
+            &sub.distribution,
+            sub.attribution,
+            &sub.title,
+            &sub.description,
+            &sub.observables,
+            &sub.ttps,
+            &sub.malware,
+            &sub.actor_claims,
+            &sub.targeted_sectors,
+            sub.confidence,
+        );
+        let bytes = postcard::to_allocvec(&said).unwrap_or_default();
+        self.key.digest(&bytes)
+    }
+
     pub fn process(&mut self, sub: &Submission, ingest: Ingest) -> Outcome {
         let key = SubmissionKey {
             member: sub.member.clone(),
             id: sub.id.clone(),
         };
+        let content = self.content_digest(sub);
         if let Some(&si) = self.by_key.get(&key) {
             let root = self.uf.find(si);
             let campaign_id = self.campaigns[&root].id.clone();
-            return Outcome::Duplicate { campaign_id };
+            return Outcome::Duplicate {
+                campaign_id,
+                same_content: self.subs[si as usize].content == content,
+            };
         }
         let seq = self.subs.len() as u64;
         self.moved.clear();
@@ -548,6 +578,7 @@ impl Engine {
             sources,
             reported: u32::try_from(reported).unwrap_or(u32::MAX),
             claims,
+            content,
         });
         self.sub_time.push(sub.submitted_at_ms);
         let group = self.group_of(&sub.member, &sub.distribution);

@@ -37,6 +37,9 @@ pub(crate) struct SubMeta {
     pub(crate) reported: u32,
     /// Actors its member claims (profile indexes).
     pub(crate) claims: Vec<u32>,
+    /// A digest of what it says (everything but its submission time): a
+    /// re-sent id with other content is told apart from a redelivery.
+    pub(crate) content: u64,
 }
 
 /// A node of the correlation graph.

@@ -93,6 +93,14 @@ impl IdKey {
         h.finish()
     }
 
+    /// A keyed digest of `bytes`.
+    pub(crate) fn digest(&self, bytes: &[u8]) -> u64 {
+        let mut h = siphasher::sip::SipHasher24::new_with_keys(self.k0, self.k1);
+        h.write(b"content");
+        h.write(bytes);
+        h.finish()
+    }
+
     /// The id of the campaign whose oldest submission has sequence `seq`.
     pub(crate) fn campaign(&self, seq: u32) -> CampaignId {
         CampaignId::from_hash(self.hash(&["campaign", &seq.to_string()]))

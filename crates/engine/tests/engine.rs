@@ -564,9 +564,36 @@ fn redelivery_changes_nothing() {
     let first = accepted(e.process(&s, at(1)));
     let before = e.stats();
     match e.process(&s, at(9)) {
-        Outcome::Duplicate { campaign_id } => assert_eq!(campaign_id, first.campaign_id),
+        Outcome::Duplicate {
+            campaign_id,
+            same_content,
+        } => {
+            assert_eq!(campaign_id, first.campaign_id);
+            assert!(same_content);
+        }
         Outcome::Accepted(_) => panic!("a redelivered submission must be a duplicate"),
     }
+    // The same file uploaded again later: only the time differs.
+    let mut later = s.clone();
+    later.submitted_at_ms += 3_600_000;
+    assert!(matches!(
+        e.process(&later, at(10)),
+        Outcome::Duplicate {
+            same_content: true,
+            ..
+        }
+    ));
+    // The id reused for other content is told apart (issue 22: it must not
+    // pass silently).
+    let mut other = s.clone();
+    other.title = "something else".into();
+    assert!(matches!(
+        e.process(&other, at(11)),
+        Outcome::Duplicate {
+            same_content: false,
+            ..
+        }
+    ));
     assert_eq!(e.stats(), before);
 }
 

@@ -570,7 +570,7 @@ fn client_for(config: &Config) -> ClientConfig {
 
 /// Deletes every topic of `config`'s prefix (best effort), as the broker's
 /// administrator: nobody else may.
-async fn delete_topics(config: &Config) {
+pub async fn delete_topics(config: &Config) {
     use rdkafka::admin::{AdminClient, AdminOptions};
     use rdkafka::client::DefaultClientContext;
     let Ok(registry) = cisp_model::Registry::load(&config.registry_path) else {

@@ -515,11 +515,29 @@ impl Pipeline {
             },
         );
         match outcome {
-            Outcome::Duplicate { campaign_id } => {
+            Outcome::Duplicate {
+                campaign_id,
+                same_content: true,
+            } => {
                 debug!(member = %sub.member, submission = %sub.id, campaign = %campaign_id, "duplicate submission ignored");
                 self.metrics.records.inc(RecordOutcome::Duplicate);
                 Ok(())
             }
+            // An id reused for something else is not a redelivery: the
+            // member must hear that its new content was not taken.
+            Outcome::Duplicate {
+                same_content: false,
+                ..
+            } => self.dead_letter(
+                batch,
+                &m,
+                Some(&sub.member),
+                "resent_with_different_content",
+                format!(
+                    "submission {} was processed before with other content; an id is never reused: publish the new content under a new submission id",
+                    sub.id
+                ),
+            ),
             Outcome::Accepted(fx) => self.effects(batch, &sub, fx, &m.source, now),
         }
     }

@@ -139,7 +139,25 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
     let bad_ip = record("smallbiz", "IP-1", &[(ObservableKind::Ipv4, "999.1.2.3")]);
     let spoof = record("northbank", "SPOOF-1", &[]);
     let huge = vec![0xC3u8; 10_000];
+    // An id used twice: first a report, then something else under the same
+    // id (issue 22: it used to be dropped silently as a duplicate), then
+    // the report itself again (a redelivery: no dead letter).
+    let reused = record(
+        "smallbiz",
+        "REUSED-1",
+        &[(ObservableKind::Domain, "first.example")],
+    );
+    let mut reused_other = reused.clone();
+    reused_other.observables = vec![ObservableRecord::new(
+        ObservableKind::Domain,
+        "second.example",
+    )];
+    env.submit(&p, &reused).await;
     let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            c.encode(RecordType::Submission, &reused_other).unwrap(),
+            "resent_with_different_content",
+        ),
         (b"not avro at all".to_vec(), "bad_framing"),
         (
             c.encode(RecordType::Submission, &red_community).unwrap(),
@@ -188,8 +206,9 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
         "GOOD-1",
         &[(ObservableKind::Domain, "fine.example")],
     );
+    env.submit(&p, &reused).await;
     env.submit(&p, &good).await;
-    wait_durable(&running, cases.len() as u64 + 1).await;
+    wait_durable(&running, cases.len() as u64 + 3).await;
 
     let dead: Vec<DeadLetterRecord> = env
         .read_all(&t.dead_letter())
@@ -234,8 +253,8 @@ async fn bad_records_are_dead_lettered_with_reasons_and_the_service_keeps_going(
     assert_eq!(
         env.count(&format!("SELECT count() FROM {db}.submissions FINAL"))
             .await,
-        1,
-        "the good record after them was processed"
+        2,
+        "the reused id's first report and the good record after them were processed"
     );
     assert_eq!(
         running
