@@ -177,6 +177,13 @@ pub(crate) enum What<'a> {
     PartnerAdvisory,
     /// For the Fusion Cell: the campaign's attributed actor changed.
     AttributionChange(&'a crate::AttributionChange),
+    /// The recipient's own asset in a report it may see; or, with
+    /// `owner`, to the Fusion Cell: that member's asset in a report the
+    /// member may not see.
+    VictimNotification {
+        asset: &'a str,
+        owner: Option<&'a MemberId>,
+    },
 }
 
 impl What<'_> {
@@ -189,6 +196,7 @@ impl What<'_> {
             What::SupplyChain { .. } => AlertKind::SupplyChain,
             What::PartnerAdvisory => AlertKind::PartnerAdvisory,
             What::AttributionChange(_) => AlertKind::ActorAttribution,
+            What::VictimNotification { .. } => AlertKind::VictimNotification,
         }
     }
 }
@@ -317,6 +325,23 @@ impl Draft<'_> {
             What::PartnerAdvisory => {
                 let summary = format!("advisory from {trigger_from}: \"{}\"", self.trigger.title);
                 (Severity::Medium, summary, String::new())
+            }
+            What::VictimNotification { asset, owner: None } => {
+                let summary = format!(
+                    "your own asset {asset} appears in a {} report from {trigger_from} ({example_text})",
+                    self.trigger.kind.name()
+                );
+                (Severity::High, summary, (*asset).to_owned())
+            }
+            What::VictimNotification {
+                asset,
+                owner: Some(owner),
+            } => {
+                let summary = format!(
+                    "{owner}'s own asset {asset} appears in a {} report from {trigger_from} that {owner} may not see ({example_text}): nothing was sent to {owner}",
+                    self.trigger.kind.name()
+                );
+                (Severity::Medium, summary, format!("{owner}\u{0}{asset}"))
             }
             What::AttributionChange(c) => {
                 let actor = |a: &crate::ActorAttribution| {

@@ -533,5 +533,49 @@ impl Engine {
                 alerts.push(single(what, member, shared).build(ctx));
             }
         }
+        // Victim notifications (issue 23): a member's own domain or address
+        // block in a report. Inside the report's audience the member is
+        // told at once; outside it, nothing reaches the member — the Fusion
+        // Cell, which sees every report, is told of the match instead and
+        // decides what may be released.
+        let mut owned: BTreeMap<&MemberId, (&str, BTreeSet<Observable>)> = BTreeMap::new();
+        for o in &sub.observables {
+            for (asset, member) in reg.asset_matches(&o.observable) {
+                if member == submitter {
+                    continue; // a member's report of its own assets
+                }
+                owned
+                    .entry(member)
+                    .or_insert_with(|| (asset, BTreeSet::new()))
+                    .1
+                    .insert(o.observable.clone());
+            }
+        }
+        // (A Fusion Cell member that made the report knows what it holds.)
+        let fusion_cells: Vec<&MemberId> = reg
+            .members()
+            .filter(|m| m.role == Role::FusionCell && m.id != *submitter)
+            .map(|m| &m.id)
+            .collect();
+        for (member, (asset, shared)) in owned {
+            let Some(m) = reg.member(member) else {
+                continue;
+            };
+            if m.role == Role::FusionCell {
+                continue;
+            }
+            if audience(m) {
+                let what = What::VictimNotification { asset, owner: None };
+                alerts.push(single(what, member, shared).build(ctx));
+            } else {
+                for fc in &fusion_cells {
+                    let what = What::VictimNotification {
+                        asset,
+                        owner: Some(member),
+                    };
+                    alerts.push(single(what, fc, shared.clone()).build(ctx));
+                }
+            }
+        }
     }
 }

@@ -485,6 +485,82 @@ fn a_merged_campaigns_row_keeps_no_attribution() {
 }
 
 #[test]
+fn a_members_own_assets_in_a_report_notify_it_inside_the_audience_and_the_fusion_cell_outside() {
+    let toml = REGISTRY.replace(
+        "id = \"bank-a\"\nname = \"Bank A\"",
+        "id = \"bank-a\"\nname = \"Bank A\"\ndomains = [\"bank-a.example\"]\nnetworks = [\"198.51.100.0/24\"]",
+    );
+    let reg = Arc::new(Registry::from_toml_str(&toml).unwrap());
+    let mut e = Engine::new(reg.clone(), fixtures());
+    let report = |id: &str, scope: &str, obs: &[(&str, &str)]| {
+        let mut d = SubmissionDraft {
+            submission_id: id.into(),
+            member_id: "grid".into(),
+            submitted_at_ms: 1_760_000_000_000,
+            kind: "incident".into(),
+            tlp: "GREEN".into(),
+            scope: scope.into(),
+            title: format!("report {id}"),
+            observables: obs
+                .iter()
+                .map(|(k, v)| ObservableDraft {
+                    kind: (*k).into(),
+                    value: (*v).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            confidence: 50,
+            ..Default::default()
+        };
+        if scope == "named-members" {
+            d.tlp = "AMBER".into();
+            d.distribution_members = vec!["bank-b".into()];
+        }
+        d.validate(&MemberId::parse("grid").unwrap(), &reg, &Limits::default())
+            .unwrap()
+    };
+    let told = |fx: &cisp_engine::Effects| -> Vec<(String, String)> {
+        fx.alerts
+            .iter()
+            .filter(|a| a.kind == AlertKind::VictimNotification)
+            .map(|a| (a.recipient.to_string(), a.summary.clone()))
+            .collect()
+    };
+    // Inside the audience: Bank A is told at once, and only Bank A.
+    let fx = accepted(e.process(
+        &report(
+            "v1",
+            "community",
+            &[("domain", "vpn.bank-a.example"), ("ipv4", "198.51.100.7")],
+        ),
+        at(1),
+    ));
+    let t = told(&fx);
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(t[0].0, "bank-a");
+    assert!(
+        t[0].1.contains("your own asset bank-a.example"),
+        "{}",
+        t[0].1
+    );
+    // Outside it (named for Bank B only): nothing reaches Bank A; the
+    // Fusion Cell is told of the match.
+    let fx = accepted(e.process(
+        &report("v2", "named-members", &[("ipv4", "198.51.100.9")]),
+        at(2),
+    ));
+    let t = told(&fx);
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(t[0].0, "fusion-cell");
+    assert!(
+        t[0].1.contains("bank-a's own asset 198.51.100.0/24"),
+        "{}",
+        t[0].1
+    );
+    assert!(!fx.alerts.iter().any(|a| a.recipient.as_str() == "bank-a"));
+}
+
+#[test]
 fn view_walks_are_counted_and_skipped_for_readers_who_see_everything() {
     let mut e = Engine::new(registry(), fixtures());
     let x = [("domain", "walk.example")];
@@ -711,6 +787,8 @@ struct M {
     groups: BTreeSet<u8>,
     role: u8, // 0 member, 1 partner, 2 fusion cell
     suppliers: BTreeSet<u8>,
+    /// Own domains: o{n}.example.
+    owns: BTreeSet<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -747,12 +825,14 @@ fn world() -> impl Strategy<Value = World> {
             proptest::collection::btree_set(0u8..3, 0..3),
             prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)],
             proptest::collection::btree_set(0u8..3, 0..2),
+            proptest::collection::btree_set(0u8..6, 0..2),
         )
-            .prop_map(|(sector, groups, role, suppliers)| M {
+            .prop_map(|(sector, groups, role, suppliers, owns)| M {
                 sector,
                 groups,
                 role,
                 suppliers,
+                owns,
             }),
         2..9,
     );
@@ -823,12 +903,14 @@ impl World {
                 .iter()
                 .map(|g| format!("\"sup{g}.example\""))
                 .collect();
+            let owns: Vec<String> = m.owns.iter().map(|o| format!("\"o{o}.example\"")).collect();
             toml.push_str(&format!(
-                "[[member]]\nid = \"m{i}\"\nname = \"Member {i}\"\nsector = \"s{}\"\ngroups = [{}]\nrole = \"{}\"\nsuppliers = [{}]\n",
+                "[[member]]\nid = \"m{i}\"\nname = \"Member {i}\"\nsector = \"s{}\"\ngroups = [{}]\nrole = \"{}\"\nsuppliers = [{}]\ndomains = [{}]\n",
                 m.sector,
                 groups.join(","),
                 ["member", "partner", "fusion-cell"][m.role as usize],
                 sup.join(","),
+                owns.join(","),
             ));
         }
         toml
@@ -1144,8 +1226,43 @@ proptest! {
                         prop_assert_eq!(s.kind, 1);
                         prop_assert!(w.members[s.member].role >= 1);
                     }
-                    AlertKind::ActorAttribution => prop_assert!(!s.actors.is_empty()),
+                    // A claim alert, or (to the Fusion Cell only) a change
+                    // of the engine's attribution.
+                    AlertKind::ActorAttribution => prop_assert!(!s.actors.is_empty() || w.is_fc(r)),
+                    AlertKind::VictimNotification => {
+                        // To a member: its own domain is in the report (which
+                        // it may see: the audience check above). To the
+                        // Fusion Cell: another member's, which that member
+                        // may not see.
+                        let owners: Vec<usize> = (0..w.members.len())
+                            .filter(|&i| i != s.member && w.members[i].role != 2)
+                            .filter(|&i| s.obs.iter().any(|&o| o < 6 && w.members[i].owns.contains(&o)))
+                            .collect();
+                        match r {
+                            Some(i) if w.members[i].role != 2 => prop_assert!(owners.contains(&i)),
+                            _ => prop_assert!(owners.iter().any(|&i| !w.may_see(Some(i), s)),
+                                "the Fusion Cell is told only of owners outside the audience"),
+                        }
+                    }
                     _ => {}
+                }
+            }
+            // Liveness of victim notifications: every member (not the
+            // submitter) owning a domain the report names and allowed to see
+            // it is told; the Fusion Cell is told of each owner outside.
+            for i in 0..w.members.len() {
+                if i == s.member || w.members[i].role == 2 {
+                    continue;
+                }
+                if !s.obs.iter().any(|&o| o < 6 && w.members[i].owns.contains(&o)) {
+                    continue;
+                }
+                let to = |who: &str| fx.alerts.iter().any(|a| a.kind == AlertKind::VictimNotification && a.recipient.as_str() == who);
+                if w.may_see(Some(i), s) {
+                    prop_assert!(to(&format!("m{i}")), "m{} owns a value of s{} and was not told", i, n);
+                } else {
+                    // The registry's own "fc" never submits: it is always told.
+                    prop_assert!(to("fc"), "the Fusion Cell was not told of m{}'s asset", i);
                 }
             }
             // Liveness of escalations: a reader that was never sent one,

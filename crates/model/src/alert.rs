@@ -14,6 +14,10 @@ pub enum AlertKind {
     ActorAttribution,
     SupplyChain,
     PartnerAdvisory,
+    /// The recipient's own domain or address block appears in a report
+    /// (to the Fusion Cell: a member's asset in a report that member may
+    /// not see).
+    VictimNotification,
     Other,
 }
 
@@ -26,6 +30,7 @@ impl AlertKind {
             AlertKind::ActorAttribution => "actor_attribution",
             AlertKind::SupplyChain => "supply_chain",
             AlertKind::PartnerAdvisory => "partner_advisory",
+            AlertKind::VictimNotification => "victim_notification",
             AlertKind::Other => "other",
         }
     }

@@ -43,9 +43,16 @@ pub struct Member {
     pub suppliers: BTreeSet<String>,
     /// The organisation's own domains (its mail and web). E-mail intake
     /// never publishes an address under one of them as a sender: it is the
-    /// member's own staff, not the attacker. Normalised when loaded.
+    /// member's own staff, not the attacker; and a report the member may
+    /// see that names one (or a host, URL or address under it) sends it a
+    /// victim notification. Normalised when loaded.
     #[serde(default)]
     pub domains: BTreeSet<String>,
+    /// The organisation's own address blocks (CIDR): a report the member
+    /// may see that names an address inside one sends it a victim
+    /// notification. Normalised when loaded.
+    #[serde(default)]
+    pub networks: BTreeSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +70,11 @@ pub struct Registry {
     sector_sizes: BTreeMap<SectorId, usize>,
     /// Supplier domain -> the members that declared it.
     suppliers: BTreeMap<String, Vec<MemberId>>,
+    /// Own domain -> the members whose it is.
+    own_domains: BTreeMap<String, Vec<MemberId>>,
+    /// Own address blocks: (network address, prefix length, as declared,
+    /// member).
+    own_networks: Vec<(std::net::IpAddr, u8, String, MemberId)>,
 }
 
 impl Registry {
@@ -82,6 +94,8 @@ impl Registry {
         }
         let mut map = BTreeMap::new();
         let mut suppliers: BTreeMap<String, Vec<MemberId>> = BTreeMap::new();
+        let mut own_domains: BTreeMap<String, Vec<MemberId>> = BTreeMap::new();
+        let mut own_networks = Vec::new();
         for mut m in members {
             if m.suppliers.len() > Self::MAX_SUPPLIERS {
                 return Err(ModelError::Registry(format!(
@@ -117,6 +131,33 @@ impl Registry {
                         .map_err(|e| ModelError::Registry(format!("member {}: domain {e}", m.id)))
                 })
                 .collect::<Result<_, _>>()?;
+            if m.networks.len() > Self::MAX_SUPPLIERS {
+                return Err(ModelError::Registry(format!(
+                    "member {} declares more than {} networks",
+                    m.id,
+                    Self::MAX_SUPPLIERS
+                )));
+            }
+            m.networks = m
+                .networks
+                .iter()
+                .map(|d| {
+                    Observable::parse(ObservableKind::Cidr, d)
+                        .map(|o| o.value().to_owned())
+                        .map_err(|e| ModelError::Registry(format!("member {}: network {e}", m.id)))
+                })
+                .collect::<Result<_, _>>()?;
+            for d in &m.domains {
+                own_domains.entry(d.clone()).or_default().push(m.id.clone());
+            }
+            for n in &m.networks {
+                if let Some((addr, len)) = n
+                    .split_once('/')
+                    .and_then(|(a, l)| Some((a.parse().ok()?, l.parse().ok()?)))
+                {
+                    own_networks.push((addr, len, n.clone(), m.id.clone()));
+                }
+            }
             if m.id.as_str().starts_with(Self::RESERVED_PREFIX) {
                 // The broker users of the services and the administrator
                 // (cisp-fusion, cisp-intake, cisp-admin) share the member
@@ -155,6 +196,8 @@ impl Registry {
             members: map,
             sector_sizes,
             suppliers,
+            own_domains,
+            own_networks,
         })
     }
 
@@ -221,6 +264,35 @@ impl Registry {
         out
     }
 
+    /// The members whose own assets `o` names, with the asset: a domain
+    /// (the value's host or a parent of it: a domain, URL or e-mail
+    /// address) or an address block holding the value's address.
+    pub fn asset_matches<'a>(&'a self, o: &'a Observable) -> Vec<(&'a str, &'a MemberId)> {
+        let mut out = Vec::new();
+        if let Some(host) = o.host() {
+            let mut rest = host;
+            loop {
+                if let Some((domain, ms)) = self.own_domains.get_key_value(rest) {
+                    out.extend(ms.iter().map(|m| (domain.as_str(), m)));
+                }
+                match rest.split_once('.') {
+                    Some((_, parent)) if !parent.is_empty() => rest = parent,
+                    _ => break,
+                }
+            }
+        }
+        if matches!(o.kind(), ObservableKind::Ipv4 | ObservableKind::Ipv6) {
+            if let Ok(ip) = o.value().parse::<std::net::IpAddr>() {
+                for (net, len, declared, m) in &self.own_networks {
+                    if in_network(ip, *net, *len) {
+                        out.push((declared.as_str(), m));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Checks that a distribution names only registered members and known
     /// groups, and is not empty.
     pub fn check_distribution(&self, dist: &Distribution) -> Result<(), ModelError> {
@@ -280,6 +352,26 @@ impl Registry {
             Distribution::Sector => self.member(submitter).is_some_and(|s| s.sector == r.sector),
             Distribution::Community => true,
         }
+    }
+}
+
+/// Whether `ip` is inside `net`/`len` (same family only).
+fn in_network(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    match (ip, net) {
+        (V4(a), V4(n)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (V6(a), V6(n)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
     }
 }
 
@@ -348,6 +440,47 @@ role = "member"
 
         assert!(reg.may_see(&grid, &a, &Distribution::Community));
         assert!(!reg.may_see(&id("stranger"), &a, &Distribution::Community));
+    }
+
+    #[test]
+    fn own_assets_match_hosts_under_a_domain_and_addresses_in_a_block() {
+        let r = Registry::from_toml_str(
+            r#"
+[[member]]
+id = "fusion-cell"
+name = "Fusion Cell"
+sector = "government"
+role = "fusion-cell"
+[[member]]
+id = "bank-a"
+name = "Bank A"
+sector = "finance"
+role = "member"
+domains = ["Bank-A.Example"]
+networks = ["198.51.100.0/24", "2001:db8:a::/48"]
+"#,
+        )
+        .unwrap();
+        let m = |k, v| {
+            let o = Observable::parse(k, v).unwrap();
+            r.asset_matches(&o)
+                .into_iter()
+                .map(|(a, m)| format!("{a}>{m}"))
+                .collect::<Vec<_>>()
+        };
+        use ObservableKind::*;
+        assert_eq!(m(Domain, "mail.bank-a.example"), ["bank-a.example>bank-a"]);
+        assert_eq!(
+            m(Url, "https://vpn.bank-a.example/x"),
+            ["bank-a.example>bank-a"]
+        );
+        assert_eq!(m(Email, "ceo@bank-a.example"), ["bank-a.example>bank-a"]);
+        assert!(m(Domain, "bank-a.example.evil.example").is_empty());
+        assert!(m(Domain, "notbank-a.example").is_empty());
+        assert_eq!(m(Ipv4, "198.51.100.77"), ["198.51.100.0/24>bank-a"]);
+        assert!(m(Ipv4, "198.51.101.1").is_empty());
+        assert_eq!(m(Ipv6, "2001:db8:a:1::5"), ["2001:db8:a::/48>bank-a"]);
+        assert!(m(Ipv6, "2001:db8:b::5").is_empty());
     }
 
     #[test]

@@ -355,9 +355,10 @@ mod tests {
             .filter(|(rt, _)| *rt == RecordType::Alert)
             .map(|(_, s)| s)
             .collect();
-        assert_eq!(old.len(), 2);
+        assert_eq!(old.len(), 3);
         // v1: the fingerprint the issue-4 service wrote (seen on a real
-        // topic), without shared_scores and sightings; v2 without sightings.
+        // topic), without shared_scores and sightings; v2 without sightings;
+        // v3 without the VICTIM_NOTIFICATION kind (issue 23).
         let versions = [
             (
                 old[0],
@@ -365,6 +366,7 @@ mod tests {
                 &["shared_scores", "sightings"][..],
             ),
             (old[1], "", &["sightings"][..]),
+            (old[2], "", &[][..]),
         ];
         for (schema, pinned, missing) in versions {
             let fp = crc64_avro(parsing_canonical_form(schema).as_bytes());
@@ -413,6 +415,42 @@ mod tests {
                 "unknown_schema"
             );
         }
+    }
+
+    #[test]
+    fn a_reader_of_the_previous_schema_reads_a_new_alert_kind_as_other() {
+        // Members' consumers built on Alert.v3 meet VICTIM_NOTIFICATION:
+        // the enum's default makes it OTHER for them, not an error.
+        let c = codec();
+        let schemas = Schemas::get().unwrap();
+        let v3 = schemas
+            .history()
+            .iter()
+            .filter(|(rt, _)| *rt == RecordType::Alert)
+            .map(|(_, s)| s)
+            .next_back()
+            .unwrap();
+        let alert = AlertRecord {
+            kind: AlertKind::VictimNotification,
+            ..sample_alert()
+        };
+        let bytes = c.encode(RecordType::Alert, &alert).unwrap();
+        let body = &bytes[10..];
+        let now = schemas.schema(RecordType::Alert);
+        let reader = GenericDatumReader::builder(now)
+            .reader_schema(v3)
+            .build()
+            .unwrap();
+        let read = reader.read_value(&mut &body[..]).unwrap();
+        let apache_avro::types::Value::Record(fields) = read else {
+            panic!("a record");
+        };
+        let kind = fields.iter().find(|(n, _)| n == "kind").unwrap();
+        assert_eq!(
+            kind.1,
+            apache_avro::types::Value::Enum(6, "OTHER".into()),
+            "{kind:?}"
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn schema_files() -> [(&'static str, &'static str); 5] {
 /// topics (`schemas/history/`): decoded by resolving them against the
 /// current schema (new fields take their defaults). Rule 5 of
 /// `schemas/README.md`.
-pub fn history_files() -> [(RecordType, &'static str, &'static str); 3] {
+pub fn history_files() -> [(RecordType, &'static str, &'static str); 4] {
     [
         (
             RecordType::Alert,
@@ -81,6 +81,11 @@ pub fn history_files() -> [(RecordType, &'static str, &'static str); 3] {
             RecordType::Alert,
             "history/Alert.v2.avsc",
             include_str!("../../../schemas/history/Alert.v2.avsc"),
+        ),
+        (
+            RecordType::Alert,
+            "history/Alert.v3.avsc",
+            include_str!("../../../schemas/history/Alert.v3.avsc"),
         ),
         (
             RecordType::CampaignUpdate,
