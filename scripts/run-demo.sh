@@ -70,6 +70,16 @@ if grep -q "secure-payroll-check.example" "$STIX" 2>/dev/null; then
 else
   echo "(no alert for smallbiz yet; see $LOG)"
 fi
+# Feeds a member's firewall and IDS pull (the gateway serves the same at
+# /v1/feeds/NAME): gridco's block list of addresses and its Suricata
+# rules. The demo's reports are months old, so their scores have decayed
+# below the default min_score 0.3: shown with --min-score 0.
+echo
+echo "== Feeds: gridco's address block list and Suricata rules (cisp-intake feed) =="
+"$BIN/cisp-intake" feed --member gridco ip.txt --min-score 0 || echo "(the feed could not be built)"
+"$BIN/cisp-intake" feed --member gridco suricata.rules --min-score 0 || echo "(the rules could not be built)"
+echo "a firewall polls: curl -H \"Authorization: Bearer \$KEY\" -H \"If-None-Match: \$ETAG\" 'http://127.0.0.1:8088/v1/feeds/ip.txt?min_score=0.5'"
+
 CAMPAIGNS_STIX="$CISP_ROOT/reports/fusion-cell-campaigns.stix.json"
 "$BIN/cisp-intake" export-stix --member fusion-cell --campaigns --out "$CAMPAIGNS_STIX" 2>/dev/null \
   && echo "the Fusion Cell's campaigns, with attributions, as STIX 2.1: $CAMPAIGNS_STIX" \

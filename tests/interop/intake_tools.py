@@ -7,6 +7,9 @@
                                   DIR/expect.json: what each producer put in
   intake_tools.py validate FILE   check a STIX 2.1 bundle with the OASIS
                                   `stix2-validator`; exit 1 if invalid
+  intake_tools.py suricata FILE   parse Suricata rules with `suricataparser`;
+                                  print [{sid, rev, msg}]; exit 1 if a rule
+                                  line does not parse
   intake_tools.py taxii URL KEY COLLECTION_ALERTS
                                   read an alerts collection with the OASIS
                                   `taxii2-client`, page by added_after,
@@ -245,12 +248,34 @@ def taxii(url, key, alerts_collection, member):
     return 0
 
 
+def suricata(path):
+    from suricataparser import parse_rule
+
+    out, bad = [], []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            r = parse_rule(line)
+            if r is None:
+                bad.append(line)
+            else:
+                out.append({"sid": r.sid, "rev": r.rev, "msg": r.msg})
+    for b in bad:
+        print(f"not a rule: {b}", file=sys.stderr)
+    print(json.dumps(out))
+    return 1 if bad else 0
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "fixtures":
         fixtures(argv[2])
         return 0
     if len(argv) >= 3 and argv[1] == "validate":
         return validate(argv[2])
+    if len(argv) >= 3 and argv[1] == "suricata":
+        return suricata(argv[2])
     if len(argv) >= 6 and argv[1] == "taxii":
         return taxii(argv[2], argv[3], argv[4], argv[5])
     print(__doc__, file=sys.stderr)

@@ -1,7 +1,7 @@
 //! From engine outputs to wire records and ClickHouse rows.
 
 use cisp_engine::{Alert, CampaignView};
-use cisp_model::{Attribution, Observable, Registry, Submission};
+use cisp_model::{Attribution, Distribution, Observable, Registry, Submission};
 use cisp_wire::records::{
     AlertRecord, CampaignUpdateRecord, ObservableRecord, RelatedSubmissionRecord,
 };
@@ -300,6 +300,18 @@ pub fn submission_facts(
         source_partition: src.partition,
         source_offset: src.offset,
         body: serde_json::to_string(s)?,
+        audience_members: match &s.distribution {
+            Distribution::NamedMembers { members } => {
+                members.iter().map(ToString::to_string).collect()
+            }
+            _ => Vec::new(),
+        },
+        audience_groups: match &s.distribution {
+            Distribution::SharingGroups { groups } => {
+                groups.iter().map(ToString::to_string).collect()
+            }
+            _ => Vec::new(),
+        },
     };
     Ok(SubmissionFacts {
         submission,

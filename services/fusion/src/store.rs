@@ -45,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "007_attribution.sql",
         include_str!("../../../schemas/clickhouse/007_attribution.sql"),
     ),
+    (
+        "008_audience.sql",
+        include_str!("../../../schemas/clickhouse/008_audience.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -72,6 +76,9 @@ pub struct SubmissionRow {
     pub source_offset: i64,
     /// The validated submission as JSON: what the replay feeds the engine.
     pub body: String,
+    /// Its distribution's named members and sharing groups (008).
+    pub audience_members: Vec<String>,
+    pub audience_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]

@@ -32,6 +32,7 @@ pub mod collect;
 pub mod csv;
 pub mod eml;
 mod error;
+pub mod feed;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;

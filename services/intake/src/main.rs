@@ -97,6 +97,26 @@ enum Command {
         #[arg(long, env = "CISP_MEMBER_PASSWORD_FILE")]
         password_file: Option<PathBuf>,
     },
+    /// Print one of the member's feeds (block list, CSV, Suricata rules,
+    /// STIX indicators), built from ClickHouse as the gateway serves it at
+    /// `/v1/feeds/NAME`.
+    Feed {
+        #[arg(long)]
+        member: String,
+        /// ip.txt, domain.txt, url.txt, hash.txt, indicators.csv,
+        /// suricata.rules or stix.json.
+        name: String,
+        #[arg(long)]
+        min_score: Option<f64>,
+        /// Comma-separated observable types.
+        #[arg(long)]
+        types: Option<String>,
+        #[arg(long)]
+        max_tlp: Option<String>,
+        /// Last seen at or after (YYYY-MM-DD[THH:MM:SSZ]).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Run the HTTP upload and TAXII 2.1 gateway.
     Gateway {
         #[arg(long, env = "CISP_INTAKE_LISTEN", default_value = "127.0.0.1:8088")]
@@ -306,6 +326,35 @@ async fn main() -> anyhow::Result<()> {
                 eprintln!("wrote {what} as STIX to {}", out.display());
             }
         }
+        Command::Feed {
+            member,
+            name,
+            min_score,
+            types,
+            max_tlp,
+            since,
+        } => {
+            let member = MemberId::parse(&member)?;
+            let registry = intake(&cfg)?.registry;
+            let params = cisp_intake::feed::FeedParams {
+                min_score,
+                types,
+                max_tlp,
+                since,
+            };
+            let body = cisp_intake::feed::build(
+                &cfg.clickhouse.client(),
+                &cfg.clickhouse.database,
+                &registry,
+                &member,
+                &name,
+                &params,
+                gateway::now_ms(),
+            )
+            .await?;
+            print!("{}", body.text);
+            eprintln!("{} values in {name} for {member}", body.count);
+        }
         Command::Gateway {
             listen,
             keys,
@@ -326,7 +375,9 @@ async fn main() -> anyhow::Result<()> {
                 Publisher::new(client.clone(), &cfg.kafka.topic_prefix)?,
                 client,
                 &cfg.kafka.topic_prefix,
-            )?;
+            )?
+            // The member feeds read ClickHouse (what the fusion service wrote).
+            .with_store(cfg.clickhouse.client(), &cfg.clickhouse.database);
             let (tx, rx) = tokio::sync::oneshot::channel();
             let server = tokio::spawn(gateway::serve(gw, listen, tx, async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -25,6 +25,7 @@
 
 mod auth;
 mod feeds;
+mod member_feeds;
 mod taxii;
 mod upload;
 
@@ -69,6 +70,9 @@ pub struct Gateway {
     metrics: Metrics,
     /// The latest TAXII status resources, with the member each belongs to.
     statuses: Mutex<VecDeque<(MemberId, String, Value)>>,
+    /// ClickHouse (read-only use) and its database, for the member feeds;
+    /// `None`: the feeds answer 503.
+    store: Option<(clickhouse::Client, String)>,
 }
 
 /// TAXII status resources kept for `GET …/status/{id}/`.
@@ -90,7 +94,14 @@ impl Gateway {
             topic_prefix: topic_prefix.to_owned(),
             metrics: Metrics::new()?,
             statuses: Mutex::new(VecDeque::new()),
+            store: None,
         })
+    }
+
+    /// Serves the member feeds from this ClickHouse database.
+    pub fn with_store(mut self, client: clickhouse::Client, database: &str) -> Gateway {
+        self.store = Some((client, database.to_owned()));
+        self
     }
 
     /// Converts, counts and, unless a dry run, publishes one upload (one
@@ -190,6 +201,7 @@ pub fn router(gw: Shared) -> Router {
         .unwrap_or(1 << 20);
     Router::new()
         .route("/v1/submissions", post(upload))
+        .route("/v1/feeds/{name}", get(member_feeds::feed))
         .route("/taxii2/", get(discovery))
         .route("/taxii2/cisp/", get(api_root))
         .route("/taxii2/cisp/collections/", get(list_collections))

@@ -100,7 +100,7 @@ pub fn pattern_for(kind: ObservableKind, value: &str) -> Option<String> {
     Some(format!("[{path} = {}]", literal(value)))
 }
 
-fn tlp_marking(tlp: Tlp) -> (&'static str, &'static str) {
+pub(crate) fn tlp_marking(tlp: Tlp) -> (&'static str, &'static str) {
     let name = match tlp {
         Tlp::Clear => "clear",
         Tlp::Green => "green",
@@ -117,7 +117,7 @@ fn tlp_marking(tlp: Tlp) -> (&'static str, &'static str) {
 
 /// The TLP 2.0 marking-definition object for `tlp`, as the OASIS
 /// extension defines it.
-fn marking_definition(tlp: Tlp) -> Value {
+pub(crate) fn marking_definition(tlp: Tlp) -> Value {
     let (id, name) = tlp_marking(tlp);
     json!({
         "type": "marking-definition",
@@ -133,7 +133,7 @@ fn marking_definition(tlp: Tlp) -> Value {
 
 /// The CiSP Fusion Cell as the `identity` that produced every bundle, and
 /// its id.
-fn producer() -> (String, Value) {
+pub(crate) fn producer() -> (String, Value) {
     let id = stix_id("identity", "fusion-cell");
     let created = timestamp(EPOCH_2026);
     let identity = json!({

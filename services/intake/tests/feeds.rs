@@ -1,0 +1,522 @@
+//! Member feeds as a SOC uses them (issue 23), on the real stack: reports
+//! of every audience go through the broker and the fusion service into
+//! ClickHouse; two members poll their feeds through the gateway with their
+//! own keys, and each sees exactly its audience's values; no block list
+//! holds a warn-listed value; a poll with the last ETag answers 304; the
+//! Suricata rules parse with `suricataparser` and the STIX bundle passes
+//! the OASIS validator (tools no one here wrote).
+
+#![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use cisp_model::{MemberId, ObservableKind, Scope, Tlp};
+use cisp_testkit::{community_record, python, repo_root, wait_durable, TestEnv};
+use cisp_wire::records::SubmissionRecord;
+
+/// An HTTP/1.1 GET with extra headers: (status, headers, body).
+async fn get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    key: Option<&str>,
+    extra: &[(&str, &str)],
+) -> (u16, String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    if let Some(k) = key {
+        head.push_str(&format!("Authorization: Bearer {k}\r\n"));
+    }
+    for (n, v) in extra {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let text = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+    .await
+    .unwrap();
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, headers.to_owned(), body.to_owned())
+}
+
+fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
+    headers.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn report(
+    member: &str,
+    id: &str,
+    tlp: Tlp,
+    scope: Scope,
+    list: &[&str],
+    obs: &[(ObservableKind, &str)],
+) -> SubmissionRecord {
+    let mut r = community_record(member, id, obs);
+    r.submitted_at = cisp_intake::gateway::now_ms();
+    r.tlp = tlp;
+    r.distribution.scope = scope;
+    match scope {
+        Scope::NamedMembers => r.distribution.members = list.iter().map(|s| (*s).into()).collect(),
+        Scope::SharingGroups => r.distribution.groups = list.iter().map(|s| (*s).into()).collect(),
+        _ => {}
+    }
+    r.confidence = 80;
+    r
+}
+
+fn lines(body: &str) -> BTreeSet<String> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_feeds() {
+    use ObservableKind::*;
+    let env = TestEnv::new();
+    let (trigger, running) = env.start().await;
+    let p = env.producer();
+    let u = env.prefix().replace('_', "-");
+    let community = format!("community-{u}.example");
+    let finance = format!("finance-only-{u}.example");
+    let energy_url = format!("https://energy-{u}.example/x;y");
+    let red = format!("red-only-{u}.example");
+    let records: Vec<SubmissionRecord> = vec![
+        report(
+            "smallbiz",
+            "F-1",
+            Tlp::Green,
+            Scope::Community,
+            &[],
+            &[(Domain, community.as_str()), (Ipv4, "198.51.100.10")],
+        ),
+        report(
+            "lakeside-bs",
+            "F-2",
+            Tlp::Amber,
+            Scope::Sector,
+            &[],
+            &[(Domain, finance.as_str())],
+        ),
+        report(
+            "healthtrust",
+            "F-3",
+            Tlp::Amber,
+            Scope::NamedMembers,
+            &["gridco"],
+            &[(Ipv4, "198.51.100.30")],
+        ),
+        report(
+            "waterworks",
+            "F-4",
+            Tlp::Amber,
+            Scope::SharingGroups,
+            &["energy-isac"],
+            &[(Url, energy_url.as_str())],
+        ),
+        // Warn-listed: a public resolver and a private address.
+        report(
+            "smallbiz",
+            "F-5",
+            Tlp::Green,
+            Scope::Community,
+            &[],
+            &[
+                (Ipv4, "8.8.8.8"),
+                (Ipv4, "10.0.0.5"),
+                (Ipv4, "198.51.100.11"),
+            ],
+        ),
+        report(
+            "smallbiz",
+            "F-6",
+            Tlp::Red,
+            Scope::NamedMembers,
+            &["northbank"],
+            &[(Domain, red.as_str())],
+        ),
+    ];
+    env.submit_all(&p, &records).await;
+    wait_durable(&running, records.len() as u64).await;
+
+    let dir = std::env::temp_dir().join(cisp_testkit::unique("feeds-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys_path = dir.join("keys.toml");
+    let north =
+        cisp_intake::keys::add(&keys_path, &MemberId::parse("northbank").unwrap(), "soc").unwrap();
+    let grid =
+        cisp_intake::keys::add(&keys_path, &MemberId::parse("gridco").unwrap(), "soc").unwrap();
+    let client = env
+        .config
+        .kafka
+        .client_as_user("cisp-intake", "cisp-intake", None)
+        .unwrap();
+    let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
+    let gw = cisp_intake::gateway::Gateway::new(
+        cisp_intake::Intake {
+            registry: std::sync::Arc::new(registry),
+            limits: env.config.limits.clone(),
+        },
+        cisp_intake::keys::Keys::load(&keys_path).unwrap(),
+        cisp_intake::publish::Publisher::new(client.clone(), env.prefix()).unwrap(),
+        client,
+        env.prefix(),
+    )
+    .unwrap()
+    .with_store(
+        env.config.clickhouse.client(),
+        &env.config.clickhouse.database,
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cisp_intake::gateway::serve(
+        gw,
+        "127.0.0.1:0".parse().unwrap(),
+        tx,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let addr = rx.await.unwrap();
+
+    // Each member: exactly its audience.
+    let feed = |key: &'static str, name: &'static str| {
+        let key = key.to_owned();
+        async move {
+            let (status, headers, body) =
+                get(addr, &format!("/v1/feeds/{name}"), Some(&key), &[]).await;
+            assert_eq!(status, 200, "{name}: {body}");
+            (headers, body)
+        }
+    };
+    let north: &'static str = Box::leak(north.into_boxed_str());
+    let grid: &'static str = Box::leak(grid.into_boxed_str());
+    let nd = lines(&feed(north, "domain.txt").await.1);
+    let gd = lines(&feed(grid, "domain.txt").await.1);
+    let ni = lines(&feed(north, "ip.txt").await.1);
+    let gi = lines(&feed(grid, "ip.txt").await.1);
+    let gu = lines(&feed(grid, "url.txt").await.1);
+    let nu = lines(&feed(north, "url.txt").await.1);
+    eprintln!("northbank: {nd:?} {ni:?} {nu:?}\ngridco: {gd:?} {gi:?} {gu:?}");
+    assert!(nd.contains(&community) && nd.contains(&finance), "{nd:?}");
+    assert!(
+        !nd.contains(&red),
+        "RED is above the default max_tlp (AMBER)"
+    );
+    assert!(gd.contains(&community) && !gd.contains(&finance), "{gd:?}");
+    assert!(
+        ni.contains("198.51.100.10") && ni.contains("198.51.100.11"),
+        "{ni:?}"
+    );
+    assert!(
+        !ni.contains("198.51.100.30"),
+        "named for gridco only: {ni:?}"
+    );
+    assert!(gi.contains("198.51.100.30"), "{gi:?}");
+    for list in [&ni, &gi] {
+        assert!(
+            !list.contains("8.8.8.8") && !list.contains("10.0.0.5"),
+            "warn-listed values in a block list: {list:?}"
+        );
+    }
+    assert!(
+        gu.iter()
+            .any(|l| l.starts_with(&format!("https://energy-{u}.example/"))),
+        "{gu:?}"
+    );
+    assert!(
+        nu.iter().all(|l| !l.contains("energy-")),
+        "a group northbank is not in: {nu:?}"
+    );
+    let (_, red_body) = {
+        let (status, h, b) = get(addr, "/v1/feeds/domain.txt?max_tlp=red", Some(north), &[]).await;
+        assert_eq!(status, 200);
+        (h, b)
+    };
+    assert!(
+        lines(&red_body).contains(&red),
+        "named for northbank, asked for up to RED"
+    );
+    let (_, _, grid_red) = get(addr, "/v1/feeds/domain.txt?max_tlp=red", Some(grid), &[]).await;
+    assert!(
+        !lines(&grid_red).contains(&red),
+        "never another member's RED"
+    );
+
+    // Conditional GET: the same ETag answers 304 with no body.
+    let (headers, _) = feed(grid, "ip.txt").await;
+    let etag = header(&headers, "etag").unwrap().to_owned();
+    let (status, _, body) = get(
+        addr,
+        "/v1/feeds/ip.txt",
+        Some(grid),
+        &[("If-None-Match", &etag)],
+    )
+    .await;
+    assert_eq!(status, 304, "{body}");
+    assert!(body.is_empty());
+    let lm = header(&headers, "last-modified").unwrap().to_owned();
+    let (status, _, _) = get(
+        addr,
+        "/v1/feeds/ip.txt",
+        Some(grid),
+        &[("If-Modified-Since", &lm)],
+    )
+    .await;
+    assert_eq!(status, 304);
+    let (status, _, _) = get(
+        addr,
+        "/v1/feeds/ip.txt",
+        Some(grid),
+        &[("If-None-Match", "\"something-else\"")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Outside parsers: Suricata rules and the STIX bundle.
+    let rules = feed(grid, "suricata.rules").await.1;
+    let rules_path = dir.join("grid.rules");
+    std::fs::write(&rules_path, &rules).unwrap();
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/interop/intake_tools.py"))
+        .args(["suricata", rules_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "suricataparser refused: {}\n{rules}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sids: BTreeSet<String> = parsed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["sid"].to_string())
+        .collect();
+    let network = gd.len() + gi.len() + gu.len();
+    assert_eq!(
+        parsed.as_array().unwrap().len(),
+        network,
+        "one rule per network value:\n{rules}"
+    );
+    assert_eq!(sids.len(), network, "distinct sids");
+    let stix = feed(grid, "stix.json").await.1;
+    let stix_path = dir.join("grid.json");
+    std::fs::write(&stix_path, &stix).unwrap();
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/interop/intake_tools.py"))
+        .args(["validate", stix_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stix2-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = feed(north, "indicators.csv").await.1;
+    assert!(
+        csv.starts_with("type,value,score,tlp,first_seen,last_seen\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(&finance));
+
+    // Without a key, nothing; an unknown feed, 404.
+    assert_eq!(get(addr, "/v1/feeds/ip.txt", None, &[]).await.0, 401);
+    assert_eq!(
+        get(addr, "/v1/feeds/everything.txt", Some(north), &[])
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get(addr, "/v1/feeds/ip.txt?min_score=7", Some(north), &[])
+            .await
+            .0,
+        400
+    );
+
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+    trigger.trigger();
+    running.join().await.unwrap();
+    env.drop_database().await;
+}
+
+/// The feeds' audience rule in SQL is the engine's `Registry::may_see`:
+/// for hundreds of random distributions over the partnership's registry,
+/// ClickHouse selects for each member exactly the submissions `may_see`
+/// lets it see (the property oracle of the alerts, applied to the SQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_audience_in_sql_is_the_engines_rule_for_every_member() {
+    use cisp_model::{Distribution, GroupId};
+    let env = TestEnv::new();
+    env.store().migrate().await.unwrap();
+    let db = &env.config.clickhouse.database;
+    let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
+    let members: Vec<&cisp_model::Member> = registry.members().collect();
+    let groups: Vec<GroupId> = members
+        .iter()
+        .flat_map(|m| m.groups.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // A small deterministic generator (no dependency for one test).
+    let mut state: u64 = 0x5eed_cafe;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut rows = Vec::new();
+    let mut dists = Vec::new();
+    for i in 0..400 {
+        let submitter = members[next(members.len())];
+        let dist = match next(5) {
+            0 => Distribution::FusionCellOnly,
+            1 => Distribution::NamedMembers {
+                members: (0..1 + next(3))
+                    .map(|_| members[next(members.len())].id.clone())
+                    .collect(),
+            },
+            2 => Distribution::SharingGroups {
+                groups: (0..1 + next(2))
+                    .map(|_| groups[next(groups.len())].clone())
+                    .collect(),
+            },
+            3 => Distribution::Sector,
+            _ => Distribution::Community,
+        };
+        let list = |v: Vec<String>| {
+            format!(
+                "[{}]",
+                v.iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        };
+        let (named, grouped) = match &dist {
+            Distribution::NamedMembers { members } => {
+                (members.iter().map(ToString::to_string).collect(), vec![])
+            }
+            Distribution::SharingGroups { groups } => {
+                (vec![], groups.iter().map(ToString::to_string).collect())
+            }
+            _ => (vec![], vec![]),
+        };
+        rows.push(format!(
+            "('{}', 's{i}', '{}', '{}', {}, {})",
+            submitter.id,
+            dist.scope().name(),
+            submitter.sector,
+            list(named),
+            list(grouped)
+        ));
+        dists.push((submitter.id.clone(), dist));
+    }
+    let client = env.config.clickhouse.client();
+    client
+        .query(&format!(
+            "INSERT INTO {db}.submissions (member_id, submission_id, scope, sector, audience_members, audience_groups) VALUES {}",
+            rows.join(", ")
+        ))
+        .execute()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for reader in &members {
+        let sql = format!(
+            "SELECT submission_id FROM {db}.submissions WHERE {}",
+            cisp_intake::feed::visible_sql(reader)
+        );
+        let got: BTreeSet<String> = client
+            .query(&sql)
+            .fetch_all::<String>()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        let want: BTreeSet<String> = dists
+            .iter()
+            .enumerate()
+            .filter(|(_, (submitter, dist))| registry.may_see(&reader.id, submitter, dist))
+            .map(|(i, _)| format!("s{i}"))
+            .collect();
+        assert_eq!(
+            got, want,
+            "{} sees other submissions in SQL than may_see says",
+            reader.id
+        );
+        checked += want.len();
+    }
+    assert!(checked > 400, "the check saw {checked} visible pairs");
+    env.drop_database().await;
+}
+
+/// What a feed of 100 000 indicators costs: `cargo test --release -p
+/// cisp-intake --test feeds -- --ignored --nocapture` (BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check: run by hand"]
+async fn a_feed_of_100000_indicators_timed() {
+    let env = TestEnv::new();
+    env.store().migrate().await.unwrap();
+    let db = &env.config.clickhouse.database;
+    let client = env.config.clickhouse.client();
+    for sql in [
+        format!("INSERT INTO {db}.submissions (member_id, submission_id, scope, sector, tlp) SELECT 'smallbiz', concat('b', toString(number)), 'community', 'retail', 'GREEN' FROM numbers(100)"),
+        format!("INSERT INTO {db}.observations (observed_at, member_id, submission_id, obs_type, value, tlp, scope, sector, confidence) \
+                 SELECT now(), 'smallbiz', concat('b', toString(number % 100)), if(number % 2 = 0, 'ipv4', 'domain'), \
+                 if(number % 2 = 0, concat('11.', toString(intDiv(number, 65536) % 256), '.', toString(intDiv(number, 256) % 256), '.', toString(number % 256)), \
+                    concat('h', toString(number), '.feed-test.example')), 'GREEN', 'community', 'retail', 80 FROM numbers(100000)"),
+    ] {
+        client.query(&sql).execute().await.unwrap();
+    }
+    let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
+    let gridco = MemberId::parse("gridco").unwrap();
+    let f = cisp_intake::feed::FeedParams::default()
+        .filters(&[ObservableKind::Ipv4, ObservableKind::Domain])
+        .unwrap();
+    let now = cisp_intake::gateway::now_ms();
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        let items = cisp_intake::feed::indicators(&client, db, &registry, &gridco, &f, now)
+            .await
+            .unwrap();
+        let query = t.elapsed();
+        let t = std::time::Instant::now();
+        let list = cisp_intake::feed::render_list("gridco", "ip", &items, now);
+        let csv = cisp_intake::feed::render_csv(&items);
+        let rules = cisp_intake::feed::render_suricata("gridco", &items, now);
+        let stix = cisp_intake::feed::render_stix("gridco", &items, f.min_score, now).to_string();
+        let render = t.elapsed();
+        println!(
+            "round {round}: {} indicators; query {:.2} s; rendering all four formats {:.2} s; bytes: list {}, csv {}, suricata {}, stix {}",
+            items.len(),
+            query.as_secs_f64(),
+            render.as_secs_f64(),
+            list.len(),
+            csv.len(),
+            rules.len(),
+            stix.len()
+        );
+        assert_eq!(items.len(), 100_000);
+    }
+    env.drop_database().await;
+}
