@@ -171,14 +171,7 @@ impl Engine {
         }
 
         // Phase two: build.
-        let ctx = Ctx {
-            registry: &self.registry,
-            key: &self.key,
-            limits: &self.limits,
-            k_anonymity: self.config.k_anonymity as usize,
-            now_ms: ingest.now_ms,
-            published_ms: ingest.published_at_ms,
-        };
+        let ctx = self.ctx(ingest);
         let fusion_campaign = self.campaigns[&root].id.clone();
         let new = &self.subs[si as usize];
         let label = |reader: &MemberId| -> Option<CampaignId> {
@@ -419,6 +412,18 @@ impl Engine {
     /// Alerts about the new submission itself, not its campaign: sector
     /// targeting, partner advisories, supply chain. Each goes only to
     /// members in the submission's audience.
+    /// What every alert of one ingest is built with.
+    fn ctx(&self, ingest: Ingest) -> Ctx<'_> {
+        Ctx {
+            registry: &self.registry,
+            key: &self.key,
+            limits: &self.limits,
+            k_anonymity: self.config.k_anonymity as usize,
+            now_ms: ingest.now_ms,
+            published_ms: ingest.published_at_ms,
+        }
+    }
+
     /// One alert per Fusion Cell member for each attribution change
     /// (issue 26): attribution is computed from the whole campaign, which
     /// only the Fusion Cell sees, so members hear of actors through their
@@ -433,14 +438,7 @@ impl Engine {
         if changes.is_empty() {
             return Vec::new();
         }
-        let ctx = Ctx {
-            registry: &self.registry,
-            key: &self.key,
-            limits: &self.limits,
-            k_anonymity: self.config.k_anonymity as usize,
-            now_ms: ingest.now_ms,
-            published_ms: ingest.published_at_ms,
-        };
+        let ctx = self.ctx(ingest);
         let trigger = &self.subs[si as usize];
         let mut alerts = Vec::new();
         for change in changes {

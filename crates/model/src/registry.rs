@@ -97,56 +97,12 @@ impl Registry {
         let mut own_domains: BTreeMap<String, Vec<MemberId>> = BTreeMap::new();
         let mut own_networks = Vec::new();
         for mut m in members {
-            if m.suppliers.len() > Self::MAX_SUPPLIERS {
-                return Err(ModelError::Registry(format!(
-                    "member {} declares more than {} suppliers",
-                    m.id,
-                    Self::MAX_SUPPLIERS
-                )));
-            }
-            let mut normalised = BTreeSet::new();
+            m.suppliers = normalised(&m.id, &m.suppliers, ObservableKind::Domain, "supplier")?;
             for d in &m.suppliers {
-                let o = Observable::parse(ObservableKind::Domain, d)
-                    .map_err(|e| ModelError::Registry(format!("member {}: supplier {e}", m.id)))?;
-                suppliers
-                    .entry(o.value().to_owned())
-                    .or_default()
-                    .push(m.id.clone());
-                normalised.insert(o.value().to_owned());
+                suppliers.entry(d.clone()).or_default().push(m.id.clone());
             }
-            m.suppliers = normalised;
-            if m.domains.len() > Self::MAX_SUPPLIERS {
-                return Err(ModelError::Registry(format!(
-                    "member {} declares more than {} domains",
-                    m.id,
-                    Self::MAX_SUPPLIERS
-                )));
-            }
-            m.domains = m
-                .domains
-                .iter()
-                .map(|d| {
-                    Observable::parse(ObservableKind::Domain, d)
-                        .map(|o| o.value().to_owned())
-                        .map_err(|e| ModelError::Registry(format!("member {}: domain {e}", m.id)))
-                })
-                .collect::<Result<_, _>>()?;
-            if m.networks.len() > Self::MAX_SUPPLIERS {
-                return Err(ModelError::Registry(format!(
-                    "member {} declares more than {} networks",
-                    m.id,
-                    Self::MAX_SUPPLIERS
-                )));
-            }
-            m.networks = m
-                .networks
-                .iter()
-                .map(|d| {
-                    Observable::parse(ObservableKind::Cidr, d)
-                        .map(|o| o.value().to_owned())
-                        .map_err(|e| ModelError::Registry(format!("member {}: network {e}", m.id)))
-                })
-                .collect::<Result<_, _>>()?;
+            m.domains = normalised(&m.id, &m.domains, ObservableKind::Domain, "domain")?;
+            m.networks = normalised(&m.id, &m.networks, ObservableKind::Cidr, "network")?;
             for d in &m.domains {
                 own_domains.entry(d.clone()).or_default().push(m.id.clone());
             }
@@ -353,6 +309,30 @@ impl Registry {
             Distribution::Community => true,
         }
     }
+}
+
+/// A member's declared values of `kind` (suppliers, own domains, own
+/// networks), normalised; at most [`Registry::MAX_SUPPLIERS`] of each.
+fn normalised(
+    member: &MemberId,
+    declared: &BTreeSet<String>,
+    kind: ObservableKind,
+    what: &str,
+) -> Result<BTreeSet<String>, ModelError> {
+    if declared.len() > Registry::MAX_SUPPLIERS {
+        return Err(ModelError::Registry(format!(
+            "member {member} declares more than {} {what}s",
+            Registry::MAX_SUPPLIERS
+        )));
+    }
+    declared
+        .iter()
+        .map(|d| {
+            Observable::parse(kind, d)
+                .map(|o| o.value().to_owned())
+                .map_err(|e| ModelError::Registry(format!("member {member}: {what} {e}")))
+        })
+        .collect()
 }
 
 /// Whether `ip` is inside `net`/`len` (same family only).

@@ -214,13 +214,8 @@ impl Converted {
     }
 }
 
-/// Converts `bytes` in `format` for `envelope`, without checking it
-/// against the registry (see [`Intake::prepare`]).
-pub fn convert(
-    format: Format,
-    bytes: &[u8],
-    envelope: &Envelope,
-) -> Result<Converted, IntakeError> {
+/// Refuses an upload over its format's limit, before parsing.
+fn check_size(format: Format, bytes: &[u8]) -> Result<(), IntakeError> {
     let max = max_input_bytes(format);
     if bytes.len() > max {
         return Err(IntakeError::TooLarge {
@@ -229,6 +224,17 @@ pub fn convert(
             max,
         });
     }
+    Ok(())
+}
+
+/// Converts `bytes` in `format` for `envelope`, without checking it
+/// against the registry (see [`Intake::prepare`]).
+pub fn convert(
+    format: Format,
+    bytes: &[u8],
+    envelope: &Envelope,
+) -> Result<Converted, IntakeError> {
+    check_size(format, bytes)?;
     match format {
         Format::Stix => stix::import(bytes, envelope),
         Format::Misp => misp::import(bytes, envelope),
@@ -290,14 +296,7 @@ pub fn convert_all(
 ) -> Result<Vec<Converted>, IntakeError> {
     match format {
         Format::Misp => {
-            let max = max_input_bytes(format);
-            if bytes.len() > max {
-                return Err(IntakeError::TooLarge {
-                    format: format.name(),
-                    len: bytes.len(),
-                    max,
-                });
-            }
+            check_size(format, bytes)?;
             misp::import_all(bytes, envelope)
         }
         _ => Ok(vec![convert(format, bytes, envelope)?]),

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -160,38 +162,8 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         cisp_intake::keys::add(&keys_path, &MemberId::parse("northbank").unwrap(), "soc").unwrap();
     let grid =
         cisp_intake::keys::add(&keys_path, &MemberId::parse("gridco").unwrap(), "soc").unwrap();
-    let client = env
-        .config
-        .kafka
-        .client_as_user("cisp-intake", "cisp-intake", None)
-        .unwrap();
-    let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
-    let gw = cisp_intake::gateway::Gateway::new(
-        cisp_intake::Intake {
-            registry: std::sync::Arc::new(registry),
-            limits: env.config.limits.clone(),
-        },
-        cisp_intake::keys::Keys::load(&keys_path).unwrap(),
-        cisp_intake::publish::Publisher::new(client.clone(), env.prefix()).unwrap(),
-        client,
-        env.prefix(),
-    )
-    .unwrap()
-    .with_store(
-        env.config.clickhouse.client(),
-        &env.config.clickhouse.database,
-    );
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cisp_intake::gateway::serve(
-        gw,
-        "127.0.0.1:0".parse().unwrap(),
-        tx,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let addr = rx.await.unwrap();
+    let gateway = common::RunningGateway::start(&env, &keys_path).await;
+    let addr = gateway.addr;
 
     // Each member: exactly its audience.
     let feed = |key: &'static str, name: &'static str| {
@@ -351,8 +323,7 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         400
     );
 
-    let _ = stop_tx.send(());
-    server.await.unwrap().unwrap();
+    gateway.stop().await;
     trigger.trigger();
     running.join().await.unwrap();
     env.drop_database().await;

@@ -14,6 +14,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -596,35 +598,8 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
         cisp_intake::keys::add(&keys_path, &MemberId::parse("northbank").unwrap(), "test").unwrap();
     let grid_key =
         cisp_intake::keys::add(&keys_path, &MemberId::parse("gridco").unwrap(), "test").unwrap();
-    // As the gateway connects: its own broker user, the stack's password.
-    let client = env
-        .config
-        .kafka
-        .client_as_user("cisp-intake", "cisp-intake", None)
-        .unwrap();
-    let registry = cisp_model::Registry::load(&env.config.registry_path).unwrap();
-    let gw = cisp_intake::gateway::Gateway::new(
-        cisp_intake::Intake {
-            registry: std::sync::Arc::new(registry),
-            limits: env.config.limits.clone(),
-        },
-        cisp_intake::keys::Keys::load(&keys_path).unwrap(),
-        cisp_intake::publish::Publisher::new(client.clone(), env.prefix()).unwrap(),
-        client,
-        env.prefix(),
-    )
-    .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cisp_intake::gateway::serve(
-        gw,
-        "127.0.0.1:0".parse().unwrap(),
-        tx,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let addr = rx.await.unwrap();
+    let gateway = common::RunningGateway::start(&env, &keys_path).await;
+    let addr = gateway.addr;
 
     let csv = b"type,value,role\nurl,https://payroll-update.example/login,payload-delivery\nipv4,198.51.100.99,\n";
     let (status, body) = http(
@@ -822,8 +797,7 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
     }
     assert!(!metrics.contains("northbank") && !metrics.contains("gridco"));
 
-    let _ = stop_tx.send(());
-    server.await.unwrap().unwrap();
+    gateway.stop().await;
     trigger.trigger();
     running.join().await.unwrap();
     env.drop_database().await;
