@@ -322,6 +322,39 @@ pub async fn build(
     })
 }
 
+/// `data` as a gzip member (RFC 1952): deflate (miniz) between the
+/// header and the CRC-32 and length trailer.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    out.extend(miniz_oxide::deflate::compress_to_vec(data, 6));
+    out.extend(crc32(data).to_le_bytes());
+    out.extend((data.len() as u32).to_le_bytes());
+    out
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as gzip uses it).
+fn crc32(data: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, e) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            *e = c;
+        }
+        t
+    });
+    !data.iter().fold(!0u32, |c, &b| {
+        table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
+    })
+}
+
 /// When `i`'s score decays below `min_score` (ms), for `valid_until`.
 pub fn valid_until_ms(i: &Indicator, min_score: f64) -> i64 {
     let h = cisp_engine::half_life_days(i.kind);
@@ -559,6 +592,19 @@ mod tests {
                 .unwrap_or(0)
         };
         assert!(rev(&newer) > rev(&rules));
+    }
+
+    #[test]
+    fn gzip_frames_deflate_with_the_standard_crc() {
+        // The check value of CRC-32 (IEEE): "123456789" → CBF43926.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        let z = gzip(b"hello hello hello");
+        assert_eq!(&z[..3], &[0x1f, 0x8b, 8]);
+        let inner = &z[10..z.len() - 8];
+        assert_eq!(
+            miniz_oxide::inflate::decompress_to_vec(inner).expect("inflates"),
+            b"hello hello hello"
+        );
     }
 
     #[test]

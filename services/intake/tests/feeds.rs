@@ -17,6 +17,40 @@ use cisp_model::{MemberId, ObservableKind, Scope, Tlp};
 use cisp_testkit::{community_record, python, repo_root, wait_durable, TestEnv};
 use cisp_wire::records::SubmissionRecord;
 
+/// An HTTP/1.1 GET with extra headers: (status, headers, body bytes).
+async fn get_raw(
+    addr: std::net::SocketAddr,
+    path: &str,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut head = format!(
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: Bearer {key}\r\n"
+    );
+    for (n, v) in extra {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let buf = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        buf
+    })
+    .await
+    .unwrap();
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let headers = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, headers, buf[end + 4..].to_vec())
+}
+
 /// An HTTP/1.1 GET with extra headers: (status, headers, body).
 async fn get(
     addr: std::net::SocketAddr,
@@ -255,6 +289,44 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         "/v1/feeds/ip.txt",
         Some(grid),
         &[("If-None-Match", "\"something-else\"")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Compressed for a client that accepts gzip: Python's gzip module (an
+    // implementation no one here wrote) gives back the plain feed.
+    let plain = feed(grid, "indicators.csv").await.1;
+    let (status, headers, zipped) = get_raw(
+        addr,
+        "/v1/feeds/indicators.csv",
+        grid,
+        &[("Accept-Encoding", "br, gzip;q=0.8")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-encoding"),
+        Some("gzip"),
+        "{headers}"
+    );
+    let gz_path = dir.join("grid.csv.gz");
+    std::fs::write(&gz_path, &zipped).unwrap();
+    let out = Command::new(python())
+        .args(["-c", "import gzip, sys; sys.stdout.buffer.write(gzip.decompress(open(sys.argv[1], 'rb').read()))"])
+        .arg(&gz_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), plain);
+    let (status, _, _) = get_raw(
+        addr,
+        "/v1/feeds/indicators.csv",
+        grid,
+        &[("Accept-Encoding", "gzip;q=0")],
     )
     .await;
     assert_eq!(status, 200);

@@ -1,7 +1,8 @@
 //! `GET /v1/feeds/{name}`: the caller's feeds (see [`crate::feed`]), with
-//! conditional GET: an `ETag` (a digest of the body) answered by
-//! `If-None-Match`, and `Last-Modified` (the newest sighting in the feed)
-//! answered by `If-Modified-Since` — firewalls poll.
+//! conditional GET: an `ETag` (a digest of what the feed holds) answered
+//! by `If-None-Match`, and `Last-Modified` (the newest sighting in the
+//! feed) answered by `If-Modified-Since` — firewalls poll; and gzip when
+//! the client accepts it (`Accept-Encoding`; its own `ETag`, `Vary`).
 //!
 //! | name | content type | values |
 //! |---|---|---|
@@ -55,13 +56,18 @@ pub(super) async fn feed(
             );
         }
     };
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
     let etag = format!(
-        "\"{}-{}\"",
+        "\"{}-{}{}\"",
         name,
         built.digest[..12]
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+            .collect::<String>(),
+        if gzip { "-gz" } else { "" }
     );
     let newest = built.newest_ms;
     let last_modified = httpdate::fmt_http_date(
@@ -88,15 +94,35 @@ pub(super) async fn feed(
         (header::ETAG, etag),
         (header::LAST_MODIFIED, last_modified),
         (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        (header::VARY, "Accept-Encoding".to_owned()),
     ];
     if not_modified {
         return (StatusCode::NOT_MODIFIED, common).into_response();
     }
-    (
-        StatusCode::OK,
-        common,
-        [(header::CONTENT_TYPE, built.media_type.to_owned())],
-        built.text,
-    )
-        .into_response()
+    let content_type = [(header::CONTENT_TYPE, built.media_type.to_owned())];
+    if gzip {
+        return (
+            StatusCode::OK,
+            common,
+            content_type,
+            [(header::CONTENT_ENCODING, "gzip".to_owned())],
+            crate::feed::gzip(built.text.as_bytes()),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, common, content_type, built.text).into_response()
+}
+
+/// Whether an `Accept-Encoding` value accepts gzip (and not with q=0).
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|part| {
+        let mut it = part.split(';').map(str::trim);
+        let coding = it.next().unwrap_or("");
+        let q_zero = it.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+    })
 }
