@@ -10,6 +10,9 @@
   intake_tools.py suricata FILE   parse Suricata rules with `suricataparser`;
                                   print [{sid, rev, msg}]; exit 1 if a rule
                                   line does not parse
+  intake_tools.py misp-feed DIR   load DIR/manifest.json and every event it
+                                  names (DIR/<uuid>.json) with CIRCL's
+                                  `pymisp`; print {events, values}
   intake_tools.py taxii URL KEY COLLECTION_ALERTS
                                   read an alerts collection with the OASIS
                                   `taxii2-client`, page by added_after,
@@ -268,6 +271,23 @@ def suricata(path):
     return 1 if bad else 0
 
 
+def misp_feed(dirname):
+    from pymisp import MISPEvent
+
+    with open(os.path.join(dirname, "manifest.json")) as f:
+        manifest = json.load(f)
+    values = []
+    for uuid, summary in manifest.items():
+        ev = MISPEvent()
+        with open(os.path.join(dirname, f"{uuid}.json")) as f:
+            ev.load(json.load(f))
+        assert ev.uuid == uuid, (ev.uuid, uuid)
+        assert ev.info == summary["info"]
+        values.extend(a.value for a in ev.attributes)
+    print(json.dumps({"events": len(manifest), "values": sorted(values)}))
+    return 0
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "fixtures":
         fixtures(argv[2])
@@ -276,6 +296,8 @@ def main(argv):
         return validate(argv[2])
     if len(argv) >= 3 and argv[1] == "suricata":
         return suricata(argv[2])
+    if len(argv) >= 3 and argv[1] == "misp-feed":
+        return misp_feed(argv[2])
     if len(argv) >= 6 and argv[1] == "taxii":
         return taxii(argv[2], argv[3], argv[4], argv[5])
     print(__doc__, file=sys.stderr)

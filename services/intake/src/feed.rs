@@ -247,6 +247,8 @@ pub fn feed_kinds(name: &str) -> Option<(&'static [ObservableKind], &'static str
             "text/plain; charset=utf-8",
         ),
         "stix.json" => (ALL, "application/stix+json;version=2.1"),
+        // A MISP feed: its manifest and one event per TLP (`misp/<uuid>.json`).
+        n if n.starts_with("misp/") && n.ends_with(".json") => (ALL, "application/json"),
         _ => return None,
     })
 }
@@ -296,6 +298,17 @@ pub async fn build(
         "indicators.csv" => render_csv(&items),
         "suricata.rules" => render_suricata(member, &items, now_ms),
         "stix.json" => render_stix(member, &items, filters.min_score, now_ms).to_string(),
+        "misp/manifest.json" => render_misp(member, &items).0.to_string(),
+        n if n.starts_with("misp/") => {
+            let uuid = n.trim_start_matches("misp/").trim_end_matches(".json");
+            render_misp(member, &items)
+                .1
+                .into_iter()
+                .find(|(u, _)| u == uuid)
+                .ok_or(FeedError::Unknown)?
+                .1
+                .to_string()
+        }
         list => render_list(member, list.trim_end_matches(".txt"), &items, now_ms),
     };
     let mut h = sha2::Sha256::new();
@@ -320,6 +333,101 @@ pub async fn build(
         digest: h.finalize().into(),
         newest_ms: items.iter().map(|i| i.last_seen_ms).max().unwrap_or(0),
     })
+}
+
+/// A UUID (version 4 layout) derived from `seed`, as MISP wants them.
+fn misp_uuid(seed: &str) -> String {
+    stix_id("misp", seed)
+        .trim_start_matches("misp--")
+        .to_owned()
+}
+
+/// MISP's (attribute type, category) for one of our types.
+fn misp_type(kind: ObservableKind) -> (&'static str, &'static str) {
+    use ObservableKind::*;
+    match kind {
+        Ipv4 | Ipv6 | Cidr => ("ip-dst", "Network activity"),
+        Domain => ("domain", "Network activity"),
+        Url => ("url", "Network activity"),
+        Email => ("email-src", "Payload delivery"),
+        Md5 => ("md5", "Payload delivery"),
+        Sha1 => ("sha1", "Payload delivery"),
+        Sha256 => ("sha256", "Payload delivery"),
+        Ssdeep => ("ssdeep", "Payload delivery"),
+        Tlsh => ("tlsh", "Payload delivery"),
+        Filename => ("filename", "Payload delivery"),
+        Asn => ("AS", "Network activity"),
+        Cve => ("vulnerability", "External analysis"),
+        Ja3 => ("ja3-fingerprint-md5", "Network activity"),
+    }
+}
+
+/// A MISP feed (what a MISP instance or PyMISP reads from a feed URL):
+/// the manifest (event uuid → summary) and one event per TLP of the
+/// values, each `{"Event": …}` with its `tlp:` tag and one `to_ids`
+/// attribute per value (the score in the comment, first and last seen).
+/// Uuids are derived from the member, the TLP and the values, so a poll
+/// updates rather than duplicates.
+pub fn render_misp(member: &str, items: &[Indicator]) -> (Value, Vec<(String, Value)>) {
+    let mut by_tlp: BTreeMap<Tlp, Vec<&Indicator>> = BTreeMap::new();
+    for i in items {
+        by_tlp.entry(i.tlp).or_default().push(i);
+    }
+    let org = json!({"name": "CiSP Fusion", "uuid": misp_uuid("org/cisp-fusion")});
+    let mut manifest = serde_json::Map::new();
+    let mut events = Vec::new();
+    for (tlp, list) in by_tlp {
+        let uuid = misp_uuid(&format!("event/{member}/{}", tlp.symbol()));
+        let newest = list.iter().map(|i| i.last_seen_ms).max().unwrap_or(0) / 1000;
+        let tag = format!("tlp:{}", tlp_marking(tlp).1);
+        let info = format!("CiSP Fusion indicators for {member} ({})", tlp.label());
+        let date = timestamp(newest * 1000).get(..10).unwrap_or("").to_owned();
+        let attributes: Vec<Value> = list
+            .iter()
+            .map(|i| {
+                let (ty, category) = misp_type(i.kind);
+                json!({
+                    "uuid": misp_uuid(&format!("attribute/{member}/{}/{}", i.kind.name(), i.value)),
+                    "type": ty,
+                    "category": category,
+                    "value": i.value,
+                    "to_ids": true,
+                    "timestamp": (i.last_seen_ms / 1000).to_string(),
+                    "comment": format!("CiSP Fusion score {:.2}", i.score),
+                    "first_seen": timestamp(i.first_seen_ms),
+                    "last_seen": timestamp(i.last_seen_ms),
+                })
+            })
+            .collect();
+        manifest.insert(
+            uuid.clone(),
+            json!({
+                "info": info,
+                "date": date,
+                "analysis": "2",
+                "threat_level_id": "4",
+                "timestamp": newest.to_string(),
+                "Orgc": org,
+                "Tag": [{"name": tag}],
+            }),
+        );
+        events.push((
+            uuid.clone(),
+            json!({"Event": {
+                "uuid": uuid,
+                "info": info,
+                "date": date,
+                "analysis": "2",
+                "threat_level_id": "4",
+                "published": true,
+                "timestamp": newest.to_string(),
+                "Orgc": org,
+                "Tag": [{"name": tag}],
+                "Attribute": attributes,
+            }}),
+        ));
+    }
+    (Value::Object(manifest), events)
 }
 
 /// `data` as a gzip member (RFC 1952): deflate (miniz) between the

@@ -373,6 +373,54 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The MISP feed: its manifest and events, loaded by CIRCL's pymisp.
+    let misp_dir = dir.join("misp");
+    std::fs::create_dir_all(&misp_dir).unwrap();
+    let manifest = feed(north, "misp/manifest.json").await.1;
+    std::fs::write(misp_dir.join("manifest.json"), &manifest).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    for uuid in manifest.as_object().unwrap().keys() {
+        let leaked: &'static str = Box::leak(format!("misp/{uuid}.json").into_boxed_str());
+        let event = feed(north, leaked).await.1;
+        std::fs::write(misp_dir.join(format!("{uuid}.json")), event).unwrap();
+    }
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/interop/intake_tools.py"))
+        .args(["misp-feed", misp_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pymisp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let misp_values: BTreeSet<String> = loaded["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        misp_values.contains(&finance) && misp_values.contains("198.51.100.10"),
+        "{loaded}"
+    );
+    assert!(
+        !misp_values.contains("198.51.100.30"),
+        "named for gridco only"
+    );
+    assert!(!misp_values.contains("8.8.8.8"));
+    assert_eq!(
+        get(
+            addr,
+            "/v1/feeds/misp/00000000-0000-4000-8000-000000000000.json",
+            Some(north),
+            &[]
+        )
+        .await
+        .0,
+        404
+    );
     let csv = feed(north, "indicators.csv").await.1;
     assert!(
         csv.starts_with("type,value,score,tlp,first_seen,last_seen\n"),

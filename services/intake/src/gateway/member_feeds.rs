@@ -13,6 +13,7 @@
 //! | `indicators.csv` | text/csv | every type |
 //! | `suricata.rules` | text/plain | addresses, domains, URLs |
 //! | `stix.json` | application/stix+json | every type STIX has a pattern for |
+//! | `misp/manifest.json`, `misp/<uuid>.json` | application/json | a MISP feed: one event per TLP |
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -21,6 +22,16 @@ use axum::response::{IntoResponse, Response};
 use super::auth::{caller, unauthorised};
 use super::{now_ms, problem, Shared};
 use crate::feed::{self, FeedError, FeedParams};
+
+/// `GET /v1/feeds/misp/{file}`: the MISP feed's manifest and events.
+pub(super) async fn misp_feed(
+    state: State<Shared>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    params: Query<FeedParams>,
+) -> Response {
+    feed(state, headers, Path(format!("misp/{file}")), params).await
+}
 
 pub(super) async fn feed(
     State(gw): State<Shared>,

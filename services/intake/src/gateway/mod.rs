@@ -202,6 +202,7 @@ pub fn router(gw: Shared) -> Router {
     Router::new()
         .route("/v1/submissions", post(upload))
         .route("/v1/feeds/{name}", get(member_feeds::feed))
+        .route("/v1/feeds/misp/{file}", get(member_feeds::misp_feed))
         .route("/taxii2/", get(discovery))
         .route("/taxii2/cisp/", get(api_root))
         .route("/taxii2/cisp/collections/", get(list_collections))
