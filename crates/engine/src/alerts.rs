@@ -217,6 +217,17 @@ pub(crate) struct Draft<'a> {
     pub(crate) fusion_campaign: &'a CampaignId,
 }
 
+/// "a phishing", "an incident", "an advisory".
+fn a_kind(kind: SubmissionKind) -> String {
+    let name = kind.name();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
+}
+
 pub(crate) fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
@@ -317,8 +328,8 @@ impl Draft<'_> {
             }
             What::SupplyChain { supplier } => {
                 let summary = format!(
-                    "your declared supplier {supplier} appears in a {} report from {trigger_from} ({example_text})",
-                    self.trigger.kind.name()
+                    "your declared supplier {supplier} appears in {} report from {trigger_from} ({example_text})",
+                    a_kind(self.trigger.kind)
                 );
                 (Severity::High, summary, (*supplier).to_owned())
             }
@@ -328,8 +339,8 @@ impl Draft<'_> {
             }
             What::VictimNotification { asset, owner: None } => {
                 let summary = format!(
-                    "your own asset {asset} appears in a {} report from {trigger_from} ({example_text})",
-                    self.trigger.kind.name()
+                    "your own asset {asset} appears in {} report from {trigger_from} ({example_text})",
+                    a_kind(self.trigger.kind)
                 );
                 (Severity::High, summary, (*asset).to_owned())
             }
@@ -338,8 +349,8 @@ impl Draft<'_> {
                 owner: Some(owner),
             } => {
                 let summary = format!(
-                    "{owner}'s own asset {asset} appears in a {} report from {trigger_from} that {owner} may not see ({example_text}): nothing was sent to {owner}",
-                    self.trigger.kind.name()
+                    "{owner}'s own asset {asset} appears in {} report from {trigger_from} that {owner} may not see ({example_text}): nothing was sent to {owner}",
+                    a_kind(self.trigger.kind)
                 );
                 (Severity::Medium, summary, format!("{owner}\u{0}{asset}"))
             }
