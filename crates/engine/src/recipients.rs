@@ -549,6 +549,9 @@ impl Engine {
                     .insert(o.observable.clone());
             }
         }
+        if owned.is_empty() {
+            return;
+        }
         // (A Fusion Cell member that made the report knows what it holds.)
         let fusion_cells: Vec<&MemberId> = reg
             .members()

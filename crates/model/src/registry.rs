@@ -225,7 +225,10 @@ impl Registry {
     /// address) or an address block holding the value's address.
     pub fn asset_matches<'a>(&'a self, o: &'a Observable) -> Vec<(&'a str, &'a MemberId)> {
         let mut out = Vec::new();
-        if let Some(host) = o.host() {
+        if self.own_domains.is_empty() && self.own_networks.is_empty() {
+            return out;
+        }
+        if let Some(host) = o.host().filter(|_| !self.own_domains.is_empty()) {
             let mut rest = host;
             loop {
                 if let Some((domain, ms)) = self.own_domains.get_key_value(rest) {
@@ -237,7 +240,9 @@ impl Registry {
                 }
             }
         }
-        if matches!(o.kind(), ObservableKind::Ipv4 | ObservableKind::Ipv6) {
+        if !self.own_networks.is_empty()
+            && matches!(o.kind(), ObservableKind::Ipv4 | ObservableKind::Ipv6)
+        {
             if let Ok(ip) = o.value().parse::<std::net::IpAddr>() {
                 for (net, len, declared, m) in &self.own_networks {
                     if in_network(ip, *net, *len) {
