@@ -109,10 +109,14 @@ start() {
     -Dcisp.kafka.log.dir="$LOGDIR" \
     -Dlog4j2.configurationFile="$CISP_ROOT/scripts/stack/kafka/log4j2.properties" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$PROPS"
-  wait_for "port_open $CISP_KAFKA_PORT || ! pid_alive $PID" 90 || true
+  # A fresh broker opens its port in seconds; one with thousands of
+  # partition folders (a developer's stack after many test runs) loads
+  # them first and can take minutes. A dead broker ends the wait at once.
+  local start_wait="${CISP_KAFKA_START_SECONDS:-300}"
+  wait_for "port_open $CISP_KAFKA_PORT || ! pid_alive $PID" "$start_wait" || true
   if ! port_open "$CISP_KAFKA_PORT"; then
     tail -20 "$STDOUT" "$LOG" >&2 2>/dev/null || true
-    die "broker did not open port $CISP_KAFKA_PORT within 90 s; logs: $LOG, $STDOUT"
+    die "broker did not open port $CISP_KAFKA_PORT within $start_wait s (CISP_KAFKA_START_SECONDS); logs: $LOG, $STDOUT"
   fi
   if ! wait_for "answers" 60; then
     tail -20 "$LOG" >&2 || true
