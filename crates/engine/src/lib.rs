@@ -70,7 +70,7 @@ pub use linking::Hop;
 pub use psl::PublicSuffixList;
 pub use query::{
     CampaignDetail, Candidate, ObservableDetail, ObservableSummary, Sighting, SubmissionSummary,
-    MAX_DETAIL_SUBMISSIONS,
+    VictimRelease, MAX_DETAIL_SUBMISSIONS,
 };
 pub use scoring::{half_life_days, indicator_score};
 pub use warnlist::{WarnList, WarnLists};

@@ -65,6 +65,17 @@ pub struct CampaignDetail {
 }
 
 /// One actor's case for a campaign (the Fusion Cell's view).
+/// What the Fusion Cell may tell a member whose asset is in a report the
+/// member may not see ([`Engine::victim_release`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VictimRelease {
+    /// Stable: releasing twice sends the same alert id.
+    pub alert_id: String,
+    /// The member's declared asset (domain or network), not the value.
+    pub asset: String,
+    pub kind: cisp_model::SubmissionKind,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
     pub actor_id: String,
@@ -350,6 +361,59 @@ impl Engine {
     }
 
     /// The campaign of submission `key` (without path compression).
+    /// Whether the Fusion Cell may release a victim notification about
+    /// submission `key` to `owner` (issue 23): the owner's own asset is in
+    /// it, the owner may not see it (else it was told already), and its
+    /// marking allows telling the owner that much — CLEAR, GREEN and AMBER
+    /// do; AMBER+STRICT and RED keep it with their audience. What may be
+    /// released: the owner's asset, the kind of report, and a stable id.
+    pub fn victim_release(
+        &self,
+        key: &SubmissionKey,
+        owner: &cisp_model::MemberId,
+    ) -> Result<VictimRelease, &'static str> {
+        let si = *self.by_key.get(key).ok_or("no such submission")?;
+        let meta = &self.subs[si as usize];
+        let member = self.registry.member(owner).ok_or("no such member")?;
+        if member.role == cisp_model::Role::FusionCell || *owner == key.member {
+            return Err("the member sees that report already");
+        }
+        if self
+            .registry
+            .may_see(owner, &key.member, &meta.distribution)
+        {
+            return Err("the member may see that report: it was told when it arrived");
+        }
+        if meta.tlp > cisp_model::Tlp::Amber {
+            return Err("its marking (AMBER+STRICT or RED) keeps it with its audience: nothing may be released");
+        }
+        let asset = meta.evidence[..(meta.reported as usize).min(meta.evidence.len())]
+            .iter()
+            .find_map(|&e| match &self.evidence[e as usize].key {
+                crate::evidence::EvidenceKey::Observable(o) => self
+                    .registry
+                    .asset_matches(o)
+                    .into_iter()
+                    .find(|(_, m)| *m == owner)
+                    .map(|(a, _)| a.to_owned()),
+                _ => None,
+            })
+            .ok_or("none of the member's own assets is in that report")?;
+        Ok(VictimRelease {
+            alert_id: format!(
+                "R-{:016x}",
+                self.key.hash(&[
+                    "victim-release",
+                    owner.as_str(),
+                    key.member.as_str(),
+                    key.id.as_str()
+                ])
+            ),
+            asset,
+            kind: meta.kind,
+        })
+    }
+
     pub fn campaign_of_key(&self, key: &SubmissionKey) -> Option<CampaignId> {
         self.by_key.get(key).map(|&s| self.campaign_id_of(s))
     }

@@ -10,7 +10,14 @@
 //! * `GET /api/observables?type=domain&value=evil.example` — an observable
 //!   with its score, every campaign and every sighting;
 //! * `GET /api/explain?a=member/id&b=member/id` — why two submissions are in
-//!   one campaign: the chain of links and their evidence.
+//!   one campaign: the chain of links and their evidence;
+//! * `POST /api/victim-releases` `{"submission": "member/id", "member":
+//!   "owner", "reason": "…"}` — release a victim notification to a member
+//!   whose own asset is in a report it may not see (the Fusion Cell was
+//!   told of the match): the member gets its asset, the kind of report and
+//!   a contact, never the report, its submitter or its values; refused
+//!   when the member may see the report, none of its assets is in it, or
+//!   the report is AMBER+STRICT or RED. Audited in `victim_releases`.
 //!
 //! The API shows everything (it is the Fusion Cell's view), so it needs
 //! `Authorization: Bearer <CISP_API_TOKEN>`; without a configured token it
@@ -43,6 +50,16 @@ struct AppState {
     stalls: Arc<crate::kafka::StallWatch>,
     engine: EngineSlot,
     token: Option<Arc<str>>,
+    releases: Option<Arc<Releases>>,
+}
+
+/// What sending a released victim notification needs: a producer for the
+/// member's alert topic, the store for the audit, the topic names.
+pub struct Releases {
+    pub producer: rdkafka::producer::FutureProducer,
+    pub store: crate::store::Store,
+    pub topics: cisp_platform::Topics,
+    pub codec: cisp_wire::Codec,
 }
 
 /// Longest value accepted in an API query.
@@ -307,6 +324,117 @@ pub struct Serve {
     pub stalls: Arc<crate::kafka::StallWatch>,
     pub engine: EngineSlot,
     pub api_token: Option<cisp_model::Secret>,
+    /// For `POST /api/victim-releases`; `None`: refused (503).
+    pub releases: Option<Releases>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseRequest {
+    submission: String,
+    member: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/victim-releases` (see the module docs).
+async fn api_victim_release(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Response> {
+    let engine = s.authorise(&headers)?;
+    let bad = |why: &str| problem(StatusCode::BAD_REQUEST, why);
+    let req: ReleaseRequest = serde_json::from_slice(&body)
+        .map_err(|e| bad(&format!("expected {{\"submission\": \"member/id\", \"member\": \"id\", \"reason\": \"…\"}}: {e}")))?;
+    let key = submission_key(&req.submission)
+        .ok_or_else(|| bad("submission must be member/submission-id"))?;
+    let owner = MemberId::parse(&req.member).map_err(|e| bad(&e.to_string()))?;
+    if req.reason.len() > 1000 || req.reason.chars().any(char::is_control) {
+        return Err(bad(
+            "reason: at most 1000 characters, no control characters",
+        ));
+    }
+    let Some(releases) = &s.releases else {
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "releases are not configured",
+        ));
+    };
+    let release = lock(&engine)
+        .victim_release(&key, &owner)
+        .map_err(|why| problem(StatusCode::CONFLICT, why))?;
+    let now = crate::pipeline::now_ms();
+    let alert = cisp_wire::records::AlertRecord {
+        alert_id: release.alert_id.clone(),
+        recipient: owner.to_string(),
+        created_at: now,
+        trigger_published_at: now,
+        kind: cisp_model::AlertKind::VictimNotification,
+        severity: cisp_model::Severity::High,
+        tlp: cisp_model::Tlp::Amber,
+        campaign_id: None,
+        your_submission_ids: vec![],
+        related: vec![],
+        shared_observables: vec![],
+        other_member_count: 0,
+        summary: format!(
+            "your own asset {} appears in {} report shared with the partnership that you may not see; contact the CiSP Fusion Cell for what may be shared",
+            release.asset,
+            if release.kind.name().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                format!("an {}", release.kind.name())
+            } else {
+                format!("a {}", release.kind.name())
+            }
+        ),
+        shared_scores: vec![],
+        sightings: 1,
+    };
+    let payload = releases
+        .codec
+        .encode(cisp_wire::RecordType::Alert, &alert)
+        .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let topic = releases.topics.alerts(&owner);
+    let unavailable = |what: &str, e: String| {
+        tracing::warn!(error = %e, "victim release: {what}");
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{what} failed; try again (the release is idempotent)"),
+        )
+    };
+    cisp_platform::kafka::enqueue(&releases.producer, &topic, &release.alert_id, &payload)
+        .map_err(|e| unavailable("sending the alert", e.to_string()))?
+        .await
+        .map_err(|_| unavailable("sending the alert", "the producer went away".into()))?
+        .map_err(|(e, _)| unavailable("sending the alert", e.to_string()))?;
+    let row = crate::store::VictimReleaseRow {
+        released_at: crate::store::datetime(now),
+        member_id: owner.to_string(),
+        asset: release.asset.clone(),
+        submission_member: key.member.to_string(),
+        submission_id: key.id.to_string(),
+        submission_kind: release.kind.name().to_owned(),
+        alert_id: release.alert_id.clone(),
+        reason: req.reason,
+    };
+    releases
+        .store
+        .write_now("victim_releases", &[row])
+        .await
+        .map_err(|e| unavailable("the audit", e.to_string()))?;
+    tracing::info!(member = %owner, submission = %req.submission, alert = %release.alert_id, "victim notification released");
+    Ok((
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({
+            "alert_id": release.alert_id,
+            "recipient": owner.to_string(),
+            "asset": release.asset,
+            "topic": topic,
+        })
+        .to_string(),
+    )
+        .into_response())
 }
 
 /// Binds `addr` and serves until `stop` resolves. Returns the bound address.
@@ -329,12 +457,14 @@ pub async fn serve(
         .route("/api/observables", routing::get(api_observable))
         .route("/api/explain", routing::get(api_explain))
         .route("/api/common", routing::get(api_common))
+        .route("/api/victim-releases", routing::post(api_victim_release))
         .with_state(AppState {
             metrics: what.metrics,
             ready: what.ready,
             stalls: what.stalls,
             engine: what.engine,
             token: what.api_token.map(|t| Arc::from(t.expose())),
+            releases: what.releases.map(Arc::new),
         });
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
@@ -369,6 +499,7 @@ mod tests {
             stalls,
             engine: EngineSlot::default(),
             token: None,
+            releases: None,
         };
         let response = health(State(state)).await.into_response();
         let status = response.status();

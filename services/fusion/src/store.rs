@@ -49,6 +49,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "008_audience.sql",
         include_str!("../../../schemas/clickhouse/008_audience.sql"),
     ),
+    (
+        "009_victim_releases.sql",
+        include_str!("../../../schemas/clickhouse/009_victim_releases.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -194,6 +198,19 @@ pub struct AttributionChangeRow {
     pub previous_confidence: f32,
     pub runner_up: String,
     pub runner_up_confidence: f32,
+}
+
+/// A victim notification the Fusion Cell released (`victim_releases`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct VictimReleaseRow {
+    pub released_at: u32,
+    pub member_id: String,
+    pub asset: String,
+    pub submission_member: String,
+    pub submission_id: String,
+    pub submission_kind: String,
+    pub alert_id: String,
+    pub reason: String,
 }
 
 /// A submission's campaign from `version` on (`campaign_membership`).

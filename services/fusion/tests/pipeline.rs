@@ -412,15 +412,16 @@ async fn migrations_are_idempotent() {
     env.store().migrate().await.unwrap();
     env.store().migrate().await.unwrap();
     let db = &env.config.clickhouse.database;
-    // Eight fact tables (007 added `attribution_changes`), three trend
-    // views (each also has its inner storage table; `campaign_daily` is
-    // dropped again by 006) and the two membership views, once each.
+    // Nine fact tables (007 added `attribution_changes`, 009
+    // `victim_releases`), three trend views (each also has its inner
+    // storage table; `campaign_daily` is dropped again by 006) and the two
+    // membership views, once each.
     assert_eq!(
         env.count(&format!(
             "SELECT count() FROM system.tables WHERE database = '{db}' AND NOT startsWith(name, '.inner')"
         ))
         .await,
-        13
+        14
     );
     assert_eq!(
         env.count(&format!(
