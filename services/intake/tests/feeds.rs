@@ -426,7 +426,30 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         csv.starts_with("type,value,score,tlp,first_seen,last_seen\n"),
         "{csv}"
     );
-    assert!(csv.contains(&finance));
+    // Python's csv module reads it back: every row, every column.
+    let csv_path = dir.join("north.csv");
+    std::fs::write(&csv_path, &csv).unwrap();
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import csv, json, sys; rows = list(csv.DictReader(open(sys.argv[1], newline=''))); \
+             assert all(len(r) == 6 and float(r['score']) >= 0 for r in rows); \
+             print(json.dumps(sorted(r['value'] for r in rows)))",
+        ])
+        .arg(&csv_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv_values: BTreeSet<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        csv_values.contains(&finance) && csv_values.contains("198.51.100.10"),
+        "{csv_values:?}"
+    );
+    assert!(!csv_values.contains("198.51.100.30") && !csv_values.contains("8.8.8.8"));
 
     // Without a key, nothing; an unknown feed, 404.
     assert_eq!(get(addr, "/v1/feeds/ip.txt", None, &[]).await.0, 401);
