@@ -217,17 +217,6 @@ pub(crate) struct Draft<'a> {
     pub(crate) fusion_campaign: &'a CampaignId,
 }
 
-/// "a phishing", "an incident", "an advisory".
-fn a_kind(kind: SubmissionKind) -> String {
-    let name = kind.name();
-    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {name}")
-}
-
 pub(crate) fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
@@ -329,7 +318,7 @@ impl Draft<'_> {
             What::SupplyChain { supplier } => {
                 let summary = format!(
                     "your declared supplier {supplier} appears in {} report from {trigger_from} ({example_text})",
-                    a_kind(self.trigger.kind)
+                    self.trigger.kind.with_article()
                 );
                 (Severity::High, summary, (*supplier).to_owned())
             }
@@ -340,7 +329,7 @@ impl Draft<'_> {
             What::VictimNotification { asset, owner: None } => {
                 let summary = format!(
                     "your own asset {asset} appears in {} report from {trigger_from} ({example_text})",
-                    a_kind(self.trigger.kind)
+                    self.trigger.kind.with_article()
                 );
                 (Severity::High, summary, (*asset).to_owned())
             }
@@ -350,7 +339,7 @@ impl Draft<'_> {
             } => {
                 let summary = format!(
                     "{owner}'s own asset {asset} appears in {} report from {trigger_from} that {owner} may not see ({example_text}): nothing was sent to {owner}",
-                    a_kind(self.trigger.kind)
+                    self.trigger.kind.with_article()
                 );
                 (Severity::Medium, summary, format!("{owner}\u{0}{asset}"))
             }

@@ -429,22 +429,11 @@ role = "member"
 
     #[test]
     fn own_assets_match_hosts_under_a_domain_and_addresses_in_a_block() {
-        let r = Registry::from_toml_str(
-            r#"
-[[member]]
-id = "fusion-cell"
-name = "Fusion Cell"
-sector = "government"
-role = "fusion-cell"
-[[member]]
-id = "bank-a"
-name = "Bank A"
-sector = "finance"
-role = "member"
-domains = ["Bank-A.Example"]
-networks = ["198.51.100.0/24", "2001:db8:a::/48"]
-"#,
-        )
+        // The module's registry, Bank A declaring its own assets.
+        let r = Registry::from_toml_str(&TOML.replace(
+            "id = \"bank-a\"\nname = \"Bank A\"\n",
+            "id = \"bank-a\"\nname = \"Bank A\"\ndomains = [\"Bank-A.Example\"]\nnetworks = [\"198.51.100.0/24\", \"2001:db8:a::/48\"]\n",
+        ))
         .unwrap();
         let m = |k, v| {
             let o = Observable::parse(k, v).unwrap();

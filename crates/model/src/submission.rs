@@ -49,6 +49,18 @@ impl SubmissionKind {
         }
     }
 
+    /// The name with its article, for summaries: "an incident", "a
+    /// phishing".
+    pub fn with_article(self) -> String {
+        let name = self.name();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {name}")
+    }
+
     pub fn parse(value: &str) -> Result<SubmissionKind, ModelError> {
         let lower = value.to_ascii_lowercase();
         SubmissionKind::ALL

@@ -49,6 +49,47 @@ pub fn python() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// One HTTP/1.1 exchange (the tests need no HTTP client crate): `method
+/// path` with a bearer `token` if given, `headers` and `body`; returns the
+/// status, the response's header block and its body bytes. Blocking: call
+/// it from `spawn_blocking` in async tests that serve on the same runtime.
+pub fn http_exchange(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (n, v) in headers {
+        request.push_str(&format!("{n}: {v}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(&bytes).expect("send");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("receive");
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.get(end + 4..).unwrap_or_default().to_vec();
+    (status, head, body)
+}
+
 /// A name no other test run on this machine uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -381,11 +381,7 @@ async fn api_victim_release(
         summary: format!(
             "your own asset {} appears in {} report shared with the partnership that you may not see; contact the CiSP Fusion Cell for what may be shared",
             release.asset,
-            if release.kind.name().starts_with(['a', 'e', 'i', 'o', 'u']) {
-                format!("an {}", release.kind.name())
-            } else {
-                format!("a {}", release.kind.name())
-            }
+            release.kind.with_article()
         ),
         shared_scores: vec![],
         sightings: 1,

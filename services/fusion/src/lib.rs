@@ -264,13 +264,18 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             stalls: stalls.clone(),
             engine: engine_slot.clone(),
             api_token: config.api_token.clone(),
-            releases: Some(http::Releases {
-                producer: kafka::producer(&config.kafka).context("the release producer")?,
-                store: store::Store::new(&config.clickhouse),
-                topics: cisp_platform::Topics::new(&config.kafka.topic_prefix),
-                codec: cisp_wire::Codec::new(cisp_wire::DecodeLimits::default())
-                    .context("the release codec")?,
-            }),
+            // Releases go through the query API: without its token there
+            // is nothing to connect a second producer for.
+            releases: match &config.api_token {
+                None => None,
+                Some(_) => Some(http::Releases {
+                    producer: kafka::producer(&config.kafka).context("the release producer")?,
+                    store: store::Store::new(&config.clickhouse),
+                    topics: cisp_platform::Topics::new(&config.kafka.topic_prefix),
+                    codec: cisp_wire::Codec::new(cisp_wire::DecodeLimits::default())
+                        .context("the release codec")?,
+                }),
+            },
         },
         http_stop.wait(),
     )

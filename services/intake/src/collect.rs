@@ -196,7 +196,7 @@ impl Collector {
     ) -> Result<Converted, IntakeError> {
         let Collector {
             format,
-            limits: _,
+            limits,
             observables,
             ttps,
             malware,
@@ -258,7 +258,6 @@ impl Collector {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let limits = Limits::default();
         truncate(&mut description, limits.max_description_len);
         let submission_id = envelope
             .submission_id

@@ -162,17 +162,23 @@ fn recipient_tokens(msg: &Message<'_>) -> Vec<String> {
             out.push(a);
         }
     };
-    for x in recipients(msg) {
-        if let Some(a) = x.address.as_deref() {
-            add(a);
-        }
-    }
-    for name in ["Delivered-To", "X-Original-To"] {
-        for v in header_values(msg, name) {
-            add(v.trim_matches(['<', '>', ' ']));
-        }
+    for a in recipient_addresses(msg) {
+        add(&a);
     }
     out
+}
+
+/// Every address a message was delivered to: its To, Cc and Bcc and the
+/// `Delivered-To` / `X-Original-To` the receiving system added.
+fn recipient_addresses<'a>(msg: &'a Message<'a>) -> impl Iterator<Item = String> + 'a {
+    recipients(msg)
+        .filter_map(|x| x.address.as_deref().map(str::to_owned))
+        .chain(
+            ["Delivered-To", "X-Original-To"]
+                .into_iter()
+                .flat_map(move |name| header_values(msg, name))
+                .map(|v| v.trim_matches(['<', '>', ' ']).to_owned()),
+        )
 }
 
 /// The recipients' display-name words and address local parts (at least
@@ -269,15 +275,8 @@ impl People {
             }
         };
         for m in std::iter::once(msg).chain(wrappers.iter().copied()) {
-            for x in recipients(m) {
-                if let Some(a) = x.address.as_deref() {
-                    add(a);
-                }
-            }
-            for name in ["Delivered-To", "X-Original-To"] {
-                for v in header_values(m, name) {
-                    add(&v);
-                }
+            for a in recipient_addresses(m) {
+                add(&a);
             }
         }
         for w in wrappers {

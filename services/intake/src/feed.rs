@@ -186,7 +186,7 @@ struct Row {
     base: f64,
 }
 
-/// `reader`'s feed as of `now_ms`, best score first within each type.
+/// `reader`'s feed as of `now_ms`, by type and value.
 pub async fn indicators(
     client: &clickhouse::Client,
     db: &str,

@@ -14,75 +14,49 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use cisp_model::{MemberId, ObservableKind, Scope, Tlp};
-use cisp_testkit::{community_record, python, repo_root, wait_durable, TestEnv};
+use cisp_testkit::{community_record, python, wait_durable, TestEnv};
 use cisp_wire::records::SubmissionRecord;
 
-/// An HTTP/1.1 GET with extra headers: (status, headers, body bytes).
+/// An HTTP/1.1 GET with extra headers, without a key if `None`:
+/// (status, headers, body bytes).
 async fn get_raw(
     addr: std::net::SocketAddr,
     path: &str,
-    key: &str,
+    key: Option<&str>,
     extra: &[(&str, &str)],
 ) -> (u16, String, Vec<u8>) {
-    use std::io::{Read as _, Write as _};
-    let mut head = format!(
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: Bearer {key}\r\n"
-    );
-    for (n, v) in extra {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let buf = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(head.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        buf
+    let (path, key) = (path.to_owned(), key.map(str::to_owned));
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        cisp_testkit::http_exchange(addr, "GET", &path, key.as_deref(), &headers, b"")
     })
     .await
-    .unwrap();
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let headers = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let status = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, headers, buf[end + 4..].to_vec())
+    .unwrap()
 }
 
-/// An HTTP/1.1 GET with extra headers: (status, headers, body).
+/// [`get_raw`] with the body as text.
 async fn get(
     addr: std::net::SocketAddr,
     path: &str,
     key: Option<&str>,
     extra: &[(&str, &str)],
 ) -> (u16, String, String) {
-    use std::io::{Read as _, Write as _};
-    let mut head = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    if let Some(k) = key {
-        head.push_str(&format!("Authorization: Bearer {k}\r\n"));
-    }
-    for (n, v) in extra {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let text = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(head.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-    .await
-    .unwrap();
-    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, headers.to_owned(), body.to_owned())
+    let (status, head, body) = get_raw(addr, path, key, extra).await;
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A feed that must be served (200): (headers, body).
+async fn feed(addr: std::net::SocketAddr, key: &str, name: &str) -> (String, String) {
+    let (status, headers, body) = get(addr, &format!("/v1/feeds/{name}"), Some(key), &[]).await;
+    assert_eq!(status, 200, "{name}: {body}");
+    (headers, body)
 }
 
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
@@ -200,23 +174,13 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
     let addr = gateway.addr;
 
     // Each member: exactly its audience.
-    let feed = |key: &'static str, name: &'static str| {
-        let key = key.to_owned();
-        async move {
-            let (status, headers, body) =
-                get(addr, &format!("/v1/feeds/{name}"), Some(&key), &[]).await;
-            assert_eq!(status, 200, "{name}: {body}");
-            (headers, body)
-        }
-    };
-    let north: &'static str = Box::leak(north.into_boxed_str());
-    let grid: &'static str = Box::leak(grid.into_boxed_str());
-    let nd = lines(&feed(north, "domain.txt").await.1);
-    let gd = lines(&feed(grid, "domain.txt").await.1);
-    let ni = lines(&feed(north, "ip.txt").await.1);
-    let gi = lines(&feed(grid, "ip.txt").await.1);
-    let gu = lines(&feed(grid, "url.txt").await.1);
-    let nu = lines(&feed(north, "url.txt").await.1);
+    let (north, grid) = (north.as_str(), grid.as_str());
+    let nd = lines(&feed(addr, north, "domain.txt").await.1);
+    let gd = lines(&feed(addr, grid, "domain.txt").await.1);
+    let ni = lines(&feed(addr, north, "ip.txt").await.1);
+    let gi = lines(&feed(addr, grid, "ip.txt").await.1);
+    let gu = lines(&feed(addr, grid, "url.txt").await.1);
+    let nu = lines(&feed(addr, north, "url.txt").await.1);
     eprintln!("northbank: {nd:?} {ni:?} {nu:?}\ngridco: {gd:?} {gi:?} {gu:?}");
     assert!(nd.contains(&community) && nd.contains(&finance), "{nd:?}");
     assert!(
@@ -264,7 +228,7 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
     );
 
     // Conditional GET: the same ETag answers 304 with no body.
-    let (headers, _) = feed(grid, "ip.txt").await;
+    let (headers, _) = feed(addr, grid, "ip.txt").await;
     let etag = header(&headers, "etag").unwrap().to_owned();
     let (status, _, body) = get(
         addr,
@@ -295,11 +259,11 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
 
     // Compressed for a client that accepts gzip: Python's gzip module (an
     // implementation no one here wrote) gives back the plain feed.
-    let plain = feed(grid, "indicators.csv").await.1;
+    let plain = feed(addr, grid, "indicators.csv").await.1;
     let (status, headers, zipped) = get_raw(
         addr,
         "/v1/feeds/indicators.csv",
-        grid,
+        Some(grid),
         &[("Accept-Encoding", "br, gzip;q=0.8")],
     )
     .await;
@@ -325,21 +289,17 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
     let (status, _, _) = get_raw(
         addr,
         "/v1/feeds/indicators.csv",
-        grid,
+        Some(grid),
         &[("Accept-Encoding", "gzip;q=0")],
     )
     .await;
     assert_eq!(status, 200);
 
     // Outside parsers: Suricata rules and the STIX bundle.
-    let rules = feed(grid, "suricata.rules").await.1;
+    let rules = feed(addr, grid, "suricata.rules").await.1;
     let rules_path = dir.join("grid.rules");
     std::fs::write(&rules_path, &rules).unwrap();
-    let out = Command::new(python())
-        .arg(repo_root().join("tests/interop/intake_tools.py"))
-        .args(["suricata", rules_path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = common::tools(&["suricata", rules_path.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "suricataparser refused: {}\n{rules}",
@@ -359,14 +319,10 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         "one rule per network value:\n{rules}"
     );
     assert_eq!(sids.len(), network, "distinct sids");
-    let stix = feed(grid, "stix.json").await.1;
+    let stix = feed(addr, grid, "stix.json").await.1;
     let stix_path = dir.join("grid.json");
     std::fs::write(&stix_path, &stix).unwrap();
-    let out = Command::new(python())
-        .arg(repo_root().join("tests/interop/intake_tools.py"))
-        .args(["validate", stix_path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = common::tools(&["validate", stix_path.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "stix2-validator: {}{}",
@@ -376,19 +332,14 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
     // The MISP feed: its manifest and events, loaded by CIRCL's pymisp.
     let misp_dir = dir.join("misp");
     std::fs::create_dir_all(&misp_dir).unwrap();
-    let manifest = feed(north, "misp/manifest.json").await.1;
+    let manifest = feed(addr, north, "misp/manifest.json").await.1;
     std::fs::write(misp_dir.join("manifest.json"), &manifest).unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     for uuid in manifest.as_object().unwrap().keys() {
-        let leaked: &'static str = Box::leak(format!("misp/{uuid}.json").into_boxed_str());
-        let event = feed(north, leaked).await.1;
+        let event = feed(addr, north, &format!("misp/{uuid}.json")).await.1;
         std::fs::write(misp_dir.join(format!("{uuid}.json")), event).unwrap();
     }
-    let out = Command::new(python())
-        .arg(repo_root().join("tests/interop/intake_tools.py"))
-        .args(["misp-feed", misp_dir.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = common::tools(&["misp-feed", misp_dir.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "pymisp: {}",
@@ -421,7 +372,7 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         .0,
         404
     );
-    let csv = feed(north, "indicators.csv").await.1;
+    let csv = feed(addr, north, "indicators.csv").await.1;
     assert!(
         csv.starts_with("type,value,score,tlp,first_seen,last_seen\n"),
         "{csv}"

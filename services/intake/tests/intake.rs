@@ -23,18 +23,10 @@ use std::time::Duration;
 
 use cisp_intake::{convert, Envelope, Format, IntakeError};
 use cisp_model::{MemberId, ObservableKind, Tlp};
-use cisp_testkit::{community_record, python, repo_root, wait_until, TestEnv};
+use cisp_testkit::{community_record, wait_until, TestEnv};
 use cisp_wire::records::{AlertRecord, ObservableRecord, SubmissionRecord};
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use serde_json::Value;
-
-fn tools(args: &[&str]) -> std::process::Output {
-    Command::new(python())
-        .arg(repo_root().join("tests/interop/intake_tools.py"))
-        .args(args)
-        .output()
-        .expect("python runs")
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(cisp_testkit::unique(name));
@@ -45,7 +37,7 @@ fn temp_dir(name: &str) -> PathBuf {
 /// Fixtures written by the independent producers, and what they put in.
 fn fixtures() -> (PathBuf, Value) {
     let dir = temp_dir("intake-fixtures-");
-    let out = tools(&["fixtures", dir.to_str().unwrap()]);
+    let out = common::tools(&["fixtures", dir.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "fixtures: {}",
@@ -257,7 +249,7 @@ fn exported_stix_passes_the_oasis_validator() {
     let dir = temp_dir("intake-export-");
     let path = dir.join("bundle.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
-    let out = tools(&["validate", path.to_str().unwrap()]);
+    let out = common::tools(&["validate", path.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "stix2-validator rejected our bundle:\n{}{}",
@@ -293,7 +285,7 @@ fn exported_stix_passes_the_oasis_validator() {
     ]);
     let cpath = dir.join("campaigns.json");
     std::fs::write(&cpath, serde_json::to_vec_pretty(&campaigns).unwrap()).unwrap();
-    let out = tools(&["validate", cpath.to_str().unwrap()]);
+    let out = common::tools(&["validate", cpath.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "stix2-validator rejected our campaigns:\n{}{}",
@@ -328,7 +320,7 @@ fn exported_stix_passes_the_oasis_validator() {
         }
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&broken).unwrap()).unwrap();
-    let out = tools(&["validate", path.to_str().unwrap()]);
+    let out = common::tools(&["validate", path.to_str().unwrap()]);
     assert!(
         !out.status.success(),
         "a broken bundle must fail validation"
@@ -395,7 +387,7 @@ fn cli(config: &Path, args: &[&str]) -> std::process::Output {
         .expect("cisp-intake runs")
 }
 
-/// A minimal HTTP/1.1 exchange (the test needs no HTTP client crate).
+/// An HTTP/1.1 exchange with the gateway: (status, body as text).
 async fn http(
     addr: std::net::SocketAddr,
     method: &str,
@@ -403,35 +395,18 @@ async fn http(
     key: Option<&str>,
     body: &[u8],
 ) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    let text = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(&request).unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        String::from_utf8_lossy(&buf).into_owned()
+    let (method, path, key, body) = (
+        method.to_owned(),
+        path.to_owned(),
+        key.map(str::to_owned),
+        body.to_vec(),
+    );
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        cisp_testkit::http_exchange(addr, &method, &path, key.as_deref(), &[], &body)
     })
     .await
     .unwrap();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -553,7 +528,7 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
                     .starts_with("2 submissions from 2 members")),
         "{campaigns}"
     );
-    let out = tools(&["validate", cpath.to_str().unwrap()]);
+    let out = common::tools(&["validate", cpath.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -754,7 +729,7 @@ async fn a_phishing_email_reaches_its_peers_and_the_gateway_serves_each_member_a
     .await;
     assert_eq!(status, 403, "another member's collection");
     let url = format!("http://{addr}/taxii2/");
-    let out = tools(&["taxii", &url, &grid_key, &grid_alerts, "gridco"]);
+    let out = common::tools(&["taxii", &url, &grid_key, &grid_alerts, "gridco"]);
     assert!(
         out.status.success(),
         "taxii2-client: {}",

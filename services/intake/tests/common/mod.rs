@@ -1,11 +1,21 @@
-//! The intake gateway as the tests run it: on a free port, with the API
-//! keys of `keys_path`, as its own broker user, and (for the feeds) over
-//! the environment's ClickHouse database.
+//! What the intake tests share: the gateway as they run it (on a free
+//! port, with the API keys of `keys_path`, as its own broker user, over
+//! the environment's ClickHouse database), and the tools no one here wrote
+//! (`tests/interop/intake_tools.py`).
 
 use std::net::SocketAddr;
 use std::path::Path;
 
-use cisp_testkit::TestEnv;
+use cisp_testkit::{python, repo_root, TestEnv};
+
+/// `tests/interop/intake_tools.py ARGS` in the interop Python environment.
+pub fn tools(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(python())
+        .arg(repo_root().join("tests/interop/intake_tools.py"))
+        .args(args)
+        .output()
+        .expect("python runs")
+}
 
 pub struct RunningGateway {
     pub addr: SocketAddr,
