@@ -246,7 +246,15 @@ pub fn feed_kinds(name: &str) -> Option<(&'static [ObservableKind], &'static str
             &[Ipv4, Ipv6, Cidr, Domain, Url],
             "text/plain; charset=utf-8",
         ),
-        "stix.json" => (ALL, "application/stix+json;version=2.1"),
+        // STIX has no pattern for CVEs (vulnerabilities) or JA3: not served
+        // there rather than dropped without a word.
+        "stix.json" => (
+            &[
+                Ipv4, Ipv6, Cidr, Domain, Url, Email, Md5, Sha1, Sha256, Ssdeep, Tlsh, Filename,
+                Asn,
+            ],
+            "application/stix+json;version=2.1",
+        ),
         // A MISP feed: its manifest and one event per TLP (`misp/<uuid>.json`).
         n if n.starts_with("misp/") && n.ends_with(".json") => (ALL, "application/json"),
         _ => return None,

@@ -12,7 +12,7 @@
 //! | `hash.txt` | text/plain | MD5, SHA-1, SHA-256 |
 //! | `indicators.csv` | text/csv | every type |
 //! | `suricata.rules` | text/plain | addresses, domains, URLs |
-//! | `stix.json` | application/stix+json | every type STIX has a pattern for |
+//! | `stix.json` | application/stix+json | every type STIX has a pattern for (not CVE, JA3) |
 //! | `misp/manifest.json`, `misp/<uuid>.json` | application/json | a MISP feed: one event per TLP |
 
 use axum::extract::{Path, Query, State};
