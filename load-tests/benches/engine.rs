@@ -273,6 +273,7 @@ fn intake(c: &mut Criterion) {
         summary: "bench".into(),
         shared_scores: vec![],
         sightings: 1,
+        revokes: vec![],
     };
     let stix = cisp_intake::stix::export(&[alert], &Default::default()).to_string();
     let mut sample: Vec<u8> = (0..(1u32 << 20))

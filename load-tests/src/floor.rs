@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use cisp_fusion::store::{
-    AlertRow, AttributionChangeRow, CampaignRow, CommonRow, DeadLetterRow, MembershipRow,
-    ObservationRow, Rows, SubmissionRow,
+    AlertRow, AttributionChangeRow, CampaignRow, CommonRow, CorrectionRow, DeadLetterRow,
+    FeedbackRow, MembershipRow, ObservationRow, Rows, SubmissionRow,
 };
 use cisp_fusion::{Config, Metrics, Store};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -121,6 +121,11 @@ pub async fn read_rows(store: &Store, db: &str) -> anyhow::Result<Rows> {
             .query(&q("attribution_changes"))
             .fetch_all::<AttributionChangeRow>()
             .await?,
+        corrections: c
+            .query(&q("corrections"))
+            .fetch_all::<CorrectionRow>()
+            .await?,
+        feedback: c.query(&q("feedback")).fetch_all::<FeedbackRow>().await?,
     })
 }
 
@@ -143,6 +148,8 @@ fn rows_for(all: &Rows, from: u64, to: u64, n: u64) -> Rows {
         common_infrastructure: share(&all.common_infrastructure, from, to, n),
         membership: share(&all.membership, from, to, n),
         attribution_changes: share(&all.attribution_changes, from, to, n),
+        corrections: share(&all.corrections, from, to, n),
+        feedback: share(&all.feedback, from, to, n),
     }
 }
 

@@ -79,6 +79,10 @@ pub struct Alert {
     /// Whether this is a coalesced update (sent when its window closed,
     /// not at once), even one that holds a single sighting.
     pub coalesced: bool,
+    /// For a revocation or a dispute: the earlier alerts to this
+    /// recipient whose basis is gone.
+    #[serde(default)]
+    pub revokes: Vec<String>,
 }
 
 pub(crate) struct AlertLimits {
@@ -177,6 +181,20 @@ pub(crate) enum What<'a> {
     PartnerAdvisory,
     /// For the Fusion Cell: the campaign's attributed actor changed.
     AttributionChange(&'a crate::AttributionChange),
+    /// The trigger (a report earlier alerts were built on) was withdrawn
+    /// whole, or narrowed by the observables in `shared`; `action` is the
+    /// correction's id.
+    Revocation {
+        whole: bool,
+        action: &'a str,
+    },
+    /// The value in `shared` is disputed by `disputers` members and no
+    /// longer links; `action` is the feedback that tipped it.
+    Dispute {
+        disputers: u32,
+        k: u32,
+        action: &'a str,
+    },
     /// The recipient's own asset in a report it may see; or, with
     /// `owner`, to the Fusion Cell: that member's asset in a report the
     /// member may not see.
@@ -197,6 +215,8 @@ impl What<'_> {
             What::PartnerAdvisory => AlertKind::PartnerAdvisory,
             What::AttributionChange(_) => AlertKind::ActorAttribution,
             What::VictimNotification { .. } => AlertKind::VictimNotification,
+            What::Revocation { .. } => AlertKind::Revocation,
+            What::Dispute { .. } => AlertKind::Dispute,
         }
     }
 }
@@ -343,6 +363,46 @@ impl Draft<'_> {
                 );
                 (Severity::Medium, summary, format!("{owner}\u{0}{asset}"))
             }
+            What::Revocation {
+                whole: true,
+                action,
+            } => {
+                let summary = format!(
+                    "{trigger_from} withdrew its {} report \"{}\": alerts you received were built on it; stop acting on what came only from it",
+                    self.trigger.kind.name(),
+                    self.trigger.title
+                );
+                (Severity::Medium, summary, (*action).to_owned())
+            }
+            What::Revocation {
+                whole: false,
+                action,
+            } => {
+                let summary = format!(
+                    "{trigger_from} took {} out of its {} report \"{}\" ({example_text}): alerts you received were built on it; stop acting on what came only from it",
+                    plural(shared_total as u64, "observable", "observables"),
+                    self.trigger.kind.name(),
+                    self.trigger.title
+                );
+                (Severity::Medium, summary, (*action).to_owned())
+            }
+            What::Dispute {
+                disputers,
+                k,
+                action,
+            } => {
+                // A count below the k-anonymity threshold could name the
+                // disputers: it is not given.
+                let who = if disputers >= k {
+                    format!("{disputers} members of the partnership")
+                } else {
+                    "several members of the partnership".to_owned()
+                };
+                let summary = format!(
+                    "{who} report {example_text} as a false positive: it no longer links reports, and alerts you received were about it"
+                );
+                (Severity::Medium, summary, (*action).to_owned())
+            }
             What::AttributionChange(c) => {
                 let actor = |a: &crate::ActorAttribution| {
                     format!("{} ({}) at {:.2}", a.actor_name, a.actor_id, a.confidence)
@@ -429,6 +489,7 @@ impl Draft<'_> {
             trigger: self.trigger.key.clone(),
             sightings: 1,
             coalesced: false,
+            revokes: Vec::new(),
         }
     }
 }

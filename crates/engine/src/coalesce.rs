@@ -461,6 +461,7 @@ mod tests {
             trigger: key,
             sightings: 1,
             coalesced: false,
+            revokes: Vec::new(),
         }
     }
 

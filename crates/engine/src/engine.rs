@@ -67,6 +67,9 @@ pub struct EngineConfig {
     /// as a service…) link reports as weak evidence. Off by default: used
     /// by many unrelated actors, they are context.
     pub commodity_malware_links: bool,
+    /// A value reported as a false positive by this many distinct members
+    /// (who may see it) stops linking, retroactively (issue 22).
+    pub dispute_members: u32,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +88,7 @@ impl Default for EngineConfig {
             escalation_sectors: 3,
             view_budget: 200_000,
             commodity_malware_links: false,
+            dispute_members: 3,
         }
     }
 }
@@ -208,6 +212,13 @@ pub struct Engine {
     pub(crate) moved: Vec<u32>,
     /// Campaigns whose attributed actor the one being processed changed.
     pub(crate) attribution_changes: Vec<AttributionChange>,
+    /// Submissions withdrawn by their submitters (`revision`).
+    pub(crate) withdrawn: std::collections::BTreeSet<u32>,
+    /// Feedback per evidence number.
+    pub(crate) feedback: HashMap<u32, crate::revision::FeedbackState>,
+    /// (member, id) of every correction and feedback applied.
+    pub(crate) actions: std::collections::HashSet<SubmissionKey>,
+    pub(crate) action_count: u64,
 }
 
 /// A campaign's attributed actor changed: attributed (`before` none),
@@ -342,6 +353,10 @@ impl Engine {
             walk_cost: WalkCost::default(),
             moved: Vec::new(),
             attribution_changes: Vec::new(),
+            withdrawn: std::collections::BTreeSet::new(),
+            feedback: HashMap::new(),
+            actions: std::collections::HashSet::new(),
+            action_count: 0,
         };
         engine.seed_actors();
         engine
@@ -387,7 +402,8 @@ impl Engine {
         EngineStats {
             submissions: self.subs.len() as u64,
             observables: self.counts.observables,
-            campaigns: self.campaigns.len() as u64,
+            // (a withdrawn submission sits alone in a campaign of its own)
+            campaigns: (self.campaigns.len() - self.withdrawn.len()) as u64,
             graph_nodes: self.graph.node_count() as u64,
             graph_edges: self.graph.edge_count() as u64,
             common_infrastructure: self.counts.common,
@@ -427,6 +443,7 @@ impl Engine {
             node,
             warn,
             common: false,
+            disputed: false,
             subs: Vec::new(),
             reporters: Vec::new(),
             last_seen_ms: i64::MIN,
@@ -442,7 +459,7 @@ impl Engine {
     /// of calls gives the same outcomes, ids included.
     /// The submissions moved while processing `si` (not `si` itself), each
     /// once, with the campaign each is in now.
-    fn take_moved(&mut self, si: u32) -> Vec<Moved> {
+    pub(crate) fn take_moved(&mut self, si: u32) -> Vec<Moved> {
         let mut moved = std::mem::take(&mut self.moved);
         moved.sort_unstable();
         moved.dedup();

@@ -79,6 +79,10 @@ pub(crate) struct Evidence {
     pub(crate) warn: Option<u16>,
     /// Common infrastructure: links nothing any more.
     pub(crate) common: bool,
+    /// Disputed as a false positive by enough members: links nothing
+    /// any more.
+    #[serde(default)]
+    pub(crate) disputed: bool,
     /// Submissions carrying it, in engine order (sorted).
     pub(crate) subs: Vec<u32>,
     /// Distinct reporting members and the highest confidence each gave.
@@ -223,7 +227,12 @@ impl EvidenceIndex {
 
 impl Evidence {
     pub(crate) fn links(&self) -> bool {
-        self.strength != Strength::Context && self.warn.is_none() && !self.common
+        self.strength != Strength::Context && self.warn.is_none() && !self.stopped()
+    }
+
+    /// Whether the guard or the partnership stopped it linking.
+    pub(crate) fn stopped(&self) -> bool {
+        self.common || self.disputed
     }
 }
 

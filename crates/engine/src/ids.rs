@@ -105,6 +105,12 @@ impl IdKey {
     pub(crate) fn campaign(&self, seq: u32) -> CampaignId {
         CampaignId::from_hash(self.hash(&["campaign", &seq.to_string()]))
     }
+
+    /// The campaign of a withdrawn submission, alone: never the id of the
+    /// campaign it was in, even when it founded it.
+    pub(crate) fn withdrawn_campaign(&self, seq: u32) -> CampaignId {
+        CampaignId::from_hash(self.hash(&["withdrawn", &seq.to_string()]))
+    }
 }
 
 /// A hasher for the engine's own integer indexes (submission, evidence,

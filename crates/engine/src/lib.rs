@@ -50,6 +50,7 @@ mod linking;
 mod psl;
 mod query;
 mod recipients;
+mod revision;
 mod scoring;
 mod snapshot;
 mod union_find;
@@ -72,5 +73,6 @@ pub use query::{
     CampaignDetail, Candidate, ObservableDetail, ObservableSummary, Sighting, SubmissionSummary,
     VictimRelease, MAX_DETAIL_SUBMISSIONS,
 };
+pub use revision::{ActionOutcome, Audited, FeedbackCounts, Revision};
 pub use scoring::{half_life_days, indicator_score};
 pub use warnlist::{WarnList, WarnLists};

@@ -121,7 +121,7 @@ impl Engine {
         sources.peek().is_none()
             || sources.any(|from| {
                 let src = &self.evidence[from as usize];
-                !src.common && src.warn.is_none()
+                !src.stopped() && src.warn.is_none()
             })
     }
 
@@ -512,7 +512,9 @@ impl Engine {
 
     /// Recomputes the campaign rooted at `root` from its members' links:
     /// after a value stopped linking it may fall apart. The part holding
-    /// the oldest submission keeps the id; the others are new campaigns.
+    /// the oldest submission not withdrawn keeps the id; the others are
+    /// new campaigns (a withdrawn submission is one of its own, under an
+    /// id of its own kind, and never keeps the campaign's).
     pub(crate) fn split(&mut self, root: u32, seq: u64, now_ms: i64) -> Vec<CampaignView> {
         let old = self.take_campaign(root);
         self.graph.remove_node(old.node);
@@ -520,12 +522,24 @@ impl Engine {
             self.uf.reset(s);
         }
         let parts = self.components(&old.subs);
+        let keeper = parts
+            .iter()
+            .filter(|p| p.iter().any(|&s| !self.withdrawn_sub(s)))
+            .min_by_key(|p| p.iter().copied().find(|&s| !self.withdrawn_sub(s)))
+            .map(|p| p[0]);
         let mut views = Vec::new();
         for part in parts {
             let first = part[0];
             let node = self.graph.add_node(Node::Campaign);
             let founded = u64::from(first);
-            let mut state = CampaignState::new(self.key.campaign(first), founded, node);
+            let id = if Some(first) == keeper {
+                old.id.clone()
+            } else if part.iter().all(|&s| self.withdrawn_sub(s)) {
+                self.key.withdrawn_campaign(first)
+            } else {
+                self.key.campaign(first)
+            };
+            let mut state = CampaignState::new(id, founded, node);
             state.escalated = old.escalated.clone();
             state.actors_told = old.actors_told.clone();
             let mut r = first;

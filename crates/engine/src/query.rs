@@ -110,6 +110,8 @@ pub struct ObservableDetail {
     pub sightings: Vec<Sighting>,
     /// What it is derived from and what derives from it (kind, value).
     pub derived: Vec<(&'static str, String)>,
+    /// Members' feedback on it, with who said what (Fusion Cell view).
+    pub feedback: crate::FeedbackCounts,
 }
 
 impl Engine {
@@ -350,6 +352,7 @@ impl Engine {
             campaigns: campaigns.into_iter().collect(),
             sightings,
             derived,
+            feedback: self.counts_of(e, true),
         })
     }
 
@@ -467,8 +470,12 @@ impl Engine {
 
     /// Every live campaign, largest first (at most `limit`).
     pub fn campaign_views(&self, now_ms: i64, limit: usize) -> Vec<CampaignView> {
-        let mut c: Vec<&crate::campaign::CampaignState> =
-            self.campaigns.values().map(|c| &**c).collect();
+        let mut c: Vec<&crate::campaign::CampaignState> = self
+            .campaigns
+            .iter()
+            .filter(|(r, _)| !self.withdrawn.contains(r))
+            .map(|(_, c)| &**c)
+            .collect();
         c.sort_by_key(|c| (std::cmp::Reverse(c.submission_count), c.founded_seq));
         c.into_iter()
             .take(limit)
@@ -480,8 +487,9 @@ impl Engine {
     pub fn campaign_ids(&self) -> Vec<CampaignId> {
         let mut c: Vec<_> = self
             .campaigns
-            .values()
-            .map(|c| (c.founded_seq, c.id.clone()))
+            .iter()
+            .filter(|(r, _)| !self.withdrawn.contains(r))
+            .map(|(_, c)| (c.founded_seq, c.id.clone()))
             .collect();
         c.sort();
         c.into_iter().map(|(_, id)| id).collect()

@@ -413,7 +413,7 @@ impl Engine {
     /// targeting, partner advisories, supply chain. Each goes only to
     /// members in the submission's audience.
     /// What every alert of one ingest is built with.
-    fn ctx(&self, ingest: Ingest) -> Ctx<'_> {
+    pub(crate) fn ctx(&self, ingest: Ingest) -> Ctx<'_> {
         Ctx {
             registry: &self.registry,
             key: &self.key,

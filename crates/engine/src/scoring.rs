@@ -19,12 +19,15 @@ impl Engine {
         let EvidenceKey::Observable(o) = &ev.key else {
             return 0.0;
         };
-        indicator_score(
+        let (sighters, disputes) = self.feedback_reporters(e);
+        let score = indicator_score(
             o.kind(),
-            ev.reporters.iter().map(|(_, c)| *c),
+            ev.reporters.iter().map(|(_, c)| *c).chain(sighters),
             ev.last_seen_ms,
             now_ms,
-        )
+        );
+        // Each member disputing it (false positive, expired) halves it.
+        score * 0.5f32.powi(disputes.min(30))
     }
 
     /// Scores of an alert's shared observables from the alert's own inputs

@@ -20,10 +20,11 @@ use crate::engine::{Engine, Reference, WalkCost};
 use crate::error::EngineError;
 use crate::graph::{Chunked, Counts, Edge, Evidence, EvidenceIndex, Marks, Node, SubMeta};
 use crate::ids::{IdKey, IndexMap, SubmissionKey};
+use crate::revision::FeedbackState;
 use crate::union_find::UnionFind;
 use crate::EngineConfig;
 
-const MAGIC: &[u8; 8] = b"CISPENG1";
+const MAGIC: &[u8; 8] = b"CISPENG2";
 
 #[derive(Serialize)]
 struct Out<'a> {
@@ -35,6 +36,10 @@ struct Out<'a> {
     campaigns: &'a IndexMap<u32, Box<CampaignState>>,
     actors: &'a Actors,
     actor_nodes: &'a Vec<NodeIndex>,
+    withdrawn: &'a std::collections::BTreeSet<u32>,
+    feedback: &'a HashMap<u32, FeedbackState>,
+    actions: &'a std::collections::HashSet<SubmissionKey>,
+    action_count: u64,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +52,10 @@ struct In {
     campaigns: IndexMap<u32, Box<CampaignState>>,
     actors: Actors,
     actor_nodes: Vec<NodeIndex>,
+    withdrawn: std::collections::BTreeSet<u32>,
+    feedback: HashMap<u32, FeedbackState>,
+    actions: std::collections::HashSet<SubmissionKey>,
+    action_count: u64,
 }
 
 fn check(key: &IdKey, config: &EngineConfig) -> u64 {
@@ -77,6 +86,10 @@ impl Engine {
             campaigns: &self.campaigns,
             actors: &self.actors,
             actor_nodes: &self.actor_nodes,
+            withdrawn: &self.withdrawn,
+            feedback: &self.feedback,
+            actions: &self.actions,
+            action_count: self.action_count,
         };
         // Room for a little more than a snapshot takes (measured: ~110
         // bytes per indexed observable, i.e. per 1.4 evidence entries and a
@@ -144,6 +157,10 @@ impl Engine {
         engine.campaigns = s.campaigns;
         engine.actors = s.actors;
         engine.actor_nodes = s.actor_nodes;
+        engine.withdrawn = s.withdrawn;
+        engine.feedback = s.feedback;
+        engine.actions = s.actions;
+        engine.action_count = s.action_count;
         engine.marks = Marks::default();
         engine.walk_cost = WalkCost::default();
         Ok(engine)

@@ -18,6 +18,12 @@ pub enum AlertKind {
     /// (to the Fusion Cell: a member's asset in a report that member may
     /// not see).
     VictimNotification,
+    /// A report an earlier alert was built on was withdrawn or narrowed
+    /// by its submitter; `revokes` names the alerts.
+    Revocation,
+    /// Members of the partnership dispute a value an earlier alert was
+    /// about: it no longer links reports.
+    Dispute,
     Other,
 }
 
@@ -31,6 +37,8 @@ impl AlertKind {
             AlertKind::SupplyChain => "supply_chain",
             AlertKind::PartnerAdvisory => "partner_advisory",
             AlertKind::VictimNotification => "victim_notification",
+            AlertKind::Revocation => "revocation",
+            AlertKind::Dispute => "dispute",
             AlertKind::Other => "other",
         }
     }

@@ -26,6 +26,7 @@
 mod alert;
 pub mod calendar;
 mod error;
+mod feedback;
 mod ids;
 mod observable;
 mod registry;
@@ -35,6 +36,10 @@ mod submission;
 
 pub use alert::{AlertKind, Severity};
 pub use error::{excerpt, ModelError};
+pub use feedback::{
+    Change, Correction, CorrectionDraft, Feedback, FeedbackDraft, FeedbackKind, MAX_NOTE_LEN,
+    MAX_SIGHTING_COUNT,
+};
 pub use ids::{GroupId, MemberId, SectorId, SubmissionId};
 pub use observable::{Observable, ObservableKind};
 pub use registry::{Member, Registry, Role};

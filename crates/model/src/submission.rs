@@ -221,7 +221,7 @@ pub struct Submission {
 const MIN_TIME_MS: i64 = 946_684_800_000;
 const MAX_TIME_MS: i64 = 4_102_444_800_000;
 
-fn check_time(field: &'static str, ms: i64) -> Result<i64, ModelError> {
+pub(crate) fn check_time(field: &'static str, ms: i64) -> Result<i64, ModelError> {
     if (MIN_TIME_MS..MAX_TIME_MS).contains(&ms) {
         Ok(ms)
     } else {
@@ -229,7 +229,7 @@ fn check_time(field: &'static str, ms: i64) -> Result<i64, ModelError> {
     }
 }
 
-fn check_confidence(field: &'static str, c: i32) -> Result<u8, ModelError> {
+pub(crate) fn check_confidence(field: &'static str, c: i32) -> Result<u8, ModelError> {
     u8::try_from(c)
         .ok()
         .filter(|c| *c <= 100)
@@ -239,7 +239,7 @@ fn check_confidence(field: &'static str, c: i32) -> Result<u8, ModelError> {
         })
 }
 
-fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), ModelError> {
+pub(crate) fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), ModelError> {
     if value.len() > max {
         return Err(ModelError::TooLong {
             field,
@@ -250,7 +250,11 @@ fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), ModelEr
     Ok(())
 }
 
-fn check_count<T>(field: &'static str, list: &[T], max: usize) -> Result<(), ModelError> {
+pub(crate) fn check_count<T>(
+    field: &'static str,
+    list: &[T],
+    max: usize,
+) -> Result<(), ModelError> {
     if list.len() > max {
         return Err(ModelError::TooMany {
             field,
@@ -261,8 +265,43 @@ fn check_count<T>(field: &'static str, list: &[T], max: usize) -> Result<(), Mod
     Ok(())
 }
 
+/// The distribution a scope and its lists describe, checked against the
+/// registry (every named member and group exists).
+pub(crate) fn distribution(
+    scope: Scope,
+    members: &[String],
+    groups: &[String],
+    registry: &Registry,
+) -> Result<Distribution, ModelError> {
+    check_count("distribution.members", members, 1000)?;
+    check_count("distribution.groups", groups, 100)?;
+    let distribution = match scope {
+        Scope::FusionCellOnly => Distribution::FusionCellOnly,
+        Scope::NamedMembers => Distribution::NamedMembers {
+            members: members
+                .iter()
+                .map(|m| MemberId::parse(m))
+                .collect::<Result<_, _>>()?,
+        },
+        Scope::SharingGroups => Distribution::SharingGroups {
+            groups: groups
+                .iter()
+                .map(|g| GroupId::parse(g))
+                .collect::<Result<_, _>>()?,
+        },
+        Scope::Sector => Distribution::Sector,
+        Scope::Community => Distribution::Community,
+    };
+    registry.check_distribution(&distribution)?;
+    Ok(distribution)
+}
+
 /// A one-line human string: trimmed, no control characters, bounded.
-fn check_line(field: &'static str, value: &str, max: usize) -> Result<String, ModelError> {
+pub(crate) fn check_line(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<String, ModelError> {
     check_len(field, value, max)?;
     let v = value.trim();
     if v.is_empty() {
@@ -323,34 +362,18 @@ impl SubmissionDraft {
         let kind = SubmissionKind::parse(&self.kind)?;
         let tlp = Tlp::parse(&self.tlp)?;
         let scope = Scope::parse(&self.scope)?;
-        check_count("distribution.members", &self.distribution_members, 1000)?;
-        check_count("distribution.groups", &self.distribution_groups, 100)?;
-        let distribution = match scope {
-            Scope::FusionCellOnly => Distribution::FusionCellOnly,
-            Scope::NamedMembers => Distribution::NamedMembers {
-                members: self
-                    .distribution_members
-                    .iter()
-                    .map(|m| MemberId::parse(m))
-                    .collect::<Result<_, _>>()?,
-            },
-            Scope::SharingGroups => Distribution::SharingGroups {
-                groups: self
-                    .distribution_groups
-                    .iter()
-                    .map(|g| GroupId::parse(g))
-                    .collect::<Result<_, _>>()?,
-            },
-            Scope::Sector => Distribution::Sector,
-            Scope::Community => Distribution::Community,
-        };
+        let distribution = distribution(
+            scope,
+            &self.distribution_members,
+            &self.distribution_groups,
+            registry,
+        )?;
         if !tlp.allows(scope) {
             return Err(ModelError::TlpDistribution {
                 tlp: tlp.label(),
                 scope: scope.name(),
             });
         }
-        registry.check_distribution(&distribution)?;
 
         let title = check_line("title", &self.title, limits.max_title_len)?;
         let description = match self.description {

@@ -128,6 +128,23 @@ impl Codec {
         Ok(Schemas::get()?.canonical_form(rt))
     }
 
+    /// Which record a member's topic carries in `bytes`: a correction or
+    /// feedback when its single-object fingerprint says so, otherwise a
+    /// submission (whatever is wrong with it is for `decode` to say).
+    /// Confluent-framed records are always submissions.
+    pub fn member_record_type(&self, bytes: &[u8]) -> RecordType {
+        if let [0xC3, 0x01, rest @ ..] = bytes {
+            if let Some(fp) = rest.get(..8) {
+                for rt in [RecordType::Correction, RecordType::Feedback] {
+                    if fp == self.fingerprints[rt as usize] {
+                        return rt;
+                    }
+                }
+            }
+        }
+        RecordType::Submission
+    }
+
     /// Encodes a record with single-object framing.
     pub fn encode<T: Serialize>(&self, rt: RecordType, record: &T) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::with_capacity(256);
@@ -342,6 +359,7 @@ mod tests {
             summary: "s".into(),
             shared_scores: vec![0.75],
             sightings: 3,
+            revokes: vec![],
         }
     }
 
@@ -355,7 +373,7 @@ mod tests {
             .filter(|(rt, _)| *rt == RecordType::Alert)
             .map(|(_, s)| s)
             .collect();
-        assert_eq!(old.len(), 3);
+        assert_eq!(old.len(), 4);
         // v1: the fingerprint the issue-4 service wrote (seen on a real
         // topic), without shared_scores and sightings; v2 without sightings;
         // v3 without the VICTIM_NOTIFICATION kind (issue 23).
@@ -363,10 +381,12 @@ mod tests {
             (
                 old[0],
                 "0378f461f6696afb",
-                &["shared_scores", "sightings"][..],
+                &["shared_scores", "sightings", "revokes"][..],
             ),
-            (old[1], "", &["sightings"][..]),
-            (old[2], "", &[][..]),
+            (old[1], "", &["sightings", "revokes"][..]),
+            (old[2], "", &["revokes"][..]),
+            // v4: without REVOCATION, DISPUTE and `revokes` (issue 22).
+            (old[3], "", &["revokes"][..]),
         ];
         for (schema, pinned, missing) in versions {
             let fp = crc64_avro(parsing_canonical_form(schema).as_bytes());
@@ -419,11 +439,12 @@ mod tests {
 
     #[test]
     fn a_reader_of_the_previous_schema_reads_a_new_alert_kind_as_other() {
-        // Members' consumers built on Alert.v3 meet VICTIM_NOTIFICATION:
-        // the enum's default makes it OTHER for them, not an error.
+        // Members' consumers built on Alert.v4 meet REVOCATION (as those
+        // on v3 met VICTIM_NOTIFICATION): the enum's default makes it
+        // OTHER for them, not an error.
         let c = codec();
         let schemas = Schemas::get().unwrap();
-        let v3 = schemas
+        let previous = schemas
             .history()
             .iter()
             .filter(|(rt, _)| *rt == RecordType::Alert)
@@ -431,14 +452,15 @@ mod tests {
             .next_back()
             .unwrap();
         let alert = AlertRecord {
-            kind: AlertKind::VictimNotification,
+            kind: AlertKind::Revocation,
+            revokes: vec!["A-1".into()],
             ..sample_alert()
         };
         let bytes = c.encode(RecordType::Alert, &alert).unwrap();
         let body = &bytes[10..];
         let now = schemas.schema(RecordType::Alert);
         let reader = GenericDatumReader::builder(now)
-            .reader_schema(v3)
+            .reader_schema(previous)
             .build()
             .unwrap();
         let read = reader.read_value(&mut &body[..]).unwrap();

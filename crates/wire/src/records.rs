@@ -2,8 +2,8 @@
 //! milliseconds since the Unix epoch (Avro `timestamp-millis`).
 
 use cisp_model::{
-    AlertKind, Attribution, ObservableDraft, ObservableKind, ObservableRole, Scope, Severity,
-    SubmissionDraft, SubmissionKind, Tlp,
+    AlertKind, Attribution, CorrectionDraft, FeedbackDraft, ObservableDraft, ObservableKind,
+    ObservableRole, Scope, Severity, SubmissionDraft, SubmissionKind, Tlp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +149,8 @@ pub struct AlertRecord {
     pub shared_scores: Vec<f32>,
     #[serde(default = "one")]
     pub sightings: i32,
+    #[serde(default)]
+    pub revokes: Vec<String>,
 }
 
 fn one() -> i32 {
@@ -234,4 +236,103 @@ pub struct DeadLetterRecord {
     pub payload: Bytes,
     pub payload_size: i64,
     pub payload_truncated: bool,
+}
+
+/// `cisp.v1.Correction`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Correction")]
+pub struct CorrectionRecord {
+    pub correction_id: String,
+    pub member_id: String,
+    pub submission_id: String,
+    pub corrected_at: i64,
+    #[serde(default)]
+    pub retract: bool,
+    #[serde(default)]
+    pub remove_observables: Vec<ObservableRecord>,
+    #[serde(default)]
+    pub tlp: Option<Tlp>,
+    #[serde(default)]
+    pub distribution: Option<DistributionRecord>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl From<CorrectionRecord> for CorrectionDraft {
+    fn from(r: CorrectionRecord) -> CorrectionDraft {
+        let (scope, members, groups) = match r.distribution {
+            Some(d) => (Some(d.scope.name().to_owned()), d.members, d.groups),
+            None => (None, Vec::new(), Vec::new()),
+        };
+        CorrectionDraft {
+            correction_id: r.correction_id,
+            member_id: r.member_id,
+            submission_id: r.submission_id,
+            corrected_at_ms: r.corrected_at,
+            retract: r.retract,
+            remove_observables: r
+                .remove_observables
+                .into_iter()
+                .map(|o| (o.kind.name().to_owned(), o.value))
+                .collect(),
+            tlp: r.tlp.map(|t| t.symbol().to_owned()),
+            scope,
+            distribution_members: members,
+            distribution_groups: groups,
+            reason: r.reason,
+        }
+    }
+}
+
+/// `cisp.v1.FeedbackKind`: `OTHER` is what an older reader makes of a
+/// newer symbol; the service refuses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "FeedbackKind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FeedbackKindRecord {
+    Sighting,
+    FalsePositive,
+    Expired,
+    Other,
+}
+
+/// `cisp.v1.Feedback`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Feedback")]
+pub struct FeedbackRecord {
+    pub feedback_id: String,
+    pub member_id: String,
+    pub kind: FeedbackKindRecord,
+    pub observable: ObservableRecord,
+    #[serde(default = "one")]
+    pub count: i32,
+    #[serde(default)]
+    pub seen_at: Option<i64>,
+    #[serde(default)]
+    pub confidence: Option<i32>,
+    #[serde(default)]
+    pub comment: String,
+    pub submitted_at: i64,
+}
+
+impl From<FeedbackRecord> for FeedbackDraft {
+    fn from(r: FeedbackRecord) -> FeedbackDraft {
+        FeedbackDraft {
+            feedback_id: r.feedback_id,
+            member_id: r.member_id,
+            kind: match r.kind {
+                FeedbackKindRecord::Sighting => "sighting",
+                FeedbackKindRecord::FalsePositive => "false_positive",
+                FeedbackKindRecord::Expired => "expired",
+                FeedbackKindRecord::Other => "other",
+            }
+            .to_owned(),
+            observable_type: r.observable.kind.name().to_owned(),
+            observable_value: r.observable.value,
+            count: r.count,
+            seen_at_ms: r.seen_at,
+            confidence: r.confidence,
+            comment: r.comment,
+            submitted_at_ms: r.submitted_at,
+        }
+    }
 }

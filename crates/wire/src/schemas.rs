@@ -17,15 +17,19 @@ pub enum RecordType {
     Alert,
     CampaignUpdate,
     DeadLetter,
+    Correction,
+    Feedback,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 5] = [
+    pub const ALL: [RecordType; 7] = [
         RecordType::Observable,
         RecordType::Submission,
         RecordType::Alert,
         RecordType::CampaignUpdate,
         RecordType::DeadLetter,
+        RecordType::Correction,
+        RecordType::Feedback,
     ];
 
     pub fn full_name(self) -> &'static str {
@@ -35,6 +39,8 @@ impl RecordType {
             RecordType::Alert => "cisp.v1.Alert",
             RecordType::CampaignUpdate => "cisp.v1.CampaignUpdate",
             RecordType::DeadLetter => "cisp.v1.DeadLetter",
+            RecordType::Correction => "cisp.v1.Correction",
+            RecordType::Feedback => "cisp.v1.Feedback",
         }
     }
 
@@ -44,7 +50,7 @@ impl RecordType {
 }
 
 /// The `.avsc` files, in `RecordType::ALL` order, as (file name, JSON).
-pub fn schema_files() -> [(&'static str, &'static str); 5] {
+pub fn schema_files() -> [(&'static str, &'static str); 7] {
     [
         (
             "Observable.avsc",
@@ -63,6 +69,14 @@ pub fn schema_files() -> [(&'static str, &'static str); 5] {
             "DeadLetter.avsc",
             include_str!("../../../schemas/DeadLetter.avsc"),
         ),
+        (
+            "Correction.avsc",
+            include_str!("../../../schemas/Correction.avsc"),
+        ),
+        (
+            "Feedback.avsc",
+            include_str!("../../../schemas/Feedback.avsc"),
+        ),
     ]
 }
 
@@ -70,7 +84,7 @@ pub fn schema_files() -> [(&'static str, &'static str); 5] {
 /// topics (`schemas/history/`): decoded by resolving them against the
 /// current schema (new fields take their defaults). Rule 5 of
 /// `schemas/README.md`.
-pub fn history_files() -> [(RecordType, &'static str, &'static str); 4] {
+pub fn history_files() -> [(RecordType, &'static str, &'static str); 5] {
     [
         (
             RecordType::Alert,
@@ -86,6 +100,11 @@ pub fn history_files() -> [(RecordType, &'static str, &'static str); 4] {
             RecordType::Alert,
             "history/Alert.v3.avsc",
             include_str!("../../../schemas/history/Alert.v3.avsc"),
+        ),
+        (
+            RecordType::Alert,
+            "history/Alert.v4.avsc",
+            include_str!("../../../schemas/history/Alert.v4.avsc"),
         ),
         (
             RecordType::CampaignUpdate,

@@ -141,6 +141,7 @@ impl Harness for IntakeTarget {
             summary: converted.record.title.clone(),
             shared_scores: vec![],
             sightings: 1,
+            revokes: vec![],
         };
         let bundle = cisp_intake::stix::export(&[alert], &Default::default());
         let text = bundle.to_string();

@@ -448,6 +448,7 @@ mod tests {
             summary: summary.into(),
             shared_scores: vec![],
             sightings: 1,
+            revokes: vec![],
         };
         let raw = Codec::new(DecodeLimits::default())
             .unwrap()

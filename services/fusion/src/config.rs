@@ -129,6 +129,7 @@ struct EngineSection {
     escalation_sectors: u32,
     view_budget: u32,
     commodity_malware_links: bool,
+    dispute_members: u32,
 }
 
 impl Default for EngineSection {
@@ -148,6 +149,7 @@ impl Default for EngineSection {
             escalation_sectors: d.escalation_sectors,
             view_budget: d.view_budget,
             commodity_malware_links: d.commodity_malware_links,
+            dispute_members: d.dispute_members,
         }
     }
 }
@@ -166,6 +168,9 @@ impl EngineSection {
         }
         if e.view_budget < 1000 {
             bail!("engine.view_budget must be at least 1000");
+        }
+        if !(2..=1000).contains(&e.dispute_members) {
+            bail!("engine.dispute_members must be 2 to 1000 (one member alone never unlinks a value for everyone)");
         }
         if e.common_after_campaigns == 0 {
             bail!("engine.common_after_campaigns must be at least 1");
@@ -192,6 +197,7 @@ impl EngineSection {
             escalation_sectors: e.escalation_sectors,
             view_budget: e.view_budget,
             commodity_malware_links: e.commodity_malware_links,
+            dispute_members: e.dispute_members,
         })
     }
 }

@@ -42,6 +42,7 @@ pub fn alert_record(a: &Alert) -> AlertRecord {
         summary: a.summary.clone(),
         shared_scores: a.shared_scores.clone(),
         sightings: i32::try_from(a.sightings).unwrap_or(i32::MAX),
+        revokes: a.revokes.clone(),
     }
 }
 
@@ -69,6 +70,7 @@ pub fn alert_row(a: &Alert, acked_at_ms: i64) -> AlertRow {
         publish_to_alert_ms: acked_at_ms - a.trigger_published_at_ms,
         sightings: a.sightings,
         coalesced: u8::from(a.coalesced),
+        revokes: a.revokes.clone(),
     }
 }
 
@@ -217,7 +219,23 @@ pub fn attribution_change_row(
     }
 }
 
-/// A submission's campaign from engine sequence number `version` on.
+/// The `campaign_membership` version of a change caused by the
+/// submission with engine sequence number `seq`. Versions are doubled so
+/// that a correction or feedback applied between submissions `n - 1` and
+/// `n` ([`action_version`]) sits strictly between theirs (issue 22). Rows
+/// written before had `version = seq`: every later change still has a
+/// version at least as high, so the newest row still wins.
+pub fn membership_version(seq: u64) -> u64 {
+    seq.saturating_mul(2)
+}
+
+/// The `campaign_membership` version of a change made by an action
+/// applied after `after_seq` submissions.
+pub fn action_version(after_seq: u64) -> u64 {
+    after_seq.saturating_mul(2).saturating_sub(1)
+}
+
+/// A submission's campaign from version `version` on.
 pub fn membership_row(
     member: &str,
     submission: &str,
@@ -317,4 +335,57 @@ pub fn submission_facts(
         submission,
         observations,
     })
+}
+
+/// The `corrections` row of an applied correction.
+pub fn correction_row(
+    c: &cisp_model::Correction,
+    rev: &cisp_engine::Revision,
+    now_ms: i64,
+) -> crate::store::CorrectionRow {
+    crate::store::CorrectionRow {
+        member_id: c.member.to_string(),
+        correction_id: c.id.to_string(),
+        submission_id: c.submission.to_string(),
+        ordinal: rev.ordinal,
+        after_seq: rev.after_seq,
+        corrected_at: datetime(c.corrected_at_ms),
+        applied_at: datetime(now_ms),
+        retract: u8::from(c.is_retraction()),
+        removed_types: rev
+            .removed
+            .iter()
+            .map(|o| o.kind().name().to_owned())
+            .collect(),
+        removed_values: rev.removed.iter().map(|o| o.value().to_owned()).collect(),
+        reason: c.reason.clone(),
+        revocations: u32::try_from(rev.alerts.len()).unwrap_or(u32::MAX),
+        body: serde_json::to_string(c).unwrap_or_default(),
+    }
+}
+
+/// The `feedback` row of an applied feedback record.
+pub fn feedback_row(
+    f: &cisp_model::Feedback,
+    rev: &cisp_engine::Revision,
+    now_ms: i64,
+) -> crate::store::FeedbackRow {
+    crate::store::FeedbackRow {
+        member_id: f.member.to_string(),
+        feedback_id: f.id.to_string(),
+        ordinal: rev.ordinal,
+        after_seq: rev.after_seq,
+        kind: f.kind.name().to_owned(),
+        obs_type: f.observable.kind().name().to_owned(),
+        value: f.observable.value().to_owned(),
+        count: f.count,
+        seen_at: f.seen_at_ms.map_or(0, datetime),
+        confidence: f.confidence.unwrap_or(0),
+        comment: f.comment.clone(),
+        counted: u8::from(rev.counted),
+        disputed: u8::from(rev.disputed.is_some()),
+        submitted_at: datetime(f.submitted_at_ms),
+        applied_at: datetime(now_ms),
+        body: serde_json::to_string(f).unwrap_or_default(),
+    }
 }

@@ -385,6 +385,7 @@ async fn api_victim_release(
         ),
         shared_scores: vec![],
         sightings: 1,
+        revokes: vec![],
     };
     let payload = releases
         .codec

@@ -108,6 +108,34 @@ pub async fn setup(config: &Config) -> anyhow::Result<Arc<Registry>> {
     Ok(registry)
 }
 
+/// Applies a stored correction or feedback record again.
+fn replay_action(engine: &mut Engine, a: &store::StoredAction) -> anyhow::Result<()> {
+    let ingest = Ingest {
+        published_at_ms: 0,
+        now_ms: 0,
+    };
+    if a.ordinal != engine.actions_applied() {
+        tracing::warn!(
+            stored = a.ordinal,
+            expected = engine.actions_applied(),
+            "corrections and feedback are not contiguous in the store"
+        );
+    }
+    match a.kind.as_str() {
+        "correction" => {
+            let c: cisp_model::Correction = serde_json::from_str(&a.body)
+                .with_context(|| format!("stored correction #{} does not parse", a.ordinal))?;
+            engine.correct(&c, &[], ingest);
+        }
+        _ => {
+            let f: cisp_model::Feedback = serde_json::from_str(&a.body)
+                .with_context(|| format!("stored feedback #{} does not parse", a.ordinal))?;
+            engine.feedback(&f, ingest);
+        }
+    }
+    Ok(())
+}
+
 /// Rebuilds the engine: the snapshot if there is a usable one, then the
 /// submissions ClickHouse holds beyond it (all of them without one).
 async fn rebuild_engine(
@@ -132,17 +160,29 @@ async fn rebuild_engine(
         .load_submission_bodies(from)
         .await
         .context("loading submissions for replay")?;
+    // Corrections and feedback (issue 22) go back in between the
+    // submissions exactly where they were applied; nobody is told again.
+    let actions = store
+        .load_actions(engine.actions_applied())
+        .await
+        .context("loading corrections and feedback for replay")?;
+    let replayed_actions = actions.len();
+    let mut actions = actions.into_iter().peekable();
+    let ingest = Ingest {
+        published_at_ms: 0,
+        now_ms: 0,
+    };
     for (i, body) in bodies.iter().enumerate() {
+        while let Some(a) = actions.next_if(|a| a.after_seq <= engine.processed()) {
+            replay_action(&mut engine, &a)?;
+        }
         let sub: Submission = serde_json::from_str(body).with_context(|| {
             format!("stored submission #{i} does not parse; the submissions table is corrupt")
         })?;
-        engine.process(
-            &sub,
-            Ingest {
-                published_at_ms: 0,
-                now_ms: 0,
-            },
-        );
+        engine.process(&sub, ingest);
+    }
+    for a in actions {
+        replay_action(&mut engine, &a)?;
     }
     // A store written before `campaign_membership` existed: fill it once
     // from the engine, which knows every submission's campaign now.
@@ -153,7 +193,7 @@ async fn rebuild_engine(
             .await
             .context("reading campaign_membership")?
     {
-        let version = held - 1;
+        let version = convert::membership_version(held - 1);
         let rows: Vec<_> = engine
             .memberships()
             .iter()
@@ -207,6 +247,7 @@ async fn rebuild_engine(
     info!(
         from_snapshot = from,
         replayed = bodies.len(),
+        replayed_actions,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "engine rebuilt"
     );

@@ -86,6 +86,16 @@ pub struct Metrics {
     pub kafka_errors: IntCounter,
     /// Earlier submissions whose campaign changed (merge or split).
     pub moved_submissions: IntCounter,
+    /// Issue 22: corrections applied (by kind), revocations sent,
+    /// feedback applied (by kind) and how much of it could not count,
+    /// values that stopped linking because members disputed them, and
+    /// the waits for durability they needed.
+    pub corrections: IntCounterVec,
+    pub revocations: IntCounter,
+    pub feedback: IntCounterVec,
+    pub feedback_not_counted: IntCounter,
+    pub disputed_values: IntCounter,
+    pub barriers: IntCounter,
     /// Output records being sent again because the broker did not
     /// acknowledge them (away longer than `message.timeout.ms`).
     pub deliveries_unacknowledged: IntGauge,
@@ -185,6 +195,32 @@ impl Metrics {
                 "1 while ClickHouse writes have failed more than clickhouse.max_retries times in a row (the service waits for it)",
             )?,
             kafka_errors: r.counter("cisp_fusion_kafka_errors_total", "Errors reported by the Kafka consumer")?,
+            corrections: r.counter_vec(
+                "cisp_fusion_corrections_total",
+                "Corrections of members' own reports applied, by kind (retract, remove)",
+                "kind",
+            )?,
+            revocations: r.counter(
+                "cisp_fusion_revocations_total",
+                "Revocation alerts built for members alerted on a withdrawn or narrowed report",
+            )?,
+            feedback: r.counter_vec(
+                "cisp_fusion_feedback_total",
+                "Feedback records applied, by kind (sighting, false_positive, expired)",
+                "kind",
+            )?,
+            feedback_not_counted: r.counter(
+                "cisp_fusion_feedback_not_counted_total",
+                "Feedback on a value its member may not see (recorded for the Fusion Cell, changes nothing)",
+            )?,
+            disputed_values: r.counter(
+                "cisp_fusion_disputed_values_total",
+                "Values that stopped linking because engine.dispute_members members reported them as false positives",
+            )?,
+            barriers: r.counter(
+                "cisp_fusion_barriers_total",
+                "Waits for every batch in hand to be durable before a correction or a tipping dispute (each is a batch of its own)",
+            )?,
             moved_submissions: r.counter(
                 "cisp_fusion_moved_submissions_total",
                 "Earlier submissions whose campaign changed (absorbed by a merge or split off by the guard): rows of campaign_membership beyond one per submission",

@@ -47,9 +47,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cisp_engine::{Alert, Coalesced, Coalescer, Effects, Engine, Ingest, Offered, Outcome};
-use cisp_model::{Limits, MemberId, Registry, Submission, SubmissionDraft};
-use cisp_wire::records::{Bytes, DeadLetterRecord, SubmissionRecord};
+use cisp_engine::{
+    ActionOutcome, Alert, Audited, Coalesced, Coalescer, Effects, Engine, Ingest, Offered, Outcome,
+    Revision, SubmissionKey,
+};
+use cisp_model::{
+    Correction, CorrectionDraft, Feedback, FeedbackDraft, Limits, MemberId, Registry, Submission,
+    SubmissionDraft,
+};
+use cisp_wire::records::{
+    Bytes, CorrectionRecord, DeadLetterRecord, FeedbackRecord, SubmissionRecord,
+};
 use cisp_wire::{Codec, RecordType};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message;
@@ -313,6 +321,8 @@ pub struct Pipeline {
     update_routes: BTreeMap<u64, tokio::sync::mpsc::UnboundedSender<UpdateAcked>>,
     /// The snapshot file being written, off this thread.
     snapshot_writer: Option<std::thread::JoinHandle<()>>,
+    /// The stop signal `run` was given (a barrier waits on it).
+    shutdown: Option<Shutdown>,
 }
 
 impl Pipeline {
@@ -349,6 +359,7 @@ impl Pipeline {
             next_batch: 0,
             update_routes: BTreeMap::new(),
             snapshot_writer: None,
+            shutdown: None,
             consumer,
             producer: crate::kafka::producer(&config.kafka)?,
             codec,
@@ -379,6 +390,7 @@ impl Pipeline {
     /// durable) or a batch cannot be made durable.
     pub fn run(mut self, shutdown: Shutdown) -> Result<(), FusionError> {
         info!("pipeline started");
+        self.shutdown = Some(shutdown.clone());
         while !shutdown.is_triggered() {
             let mut batch = Batch {
                 seq: self.next_batch,
@@ -455,6 +467,18 @@ impl Pipeline {
                     Ok(None) | Err(()) => break,
                 }
             };
+            // A correction, or feedback that will stop a value linking,
+            // tells whoever was alerted on what it takes back: it is a
+            // batch of its own, handled once everything before it is
+            // durable, so the provenance audit holds every such alert.
+            if self.needs_barrier(&polled) {
+                if batch.records > 0 || !self.barrier()? {
+                    self.held.push_front(polled);
+                    break;
+                }
+                self.handle(polled, batch)?;
+                break;
+            }
             self.handle(polled, batch)?;
             if started.get_or_insert_with(Instant::now).elapsed() >= self.kafka.batch_max_age {
                 break;
@@ -498,6 +522,11 @@ impl Pipeline {
         let off = batch.offsets.entry(key).or_insert(m.source.offset);
         *off = (*off).max(m.source.offset);
         let now = now_ms();
+        match self.codec.member_record_type(&m.payload) {
+            RecordType::Correction => return self.handle_correction(&m, batch, now),
+            RecordType::Feedback => return self.handle_feedback(&m, batch, now),
+            _ => {}
+        }
 
         let sub = match self.admit(&m) {
             Ok(sub) => sub,
@@ -540,6 +569,262 @@ impl Pipeline {
             ),
             Outcome::Accepted(fx) => self.effects(batch, &sub, fx, &m.source, now),
         }
+    }
+
+    /// The member whose topic `m` came from, if it is in the registry.
+    fn topic_member(&self, m: &Polled) -> Result<MemberId, Rejected> {
+        let Some(member) = self.topics.member_of(&m.source.topic) else {
+            return Err(Rejected {
+                member: None,
+                code: "unknown_topic",
+                reason: "topic is not a member submission topic".into(),
+            });
+        };
+        if self.registry.member(&member).is_none() {
+            return Err(Rejected {
+                reason: format!("member {member} is not in the registry"),
+                member: Some(member),
+                code: "unknown_member",
+            });
+        }
+        Ok(member)
+    }
+
+    /// Whether `m` must wait for everything before it to be durable: a
+    /// correction, or a false positive that tips a value into dispute.
+    fn needs_barrier(&self, m: &Polled) -> bool {
+        match self.codec.member_record_type(&m.payload) {
+            RecordType::Correction => true,
+            RecordType::Feedback => match self.admit_feedback(m) {
+                Ok(f) => lock(&self.engine).feedback_tips(&f),
+                Err(_) => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Makes every batch in hand durable and commits it (held updates
+    /// sent first). `false` when the service is stopping meanwhile.
+    fn barrier(&mut self) -> Result<bool, FusionError> {
+        let Some(shutdown) = self.shutdown.clone() else {
+            return Ok(true);
+        };
+        self.metrics.barriers.inc();
+        self.commit_durable(true, &shutdown)
+    }
+
+    /// Who was alerted on anything built on `keys`, from the audit.
+    fn audited(&self, keys: &[SubmissionKey]) -> Result<Vec<Audited>, FusionError> {
+        let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let rows = self
+            .rt
+            .block_on(self.store.alerts_citing(&keys, &self.metrics))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(alert_id, recipient)| {
+                Some(Audited {
+                    alert_id,
+                    recipient: MemberId::parse(&recipient).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    fn admit_correction(&self, m: &Polled) -> Result<Correction, Rejected> {
+        let member = self.topic_member(m)?;
+        let record: CorrectionRecord = self
+            .codec
+            .decode(RecordType::Correction, &m.payload)
+            .map_err(|e| Rejected {
+                member: Some(member.clone()),
+                code: e.reason_code(),
+                reason: e.to_string(),
+            })?
+            .0;
+        CorrectionDraft::from(record)
+            .validate(&member, &self.registry, &self.limits)
+            .map_err(|e| Rejected {
+                code: e.reason_code(),
+                reason: e.to_string(),
+                member: Some(member),
+            })
+    }
+
+    fn admit_feedback(&self, m: &Polled) -> Result<Feedback, Rejected> {
+        let member = self.topic_member(m)?;
+        let record: FeedbackRecord = self
+            .codec
+            .decode(RecordType::Feedback, &m.payload)
+            .map_err(|e| Rejected {
+                member: Some(member.clone()),
+                code: e.reason_code(),
+                reason: e.to_string(),
+            })?
+            .0;
+        FeedbackDraft::from(record)
+            .validate(&member, &self.registry)
+            .map_err(|e| Rejected {
+                code: e.reason_code(),
+                reason: e.to_string(),
+                member: Some(member),
+            })
+    }
+
+    /// A member's correction of its own report: applied by the engine,
+    /// revocations to everyone the audit says was alerted on it.
+    fn handle_correction(
+        &mut self,
+        m: &Polled,
+        batch: &mut Batch,
+        now: i64,
+    ) -> Result<(), FusionError> {
+        let c = match self.admit_correction(m) {
+            Ok(c) => c,
+            Err(r) => return self.dead_letter(batch, m, r.member.as_ref(), r.code, r.reason),
+        };
+        let key = SubmissionKey {
+            member: c.member.clone(),
+            id: c.submission.clone(),
+        };
+        let audited = self.audited(std::slice::from_ref(&key))?;
+        let ingest = Ingest {
+            published_at_ms: m.timestamp_ms.unwrap_or(now),
+            now_ms: now,
+        };
+        let outcome = lock(&self.engine).correct(&c, &audited, ingest);
+        match outcome {
+            ActionOutcome::Duplicate => {
+                self.metrics.records.inc(RecordOutcome::Duplicate);
+                Ok(())
+            }
+            ActionOutcome::Refused { code, reason } => {
+                self.dead_letter(batch, m, Some(&c.member), code, reason)
+            }
+            ActionOutcome::Applied(rev) => {
+                self.metrics.records.inc(RecordOutcome::Accepted);
+                self.metrics
+                    .corrections
+                    .with_label_values(&[if c.is_retraction() {
+                        "retract"
+                    } else {
+                        "remove"
+                    }])
+                    .inc();
+                self.metrics.revocations.inc_by(rev.alerts.len() as u64);
+                info!(
+                    member = %c.member,
+                    submission = %c.submission,
+                    correction = %c.id,
+                    retract = c.is_retraction(),
+                    removed = rev.removed.len(),
+                    revocations = rev.alerts.len(),
+                    moved = rev.moved.len(),
+                    "correction applied"
+                );
+                batch
+                    .rows
+                    .corrections
+                    .push(convert::correction_row(&c, &rev, now));
+                self.revision_effects(batch, rev, now)
+            }
+        }
+    }
+
+    /// A member's feedback on an indicator. Whether it counted is never
+    /// said to the member (that would tell whether the value exists).
+    fn handle_feedback(
+        &mut self,
+        m: &Polled,
+        batch: &mut Batch,
+        now: i64,
+    ) -> Result<(), FusionError> {
+        let f = match self.admit_feedback(m) {
+            Ok(f) => f,
+            Err(r) => return self.dead_letter(batch, m, r.member.as_ref(), r.code, r.reason),
+        };
+        let ingest = Ingest {
+            published_at_ms: m.timestamp_ms.unwrap_or(now),
+            now_ms: now,
+        };
+        let outcome = lock(&self.engine).feedback(&f, ingest);
+        let ActionOutcome::Applied(mut rev) = outcome else {
+            self.metrics.records.inc(RecordOutcome::Duplicate);
+            return Ok(());
+        };
+        self.metrics.records.inc(RecordOutcome::Accepted);
+        self.metrics
+            .feedback
+            .with_label_values(&[f.kind.name()])
+            .inc();
+        if !rev.counted {
+            self.metrics.feedback_not_counted.inc();
+        }
+        if let Some((value, keys)) = &rev.disputed {
+            // Everything before this record is durable (the barrier), so
+            // the audit holds every alert built on those reports.
+            let audited = self.audited(keys)?;
+            rev.alerts = lock(&self.engine).dispute_notices(value, f.id.as_str(), &audited, ingest);
+            self.metrics.disputed_values.inc();
+            info!(
+                value = %value,
+                reports = keys.len(),
+                told = rev.alerts.len(),
+                moved = rev.moved.len(),
+                "value disputed by members: it links nothing from now on"
+            );
+        }
+        batch
+            .rows
+            .feedback
+            .push(convert::feedback_row(&f, &rev, now));
+        self.revision_effects(batch, rev, now)
+    }
+
+    /// What an applied correction or feedback gives: moved memberships,
+    /// changed campaigns, attribution changes, alerts sent at once.
+    fn revision_effects(
+        &mut self,
+        batch: &mut Batch,
+        rev: Revision,
+        now: i64,
+    ) -> Result<(), FusionError> {
+        let version = convert::action_version(rev.after_seq);
+        self.metrics
+            .moved_submissions
+            .inc_by(rev.moved.len() as u64);
+        for m in &rev.moved {
+            batch.rows.membership.push(convert::membership_row(
+                m.key.member.as_str(),
+                m.key.id.as_str(),
+                m.campaign_id.as_str(),
+                version,
+                now,
+            ));
+        }
+        for c in &rev.attribution_changes {
+            batch
+                .rows
+                .attribution_changes
+                .push(convert::attribution_change_row(c, rev.after_seq, now));
+        }
+        for alert in rev.alerts {
+            self.queue_alert(batch, Box::new(alert))?;
+        }
+        for view in &rev.campaigns {
+            let payload = self
+                .codec
+                .encode(RecordType::CampaignUpdate, &convert::campaign_record(view))
+                .map_err(internal)?;
+            self.send(
+                batch,
+                self.topics.campaigns(),
+                &view.id.to_string(),
+                &payload,
+                OutKind::Campaign,
+            )?;
+            batch.rows.campaigns.push(convert::campaign_row(view));
+        }
+        Ok(())
     }
 
     /// Who sent the record (its topic), and the submission it holds if it
@@ -623,7 +908,7 @@ impl Pipeline {
             sub.member.as_str(),
             sub.id.as_str(),
             fx.campaign_id.as_str(),
-            fx.seq,
+            convert::membership_version(fx.seq),
             now,
         ));
         for c in &fx.attribution_changes {
@@ -638,7 +923,7 @@ impl Pipeline {
                 m.key.member.as_str(),
                 m.key.id.as_str(),
                 m.campaign_id.as_str(),
-                fx.seq,
+                convert::membership_version(fx.seq),
                 now,
             ));
         }

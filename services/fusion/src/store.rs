@@ -53,6 +53,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "009_victim_releases.sql",
         include_str!("../../../schemas/clickhouse/009_victim_releases.sql"),
     ),
+    (
+        "010_corrections.sql",
+        include_str!("../../../schemas/clickhouse/010_corrections.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -131,6 +135,8 @@ pub struct AlertRow {
     pub sightings: u32,
     /// 1 for a coalesced update (sent when its window closed).
     pub coalesced: u8,
+    /// For a revocation or a dispute notice: the alerts it revokes.
+    pub revokes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -179,6 +185,59 @@ pub struct Rows {
     pub common_infrastructure: Vec<CommonRow>,
     pub membership: Vec<MembershipRow>,
     pub attribution_changes: Vec<AttributionChangeRow>,
+    /// Applied corrections and feedback (issue 22): written with the
+    /// submissions, since the replay reads them too.
+    pub corrections: Vec<CorrectionRow>,
+    pub feedback: Vec<FeedbackRow>,
+}
+
+/// An applied correction (`corrections`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct CorrectionRow {
+    pub member_id: String,
+    pub correction_id: String,
+    pub submission_id: String,
+    pub ordinal: u64,
+    pub after_seq: u64,
+    pub corrected_at: u32,
+    pub applied_at: u32,
+    pub retract: u8,
+    pub removed_types: Vec<String>,
+    pub removed_values: Vec<String>,
+    pub reason: String,
+    pub revocations: u32,
+    pub body: String,
+}
+
+/// An applied feedback record (`feedback`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct FeedbackRow {
+    pub member_id: String,
+    pub feedback_id: String,
+    pub ordinal: u64,
+    pub after_seq: u64,
+    pub kind: String,
+    pub obs_type: String,
+    pub value: String,
+    pub count: u32,
+    pub seen_at: u32,
+    pub confidence: u8,
+    pub comment: String,
+    pub counted: u8,
+    pub disputed: u8,
+    pub submitted_at: u32,
+    pub applied_at: u32,
+    pub body: String,
+}
+
+/// A stored correction or feedback record, for the replay.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct StoredAction {
+    pub ordinal: u64,
+    pub after_seq: u64,
+    /// `correction` or `feedback`.
+    pub kind: String,
+    pub body: String,
 }
 
 /// A campaign's attributed actor set, changed or withdrawn
@@ -428,6 +487,69 @@ impl Store {
         Ok(out)
     }
 
+    /// How many corrections and feedback records are stored.
+    pub async fn count_actions(&self) -> Result<u64, FusionError> {
+        self.client
+            .query("SELECT (SELECT count() FROM corrections FINAL) + (SELECT count() FROM feedback FINAL)")
+            .fetch_one::<u64>()
+            .await
+            .map_err(|e| FusionError::clickhouse("count actions", e))
+    }
+
+    /// Every stored correction and feedback record from `ordinal` on, in
+    /// the order the engine applied them.
+    pub async fn load_actions(&self, from: u64) -> Result<Vec<StoredAction>, FusionError> {
+        let mut out = self
+            .client
+            .query(
+                "SELECT ordinal, after_seq, 'correction' AS kind, body FROM corrections FINAL WHERE ordinal >= ? \
+                 UNION ALL SELECT ordinal, after_seq, 'feedback' AS kind, body FROM feedback FINAL WHERE ordinal >= ?",
+            )
+            .bind(from)
+            .bind(from)
+            .fetch_all::<StoredAction>()
+            .await
+            .map_err(|e| FusionError::clickhouse("actions replay", e))?;
+        out.sort_by_key(|a| a.ordinal);
+        Ok(out)
+    }
+
+    /// The alerts (id, recipient) whose provenance holds any of `keys`
+    /// (`member/submission`): who was told something built on them.
+    /// Outages are waited out like writes.
+    pub async fn alerts_citing(
+        &self,
+        keys: &[String],
+        metrics: &Metrics,
+    ) -> Result<Vec<(String, String)>, FusionError> {
+        let found = std::sync::Mutex::new(Vec::new());
+        for chunk in keys.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT DISTINCT alert_id, recipient FROM alerts ARRAY JOIN provenance AS p WHERE p IN ({marks})"
+            );
+            self.with_retry(metrics, || async {
+                let mut q = self.client.query(&sql);
+                for k in chunk {
+                    q = q.bind(k.as_str());
+                }
+                let rows = q
+                    .fetch_all::<(String, String)>()
+                    .await
+                    .map_err(|e| ("alerts", e))?;
+                if let Ok(mut f) = found.lock() {
+                    f.extend(rows);
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        let mut out = found.into_inner().unwrap_or_default();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Writes the tables the replay does not read (dead letters,
     /// observations, campaigns), concurrently. Safe to run while the
     /// batch's alerts are still being acknowledged.
@@ -452,6 +574,10 @@ impl Store {
     pub async fn write_final(&self, rows: &Rows, metrics: &Metrics) -> Result<(), FusionError> {
         self.with_retry(metrics, || async {
             self.insert("alerts", &rows.alerts).await?;
+            tokio::try_join!(
+                self.insert("corrections", &rows.corrections),
+                self.insert("feedback", &rows.feedback),
+            )?;
             self.insert("submissions", &rows.submissions).await
         })
         .await

@@ -135,7 +135,9 @@ pub fn visible_sql(reader: &Member) -> String {
     format!("({})", or.join(" OR "))
 }
 
-/// The query for `reader`'s feed (`db` is a validated identifier).
+/// The query for `reader`'s feed (`db` is a validated identifier): what
+/// it may see, less warn-listed values, common infrastructure, what
+/// submitters withdrew and values members disputed (issue 22).
 pub fn query(db: &str, reader: &Member, f: &Filters) -> String {
     let tlps: Vec<String> = Tlp::ALL
         .iter()
@@ -158,6 +160,10 @@ pub fn query(db: &str, reader: &Member, f: &Filters) -> String {
                WHERE (member_id, submission_id) IN (SELECT member_id, submission_id FROM {db}.submissions WHERE {visible}) \
                AND warnlist = '' \
                AND (obs_type, value) NOT IN (SELECT obs_type, value FROM {db}.common_infrastructure) \
+               AND (member_id, submission_id) NOT IN (SELECT member_id, submission_id FROM {db}.withdrawn_submissions) \
+               AND (member_id, submission_id, obs_type, value) NOT IN \
+                   (SELECT member_id, submission_id, obs_type, value FROM {db}.withdrawn_observations) \
+               AND (obs_type, value) NOT IN (SELECT obs_type, value FROM {db}.feedback WHERE disputed = 1) \
                AND tlp IN ({tlps}) AND obs_type IN ({types}) \
                GROUP BY obs_type, value, member_id) \
          GROUP BY obs_type, value \

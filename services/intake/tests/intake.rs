@@ -206,6 +206,7 @@ fn alert(recipient: &str, id: &str, observables: Vec<ObservableRecord>, tlp: Tlp
         summary: "2 other members reported 'payroll' <script>alert(1)</script> \\ too".into(),
         shared_scores: vec![],
         sightings: 1,
+        revokes: vec![],
     }
 }
 

@@ -238,6 +238,12 @@ pub(super) async fn get_objects(
     // of the first alert of the following page in that list (the topic
     // only grows, so an index stays valid). `limit` counts STIX objects,
     // as TAXII says, but a page never splits an alert's objects.
+    // Revocations and dispute notices revoke what earlier alerts carried:
+    // those are looked up on the whole topic, not only this page.
+    let earlier: std::collections::BTreeMap<String, AlertRecord> = alerts
+        .iter()
+        .map(|(_, a)| (a.alert_id.clone(), a.clone()))
+        .collect();
     let listed: Vec<(i64, AlertRecord)> =
         alerts.into_iter().filter(|(ts, _)| *ts > after).collect();
     let start = match params.next.as_deref() {
@@ -272,7 +278,13 @@ pub(super) async fn get_objects(
     let page = &listed[start..end];
     let more = end < listed.len();
     let records: Vec<AlertRecord> = page.iter().map(|(_, a)| a.clone()).collect();
-    let bundle = stix::export(&records, &ExportOptions::default());
+    let bundle = stix::export(
+        &records,
+        &ExportOptions {
+            earlier,
+            ..ExportOptions::default()
+        },
+    );
     let objects = if records.is_empty() {
         vec![]
     } else {

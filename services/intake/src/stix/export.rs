@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use cisp_model::{ObservableKind, Tlp};
+use cisp_model::{AlertKind, ObservableKind, Tlp};
 use cisp_wire::records::{AlertRecord, CampaignUpdateRecord};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -31,6 +31,10 @@ const EPOCH_2026: i64 = 1_767_225_600_000;
 pub struct ExportOptions {
     /// The bundle's own id seed (defaults to a digest of the alert ids).
     pub bundle_seed: Option<String>,
+    /// Earlier alerts to the same member, by id: a revocation or dispute
+    /// notice revokes the indicator objects those carried for its values
+    /// with their original `created` (issue 22).
+    pub earlier: BTreeMap<String, AlertRecord>,
 }
 
 /// A deterministic STIX id: `type--` + a UUID (version 4 layout, random
@@ -243,6 +247,43 @@ pub fn export(alerts: &[AlertRecord], options: &ExportOptions) -> Value {
         }
         report["object_refs"] = Value::Array(refs);
         objects.push(report);
+        // A revocation or a dispute notice: the indicators the revoked
+        // alerts carried for these values are revoked (same id, a new
+        // version), so a consumer that stored them drops them.
+        if matches!(a.kind, AlertKind::Revocation | AlertKind::Dispute) {
+            for revoked in &a.revokes {
+                let earlier = options.earlier.get(revoked);
+                let created = earlier.map_or_else(|| t.clone(), |e| timestamp(e.created_at));
+                for o in &a.shared_observables {
+                    let carried = earlier.is_none_or(|e| {
+                        e.shared_observables
+                            .iter()
+                            .any(|x| x.kind == o.kind && x.value == o.value)
+                    });
+                    let Some(pattern) = pattern_for(o.kind, &o.value) else {
+                        continue;
+                    };
+                    if !carried {
+                        continue;
+                    }
+                    objects.push(json!({
+                        "type": "indicator",
+                        "spec_version": "2.1",
+                        "id": stix_id("indicator", &format!("{revoked}/{}={}", o.kind.name(), o.value)),
+                        "created": created,
+                        "modified": t,
+                        "created_by_ref": identity_id,
+                        "object_marking_refs": [marking],
+                        "name": format!("{}: {}", o.kind.name(), o.value),
+                        "pattern": pattern,
+                        "pattern_type": "stix",
+                        "valid_from": created,
+                        "indicator_types": ["malicious-activity"],
+                        "revoked": true,
+                    }));
+                }
+            }
+        }
     }
     objects.extend(campaigns.into_values());
     objects.extend(markings.into_values());

@@ -38,9 +38,10 @@ pub(super) struct Rows {
 }
 
 pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope, reader: &Reader) -> anyhow::Result<Rows> {
-    let a = &sc.a;
-    let visible_keys =
-        format!("SELECT concat(member_id, '/', submission_id) FROM submissions WHERE {a}");
+    let (a, live) = (&sc.a, &sc.live);
+    let visible_keys = format!(
+        "SELECT concat(member_id, '/', submission_id) FROM submissions WHERE {a} AND {live}"
+    );
     let tlps = reader
         .tlps()
         .iter()
@@ -57,7 +58,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope, reader: &Reader) -> any
     let keys_between = |from: &str, to: &str| {
         format!(
             "SELECT concat(member_id, '/', submission_id) FROM submissions \
-             WHERE submitted_at >= {from} AND submitted_at < {to}"
+             WHERE submitted_at >= {from} AND submitted_at < {to} AND {live}"
         )
     };
     Ok(Rows {

@@ -47,7 +47,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
                 "submissions and contributing members by the submitter's sector",
                 format!(
                     "SELECT {period} AS period, sector AS label, uniqExactMerge(submissions) AS a, uniqExactMerge(members) AS b \
-                     FROM submissions_daily WHERE {window} GROUP BY period, label ORDER BY label, period"
+                     FROM submissions_daily_current WHERE {window} GROUP BY period, label ORDER BY label, period"
                 ),
             )
             .await?,
@@ -57,7 +57,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
                 "submissions and contributing members by kind",
                 format!(
                     "SELECT {period} AS period, kind AS label, uniqExactMerge(submissions) AS a, uniqExactMerge(members) AS b \
-                     FROM submissions_daily WHERE {window} GROUP BY period, label ORDER BY label, period"
+                     FROM submissions_daily_current WHERE {window} GROUP BY period, label ORDER BY label, period"
                 ),
             )
             .await?,
@@ -67,7 +67,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
                 "distinct observables and sightings by observable type",
                 format!(
                     "SELECT {period} AS period, obs_type AS label, uniqExactMerge(observables) AS a, uniqExactMerge(sightings) AS b \
-                     FROM trend_daily WHERE {window} GROUP BY period, label ORDER BY label, period"
+                     FROM trend_daily_current WHERE {window} GROUP BY period, label ORDER BY label, period"
                 ),
             )
             .await?,
@@ -77,7 +77,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
                 "contributing members by observable type",
                 format!(
                     "SELECT {period} AS period, obs_type AS label, uniqExactMerge(members) AS a, toUInt64(0) AS b \
-                     FROM trend_daily WHERE {window} GROUP BY period, label ORDER BY label, period"
+                     FROM trend_daily_current WHERE {window} GROUP BY period, label ORDER BY label, period"
                 ),
             )
             .await?,
@@ -87,7 +87,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
                 "submissions per week (weeks start on Monday) by kind, this quarter",
                 format!(
                     "SELECT toMonday(day) AS week, kind, uniqExactMerge(submissions) AS submissions \
-                     FROM submissions_daily WHERE day >= {s} AND day < {e} AND {a} GROUP BY week, kind ORDER BY week, kind"
+                     FROM submissions_daily_current WHERE day >= {s} AND day < {e} AND {a} GROUP BY week, kind ORDER BY week, kind"
                 ),
             )
             .await?,
@@ -98,7 +98,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
                 format!(
                     "SELECT facet, label, uniqExactMergeIf(submissions, day >= {s}) AS current, \
                      uniqExactMergeIf(members, day >= {s}) AS members, uniqExactMergeIf(submissions, day < {s}) AS previous \
-                     FROM labels_daily WHERE {window} GROUP BY facet, label HAVING current > 0 \
+                     FROM labels_daily_current WHERE {window} GROUP BY facet, label HAVING current > 0 \
                      ORDER BY facet, current DESC, label LIMIT {TOP} BY facet"
                 ),
             )

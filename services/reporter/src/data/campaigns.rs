@@ -42,7 +42,7 @@ pub(super) struct Rows {
 }
 
 pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows> {
-    let (a, pt, st, et) = (&sc.a, &sc.pt, &sc.st, &sc.et);
+    let (a, pt, st, et, live) = (&sc.a, &sc.pt, &sc.st, &sc.et, &sc.live);
     Ok(Rows {
         members: ctx
             .fetch(
@@ -55,7 +55,7 @@ pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows>
                      min({a}) AS visible, min(submitted_at) AS first_seen, max(submitted_at) AS last_seen, \
                      argMinIf(title, submitted_at, {a}) AS title \
                      FROM submissions ANY INNER JOIN submission_campaigns USING (member_id, submission_id) \
-                     WHERE current_campaign != '' GROUP BY current_campaign, member_id ORDER BY current_campaign, member_id"
+                     WHERE current_campaign != '' AND {live} GROUP BY current_campaign, member_id ORDER BY current_campaign, member_id"
                 ),
             )
             .await?,

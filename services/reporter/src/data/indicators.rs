@@ -21,13 +21,13 @@ pub(super) struct Rows {
 }
 
 pub(super) async fn fetch(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Rows> {
-    let a = &sc.a;
+    let (a, live) = (&sc.a, &sc.live_obs);
     let ages_sql = |from: &str, from_t: &str, to_t: &str| {
         format!(
             "SELECT obs_type, countIf(first >= {from}) AS new, countIf(first < {from}) AS recurring FROM \
              (SELECT obs_type, value, toDate(min(observed_at)) AS first, \
              max(observed_at >= {from_t}) AS seen FROM observations \
-             WHERE observed_at < {to_t} AND {a} GROUP BY obs_type, value HAVING seen = 1) \
+             WHERE observed_at < {to_t} AND {a} AND {live} GROUP BY obs_type, value HAVING seen = 1) \
              GROUP BY obs_type ORDER BY obs_type"
         )
     };

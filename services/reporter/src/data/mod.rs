@@ -256,7 +256,7 @@ async fn headline_rows(
             "submissions and contributing members, this and the previous quarter",
             format!(
                 "SELECT {period} AS period, uniqExactMerge(submissions) AS a, uniqExactMerge(members) AS b \
-                 FROM submissions_daily WHERE {window} GROUP BY period ORDER BY period"
+                 FROM submissions_daily_current WHERE {window} GROUP BY period ORDER BY period"
             ),
         )
         .await?;
@@ -266,7 +266,7 @@ async fn headline_rows(
             "distinct observables and sightings, this and the previous quarter",
             format!(
                 "SELECT {period} AS period, uniqExactMerge(observables) AS a, uniqExactMerge(sightings) AS b \
-                 FROM trend_daily WHERE {window} GROUP BY period ORDER BY period"
+                 FROM trend_daily_current WHERE {window} GROUP BY period ORDER BY period"
             ),
         )
         .await?;
@@ -282,7 +282,7 @@ async fn marking(ctx: &mut Ctx<'_>, sc: &Scope) -> anyhow::Result<Tlp> {
             "Q15",
             "the markings of the submissions the report includes",
             format!(
-                "SELECT arraySort(groupUniqArray(tlp)) AS tlps FROM submissions_daily WHERE day >= {p} AND day < {e} AND {a}"
+                "SELECT arraySort(groupUniqArray(tlp)) AS tlps FROM submissions_daily_current WHERE day >= {p} AND day < {e} AND {a}"
             ),
         )
         .await?;

@@ -62,7 +62,17 @@ pub(super) struct Scope {
     pub(super) period: String,
     /// Both quarters, what the reader may see.
     pub(super) window: String,
+    /// A fact row (of `submissions` or `observations`) whose report its
+    /// submitter has not withdrawn (issue 22).
+    pub(super) live: String,
+    /// An `observations` row neither withdrawn with its report nor taken
+    /// out of it.
+    pub(super) live_obs: String,
 }
+
+/// Reports withdrawn by their submitters are left out of every report.
+pub(super) const LIVE: &str =
+    "(member_id, submission_id) NOT IN (SELECT member_id, submission_id FROM withdrawn_submissions)";
 
 impl Scope {
     pub(super) fn new(req: &Request) -> Scope {
@@ -86,6 +96,11 @@ impl Scope {
             e,
             period,
             window,
+            live: LIVE.to_owned(),
+            live_obs: format!(
+                "{LIVE} AND (member_id, submission_id, obs_type, value) NOT IN \
+                 (SELECT member_id, submission_id, obs_type, value FROM withdrawn_observations)"
+            ),
         }
     }
 }
