@@ -18,6 +18,12 @@ bash "$CISP_ROOT/scripts/fusion.sh" restart
 status=0
 "$BIN/cisp-demo" --scenario "$CISP_ROOT/demo/scenario.json" run || status=$?
 
+# Members talk back (issue 22): gridco withdraws a report, three members
+# dispute a value; who was told what.
+echo
+echo "== Talking back: a withdrawal and a dispute (demo/collaboration.json) =="
+"$BIN/cisp-demo" --scenario "$CISP_ROOT/demo/collaboration.json" run || status=$?
+
 # The Fusion Cell's picture, from the query API: the largest campaign, why
 # its submissions belong together, and its graph.
 AUTH="Authorization: Bearer $(cat "$CISP_API_TOKEN_FILE")"

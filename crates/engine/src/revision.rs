@@ -506,11 +506,20 @@ impl Engine {
         let ctx = self.ctx(ingest);
         let mut out = Vec::new();
         for (recipient, mut ids) in per {
-            let seen = self.evidence[e as usize].subs.iter().copied().find(|&s| {
-                let m = &self.subs[s as usize];
-                self.registry
-                    .may_see(recipient, &m.key.member, &m.distribution)
-            });
+            // Its own report carrying the value if it has one, else the
+            // first it may see.
+            let subs = &self.evidence[e as usize].subs;
+            let seen = subs
+                .iter()
+                .copied()
+                .find(|&s| self.subs[s as usize].key.member == *recipient)
+                .or_else(|| {
+                    subs.iter().copied().find(|&s| {
+                        let m = &self.subs[s as usize];
+                        self.registry
+                            .may_see(recipient, &m.key.member, &m.distribution)
+                    })
+                });
             let Some(s) = seen else { continue };
             ids.sort_unstable();
             ids.dedup();
@@ -524,7 +533,11 @@ impl Engine {
                 },
                 recipient,
                 trigger: meta,
-                own: Vec::new(),
+                own: if meta.key.member == *recipient {
+                    vec![meta]
+                } else {
+                    Vec::new()
+                },
                 others: Vec::new(),
                 shared: std::iter::once(value.clone()).collect(),
                 campaign: None,

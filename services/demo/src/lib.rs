@@ -11,9 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use cisp_model::{MemberId, Registry};
+use cisp_model::{AlertKind, MemberId, Registry};
 use cisp_platform::{SharedConfig as Config, Topics};
-use cisp_wire::records::{AlertRecord, SubmissionRecord};
+use cisp_wire::records::{AlertRecord, CorrectionRecord, FeedbackRecord, SubmissionRecord};
 use cisp_wire::{Codec, DecodeLimits, RecordType};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
@@ -41,6 +41,12 @@ pub struct ScenarioRecord {
     /// Or raw bytes (as text), for malformed input.
     #[serde(default)]
     pub raw_text: Option<String>,
+    /// Or a correction of the member's own earlier report (issue 22).
+    #[serde(default)]
+    pub correction: Option<CorrectionRecord>,
+    /// Or the member's feedback on an indicator.
+    #[serde(default)]
+    pub feedback: Option<FeedbackRecord>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +67,21 @@ pub struct Expect {
     pub secrets: Vec<Secret>,
     pub dead_letters: BTreeMap<String, u64>,
     pub campaign_submissions: u64,
+    /// Per member: how many revocations (a report it was alerted on was
+    /// withdrawn) and dispute notices (a value it was alerted about no
+    /// longer links) about the scenario's reports it must receive; a
+    /// member not listed must receive none.
+    #[serde(default)]
+    pub revocations: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub disputes: BTreeMap<String, u64>,
+}
+
+impl Expect {
+    /// Whether the scenario is about members talking back.
+    pub fn talks_back(&self) -> bool {
+        !self.revocations.is_empty() || !self.disputes.is_empty()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,20 +140,28 @@ pub async fn publish(cfg: &Config, scenario: &Scenario) -> anyhow::Result<usize>
     let mut n = 0;
     for r in &scenario.records {
         let member = MemberId::parse(&r.topic_member)?;
-        let payload = match (&r.record, &r.raw_text) {
-            (Some(rec), None) => match r.framing {
-                Framing::SingleObject => codec.encode(RecordType::Submission, rec)?,
-                Framing::Confluent => codec.encode_confluent(RecordType::Submission, 1, rec)?,
-            },
-            (None, Some(text)) => text.as_bytes().to_vec(),
-            _ => bail!("a scenario record needs exactly one of record or raw_text"),
+        let (payload, key) = match (&r.record, &r.raw_text, &r.correction, &r.feedback) {
+            (Some(rec), None, None, None) => (
+                match r.framing {
+                    Framing::SingleObject => codec.encode(RecordType::Submission, rec)?,
+                    Framing::Confluent => codec.encode_confluent(RecordType::Submission, 1, rec)?,
+                },
+                rec.submission_id.clone(),
+            ),
+            (None, Some(text), None, None) => (text.as_bytes().to_vec(), String::new()),
+            (None, None, Some(c), None) => (
+                codec.encode(RecordType::Correction, c)?,
+                c.correction_id.clone(),
+            ),
+            (None, None, None, Some(f)) => (
+                codec.encode(RecordType::Feedback, f)?,
+                f.feedback_id.clone(),
+            ),
+            _ => bail!(
+                "a scenario record needs exactly one of record, raw_text, correction or feedback"
+            ),
         };
         let topic = topics.submissions(&member);
-        let key = r
-            .record
-            .as_ref()
-            .map(|x| x.submission_id.clone())
-            .unwrap_or_default();
         if !producers.contains_key(&member) {
             let p = producer_for(cfg, &member)?;
             producers.insert(member.clone(), p);
@@ -181,6 +210,7 @@ pub fn wait_committed(
 }
 
 /// One alert as received, with its raw bytes (for the secrecy check).
+#[derive(Clone)]
 pub struct Received {
     pub record: AlertRecord,
     pub raw: Vec<u8>,
@@ -264,6 +294,31 @@ pub fn check(
             }
         }
     }
+    for (kind, want) in [
+        (AlertKind::Revocation, &expect.revocations),
+        (AlertKind::Dispute, &expect.disputes),
+    ] {
+        for (member, alerts) in received {
+            let got = alerts
+                .iter()
+                .filter(|a| a.record.kind == kind)
+                .filter(|a| {
+                    scenario_ids.is_empty()
+                        || a.record
+                            .related
+                            .iter()
+                            .any(|x| scenario_ids.contains(&x.submission_id))
+                })
+                .count() as u64;
+            let wanted = want.get(member).copied().unwrap_or(0);
+            if got != wanted {
+                problems.push(format!(
+                    "{member} received {got} {} alert(s), expected {wanted}",
+                    kind.name()
+                ));
+            }
+        }
+    }
     problems
 }
 
@@ -339,6 +394,12 @@ pub fn render_alerts(registry: &Registry, received: &BTreeMap<String, Vec<Receiv
                     safe(&rel.title),
                     rel.kind.name(),
                     rel.tlp.label()
+                ));
+            }
+            if !r.revokes.is_empty() {
+                out.push_str(&format!(
+                    "      revokes your earlier alert(s): {}\n",
+                    safe(&r.revokes.join(", "))
                 ));
             }
         }
@@ -466,6 +527,8 @@ mod tests {
             }],
             dead_letters: BTreeMap::new(),
             campaign_submissions: 0,
+            revocations: BTreeMap::new(),
+            disputes: BTreeMap::new(),
         }
     }
 

@@ -76,8 +76,31 @@ async fn main() -> anyhow::Result<()> {
 async fn show(cfg: &Config, registry: &Registry, scenario: &Scenario) -> anyhow::Result<bool> {
     // A CLI on a current-thread runtime: blocking here stalls nothing else.
     let received = collect_alerts(cfg, registry)?;
-    println!("What each member received on its own alert topic:");
-    print!("{}", render_alerts(registry, &received.by_member));
+    if scenario.expect.talks_back() {
+        // Only what talking back caused: revocations and dispute notices.
+        let told: std::collections::BTreeMap<String, Vec<cisp_demo::Received>> = received
+            .by_member
+            .iter()
+            .map(|(m, list)| {
+                let kept = list
+                    .iter()
+                    .filter(|a| {
+                        matches!(
+                            a.record.kind,
+                            cisp_model::AlertKind::Revocation | cisp_model::AlertKind::Dispute
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                (m.clone(), kept)
+            })
+            .collect();
+        println!("Revocations and dispute notices each member received:");
+        print!("{}", render_alerts(registry, &told));
+    } else {
+        println!("What each member received on its own alert topic:");
+        print!("{}", render_alerts(registry, &received.by_member));
+    }
     print!("{}", clickhouse_summary(cfg).await?);
     let problems = check(&scenario.expect, &scenario.submission_ids(), &received);
     if problems.is_empty() {
