@@ -307,7 +307,9 @@ pub fn check(
                         || a.record
                             .related
                             .iter()
-                            .any(|x| scenario_ids.contains(&x.submission_id))
+                            .map(|x| &x.submission_id)
+                            .chain(&a.record.your_submission_ids)
+                            .any(|id| scenario_ids.contains(id))
                 })
                 .count() as u64;
             let wanted = want.get(member).copied().unwrap_or(0);
