@@ -6,7 +6,9 @@ encoding, fingerprint computed by fastavro), publishes it with
 confluent-kafka on the member's topic, waits for the alert the fusion
 service sends that member, checks the alert's single-object header against
 fastavro's own fingerprint of Alert.avsc, decodes it with fastavro, and
-prints the decoded alert as JSON on stdout.
+prints the decoded alert as JSON on stdout. With --retract, it then
+withdraws the submission with a Correction record fastavro writes (issue
+22), so the other side can check the revocation that follows.
 
 Exit codes: 0 alert received and decoded; 1 timeout or mismatch.
 """
@@ -24,7 +26,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 def load_schemas(folder):
     named = {}
     parsed = {}
-    for name in ["Observable", "Submission", "Alert"]:
+    for name in ["Observable", "Submission", "Alert", "Correction"]:
         with open(f"{folder}/{name}.avsc", encoding="utf-8") as f:
             parsed[name] = parse_schema(json.load(f), named_schemas=named)
     return named, parsed
@@ -76,11 +78,14 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--sasl-username", help="SCRAM-SHA-512 user (the member itself)")
     ap.add_argument("--sasl-password-file", help="file holding that user's password")
+    ap.add_argument("--retract", action="store_true",
+                    help="after the alert, withdraw the submission with a Correction record")
     a = ap.parse_args()
 
     named, parsed = load_schemas(a.schemas)
     sub_header, sub_fp = single_object_header(parsed["Submission"], named)
     alert_header, alert_fp = single_object_header(parsed["Alert"], named)
+    correction_header, correction_fp = single_object_header(parsed["Correction"], named)
 
     record = {
         "submission_id": a.submission_id,
@@ -142,7 +147,28 @@ def main():
         if a.submission_id not in alert["your_submission_ids"]:
             continue
         as_ms = lambda o: int(o.timestamp() * 1000)  # fastavro decodes timestamp-millis to datetime
-        print(json.dumps({"alert": alert, "submission_fingerprint": sub_fp, "alert_fingerprint": alert_fp}, default=as_ms))
+        if a.retract:
+            body = io.BytesIO()
+            fastavro.schemaless_writer(body, parsed["Correction"], {
+                "correction_id": f"{a.submission_id}-RETRACT",
+                "member_id": a.member,
+                "submission_id": a.submission_id,
+                "corrected_at": int(time.time() * 1000),
+                "retract": True,
+                "remove_observables": [],
+                "tlp": None,
+                "distribution": None,
+                "reason": "sent from the wrong system",
+            })
+            producer.produce(topic_in, key=f"{a.submission_id}-RETRACT".encode(),
+                             value=correction_header + body.getvalue(),
+                             on_delivery=lambda err, msg: errors.append(err) if err else None)
+            producer.flush(30)
+            if errors:
+                print(f"delivery failed: {errors}", file=sys.stderr)
+                return 1
+        print(json.dumps({"alert": alert, "submission_fingerprint": sub_fp, "alert_fingerprint": alert_fp,
+                          "correction_fingerprint": correction_fp}, default=as_ms))
         return 0
     print("no alert within the timeout", file=sys.stderr)
     return 1

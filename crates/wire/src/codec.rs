@@ -476,6 +476,70 @@ mod tests {
     }
 
     #[test]
+    fn corrections_and_feedback_round_trip_and_are_told_from_submissions() {
+        use crate::records::{CorrectionRecord, FeedbackKindRecord, FeedbackRecord};
+        let c = codec();
+        let correction = CorrectionRecord {
+            correction_id: "fix-1".into(),
+            member_id: "bank-a".into(),
+            submission_id: "r-1".into(),
+            corrected_at: 5,
+            retract: false,
+            remove_observables: vec![ObservableRecord::new(ObservableKind::Ipv4, "198.51.100.7")],
+            tlp: Some(Tlp::Red),
+            distribution: None,
+            reason: "our relay".into(),
+        };
+        let b = c.encode(RecordType::Correction, &correction).unwrap();
+        assert_eq!(c.member_record_type(&b), RecordType::Correction);
+        assert_eq!(
+            c.decode::<CorrectionRecord>(RecordType::Correction, &b)
+                .unwrap()
+                .0,
+            correction
+        );
+        // A correction is not a submission: decoding it as one is refused.
+        assert_eq!(
+            c.decode::<SubmissionRecord>(RecordType::Submission, &b)
+                .unwrap_err()
+                .reason_code(),
+            "unknown_schema"
+        );
+        let feedback = FeedbackRecord {
+            feedback_id: "fb-1".into(),
+            member_id: "bank-a".into(),
+            kind: FeedbackKindRecord::Sighting,
+            observable: ObservableRecord::new(ObservableKind::Domain, "evil.example"),
+            count: 12,
+            seen_at: Some(4),
+            confidence: None,
+            comment: String::new(),
+            submitted_at: 6,
+        };
+        let b = c.encode(RecordType::Feedback, &feedback).unwrap();
+        assert_eq!(c.member_record_type(&b), RecordType::Feedback);
+        assert_eq!(
+            c.decode::<FeedbackRecord>(RecordType::Feedback, &b)
+                .unwrap()
+                .0,
+            feedback
+        );
+        // Submissions, in either framing, and garbage are submissions to
+        // the dispatcher (decode says what is wrong with them).
+        let sub = c.encode(RecordType::Submission, &sample()).unwrap();
+        assert_eq!(c.member_record_type(&sub), RecordType::Submission);
+        let conf = c
+            .encode_confluent(RecordType::Submission, 1, &sample())
+            .unwrap();
+        assert_eq!(c.member_record_type(&conf), RecordType::Submission);
+        assert_eq!(
+            c.member_record_type(&[0xC3, 0x01, 1]),
+            RecordType::Submission
+        );
+        assert_eq!(c.member_record_type(&[]), RecordType::Submission);
+    }
+
+    #[test]
     fn every_output_record_round_trips() {
         let c = codec();
         let alert = sample_alert();

@@ -391,4 +391,19 @@ mod tests {
         let hex: String = fp.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "7c733749095cea89");
     }
+
+    /// The member-topic record kinds of issue 22: pinned so a change to
+    /// them is deliberate (members' producers write these fingerprints).
+    #[test]
+    fn correction_and_feedback_fingerprints_are_pinned() {
+        let s = Schemas::get().unwrap();
+        let hex = |rt| -> String {
+            crc64_avro(s.canonical_form(rt).as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        assert_eq!(hex(RecordType::Correction), "df2744e03fc8855f");
+        assert_eq!(hex(RecordType::Feedback), "b19da4324c076a74");
+    }
 }

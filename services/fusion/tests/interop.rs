@@ -1,7 +1,9 @@
 //! Interop with implementations no one here wrote: Python fastavro encodes
 //! a Submission from schemas/*.avsc and confluent-kafka publishes it; the
 //! service must accept it, link it, and send an alert that fastavro decodes
-//! with a single-object header fastavro computes the same way.
+//! with a single-object header fastavro computes the same way; then
+//! fastavro withdraws its submission with a Correction (issue 22) and the
+//! member it alerted receives the revocation.
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
@@ -59,6 +61,7 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
                 "1763550000000",
                 "--timeout",
                 "60",
+                "--retract",
             ])
             .output()
             .expect("python runs")
@@ -82,6 +85,10 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
         v["alert_fingerprint"],
         hex(&codec.fingerprint(RecordType::Alert))
     );
+    assert_eq!(
+        v["correction_fingerprint"],
+        hex(&codec.fingerprint(RecordType::Correction))
+    );
     // fastavro decoded our alert, which points at our submission.
     let alert = &v["alert"];
     assert_eq!(alert["recipient"], "gridco");
@@ -96,6 +103,27 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
     let db = &env.config.clickhouse.database;
     let n = env.count(&format!("SELECT count() FROM {db}.observations FINAL WHERE submission_id = 'PY-1' AND value = 'interop.example'")).await;
     assert_eq!(n, 1);
+
+    // fastavro's retraction of PY-1 was applied: northbank, alerted on
+    // PY-1, receives a revocation naming that alert.
+    wait_durable(&running, 3).await;
+    let topic =
+        cisp_platform::Topics::new(env.prefix()).alerts(&MemberId::parse("northbank").unwrap());
+    let alerts: Vec<AlertRecord> = env
+        .read_all(&topic)
+        .iter()
+        .map(|b| codec.decode::<AlertRecord>(RecordType::Alert, b).unwrap().0)
+        .collect();
+    let peer = alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::PeerSighting)
+        .expect("northbank was alerted on PY-1");
+    let revocation = alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Revocation)
+        .expect("northbank received the revocation");
+    assert_eq!(revocation.revokes, vec![peer.alert_id.clone()]);
+    assert_eq!(revocation.related[0].submission_id, "PY-1");
 
     trigger.trigger();
     running.join().await.unwrap();
