@@ -15,6 +15,12 @@
 //!   (in here, memory freed by earlier benchmarks blurs it).
 //! * `wire/decode+validate` — one 10-observable submission record from
 //!   bytes to a validated `Submission`.
+//! * `talkback/retract`, `talkback/sighting`, `talkback/false-positive` —
+//!   issue 22's record kinds on an engine holding the quality scenario:
+//!   one retraction of a report (its campaign recomputed; no audit rows,
+//!   so the revocations built are what the engine's part costs), one
+//!   sighting, one false positive (three members' disputes tip a value:
+//!   every third one splits), per record.
 
 use std::time::{Duration, Instant};
 
@@ -337,5 +343,91 @@ fn load(c: &mut Criterion) {
     through_fresh_engine(c, "load", &registry, &subs);
 }
 
-criterion_group!(benches, process, load, growth, decode, intake);
+/// Issue 22's record kinds, per record, on an engine already holding the
+/// quality scenario (building it is not timed).
+fn talk_back(c: &mut Criterion) {
+    use cisp_engine::ActionOutcome;
+    use cisp_model::{CorrectionDraft, FeedbackDraft};
+    let s = generate(&QualityParams::default());
+    let subs: Vec<Submission> = s.reports.iter().map(|r| r.submission.clone()).collect();
+    let registry = s.registry.clone();
+    let members: Vec<MemberId> = registry.members().map(|m| m.id.clone()).collect();
+    let fresh = || {
+        let mut engine = Engine::new(registry.clone(), config());
+        for sub in &subs {
+            engine.process(sub, at(sub.submitted_at_ms));
+        }
+        engine
+    };
+    let mut g = c.benchmark_group("talkback");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("retract", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut engine = fresh();
+            for i in 0..iters {
+                let sub = &subs[(i as usize * 7919) % subs.len()];
+                let Ok(c) = (CorrectionDraft {
+                    correction_id: format!("fix-{i}"),
+                    member_id: sub.member.to_string(),
+                    submission_id: sub.id.to_string(),
+                    corrected_at_ms: T0,
+                    retract: true,
+                    reason: "bench".into(),
+                    ..CorrectionDraft::default()
+                })
+                .validate(&sub.member, &registry, &Limits::default()) else {
+                    continue;
+                };
+                let started = Instant::now();
+                let outcome = engine.correct(&c, &[], at(T0));
+                total += started.elapsed();
+                if matches!(outcome, ActionOutcome::Refused { .. }) {
+                    // Already withdrawn (the sample wrapped): start over.
+                    engine = fresh();
+                }
+            }
+            total
+        });
+    });
+    for (name, kind) in [
+        ("sighting", "sighting"),
+        ("false-positive", "false_positive"),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut engine = fresh();
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let sub = &subs[(i as usize / 3 * 7919) % subs.len()];
+                    let Some(o) = sub.observables.first() else {
+                        continue;
+                    };
+                    let member = &members[i as usize % members.len()];
+                    let Ok(f) = (FeedbackDraft {
+                        feedback_id: format!("fb-{i}"),
+                        member_id: member.to_string(),
+                        kind: kind.into(),
+                        observable_type: o.observable.kind().name().into(),
+                        observable_value: o.observable.value().into(),
+                        count: 3,
+                        submitted_at_ms: T0,
+                        ..FeedbackDraft::default()
+                    })
+                    .validate(member, &registry) else {
+                        continue;
+                    };
+                    let started = Instant::now();
+                    engine.feedback(&f, at(T0));
+                    total += started.elapsed();
+                }
+                total
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, process, load, growth, decode, intake, talk_back);
 criterion_main!(benches);

@@ -425,11 +425,55 @@ impl Actors {
     /// The best-scoring actor for `f`, if its confidence reaches
     /// `threshold` (and is above 0).
     pub fn score(&self, f: &Features, threshold: f64) -> Option<Attribution> {
+        self.score_except(f, threshold, &BTreeSet::new())
+    }
+
+    /// The actor a name, alias or ATT&CK id (`G0007`) names.
+    pub fn find(&self, name_or_id: &str) -> Option<u32> {
+        let key = name_or_id.trim().to_lowercase();
+        if let Some(&i) = self.by_name.get(&key) {
+            return Some(i);
+        }
+        self.profiles
+            .iter()
+            .position(|p| p.id.eq_ignore_ascii_case(name_or_id.trim()))
+            .and_then(|i| u32::try_from(i).ok())
+    }
+
+    /// The best actor but those in `except` (rejected by the Fusion Cell),
+    /// if it reaches `threshold`.
+    pub fn score_except(
+        &self,
+        f: &Features,
+        threshold: f64,
+        except: &BTreeSet<u32>,
+    ) -> Option<Attribution> {
         let best = self
             .ranked(f)
             .into_iter()
-            .next()
+            .find(|r| !except.contains(&r.actor))
             .filter(|r| r.confidence > 0.0 && r.confidence >= threshold)?;
+        self.attribution_to(f, &best)
+    }
+
+    /// `actor` as the campaign's attribution, with its confidence and
+    /// evidence, whatever the confidence (an analyst's decision).
+    pub fn attribution_of(&self, f: &Features, actor: u32) -> Option<Attribution> {
+        let r = self.ranked(f).into_iter().find(|r| r.actor == actor);
+        match r {
+            Some(r) => self.attribution_to(f, &r),
+            None => {
+                self.profile(actor)?;
+                Some(Attribution {
+                    actor,
+                    confidence: 0.0,
+                    evidence: Vec::new(),
+                })
+            }
+        }
+    }
+
+    fn attribution_to(&self, f: &Features, best: &Ranked) -> Option<Attribution> {
         let (actor, confidence) = (best.actor, best.confidence);
         let (mut evidence, _) = self.for_and_against(f, actor);
         evidence.truncate(5);

@@ -194,6 +194,9 @@ pub(crate) enum What<'a> {
         disputers: u32,
         k: u32,
         action: &'a str,
+        /// Declared benign by the Fusion Cell rather than disputed by
+        /// members.
+        by_fusion_cell: bool,
     },
     /// The recipient's own asset in a report it may see; or, with
     /// `owner`, to the Fusion Cell: that member's asset in a report the
@@ -387,9 +390,20 @@ impl Draft<'_> {
                 (Severity::Medium, summary, (*action).to_owned())
             }
             What::Dispute {
+                by_fusion_cell: true,
+                action,
+                ..
+            } => {
+                let summary = format!(
+                    "the CiSP Fusion Cell declared {example_text} benign for the partnership: it no longer links reports, and alerts you received were about it"
+                );
+                (Severity::Medium, summary, (*action).to_owned())
+            }
+            What::Dispute {
                 disputers,
                 k,
                 action,
+                by_fusion_cell: false,
             } => {
                 // A count below the k-anonymity threshold could name the
                 // disputers: it is not given.

@@ -219,6 +219,8 @@ pub struct Engine {
     /// (member, id) of every correction and feedback applied.
     pub(crate) actions: std::collections::HashSet<SubmissionKey>,
     pub(crate) action_count: u64,
+    /// The Fusion Cell's decisions (`decisions`).
+    pub(crate) decisions: crate::decisions::Decisions,
 }
 
 /// A campaign's attributed actor changed: attributed (`before` none),
@@ -357,6 +359,7 @@ impl Engine {
             feedback: HashMap::new(),
             actions: std::collections::HashSet::new(),
             action_count: 0,
+            decisions: crate::decisions::Decisions::default(),
         };
         engine.seed_actors();
         engine

@@ -242,6 +242,8 @@ pub(crate) enum Link {
     Strong(u32),
     /// Two different weak pieces.
     Weak(u32, u32),
+    /// The Fusion Cell forced the link (issue 22).
+    Forced,
 }
 
 /// Scratch space for graph walks, reused between them.

@@ -41,6 +41,7 @@ mod actors;
 mod alerts;
 mod campaign;
 mod coalesce;
+mod decisions;
 mod engine;
 mod error;
 mod evidence;
@@ -61,6 +62,7 @@ pub use actors::{Actors, Features, Ranked, Scoring};
 pub use alerts::{Alert, RelatedSubmission};
 pub use campaign::{ActorAttribution, CampaignView};
 pub use coalesce::{CoalesceConfig, Coalesced, Coalescer, Offered};
+pub use decisions::DecisionView;
 pub use engine::{
     AttributionChange, CommonJudgement, CommonReason, Effects, Engine, EngineConfig, EngineStats,
     Ingest, Moved, Outcome, Reference, WalkCost,

@@ -91,7 +91,7 @@ impl Engine {
                 if y == x || self.sub_time[y as usize].abs_diff(tx) > window.unsigned_abs() {
                     continue;
                 }
-                if !accept(y) || (derived && !self.carries(y, e)) {
+                if !accept(y) || (derived && !self.carries(y, e)) || !self.link_allowed(x, y) {
                     continue;
                 }
                 if ev.strength == Strength::Strong {
@@ -108,6 +108,12 @@ impl Engine {
                     }
                     Some(_) => {}
                 }
+            }
+        }
+        // The Fusion Cell's forced links (issue 22).
+        for &y in self.forced_links(x) {
+            if accept(y) {
+                f(y, Link::Forced);
             }
         }
     }
@@ -162,9 +168,10 @@ impl Engine {
         let mut judged: Vec<CommonJudgement> = Vec::new();
         for &e in &own {
             let n = self.evidence[e as usize].subs.len() + 1;
-            let hot = n > self.config.hot_observable_limit as usize;
+            // (declared malicious by the Fusion Cell: never judged common)
+            let hot = n > self.config.hot_observable_limit as usize && !self.declared_malicious(e);
             let check = n >= 3 && (n <= 24 || n.is_power_of_two());
-            let groups = if !hot && check {
+            let groups = if !hot && check && !self.declared_malicious(e) {
                 self.tenants(e, si)
             } else {
                 0
@@ -404,7 +411,7 @@ impl Engine {
         (id, views, root)
     }
 
-    fn take_campaign(&mut self, root: u32) -> CampaignState {
+    pub(crate) fn take_campaign(&mut self, root: u32) -> CampaignState {
         // (boxed in the map: growing it moves pointers, not states)
         #[allow(clippy::expect_used)]
         let state = self
@@ -415,13 +422,13 @@ impl Engine {
         *state
     }
 
-    fn put_campaign(&mut self, root: u32, state: CampaignState) {
+    pub(crate) fn put_campaign(&mut self, root: u32, state: CampaignState) {
         self.campaign_roots.insert(state.id.clone(), root);
         self.campaigns.insert(root, Box::new(state));
     }
 
     /// Adds submission `s` to `state` (and its member-of edge).
-    fn add_to(&mut self, state: &mut CampaignState, s: u32) {
+    pub(crate) fn add_to(&mut self, state: &mut CampaignState, s: u32) {
         self.sub_pos[s as usize] = u32::try_from(state.subs.len()).unwrap_or(u32::MAX);
         let meta = &self.subs[s as usize];
         self.graph.add_edge(meta.node, state.node, Edge::MemberOf);
@@ -452,10 +459,8 @@ impl Engine {
 
     /// Re-scores `state` against every actor and redraws its attributed-to
     /// edge.
-    fn attribute(&mut self, state: &mut CampaignState) {
-        let new = self
-            .actors
-            .score(&state.features, self.config.attribution_threshold);
+    pub(crate) fn attribute(&mut self, state: &mut CampaignState) {
+        let new = self.attribution_for(state);
         if new == state.attribution {
             return;
         }
@@ -477,7 +482,7 @@ impl Engine {
     }
 
     /// Records a change of `state`'s attributed actor from `was`.
-    fn note_attribution(&mut self, state: &CampaignState, was: Option<&Attribution>) {
+    pub(crate) fn note_attribution(&mut self, state: &CampaignState, was: Option<&Attribution>) {
         let now = state.attribution.as_ref();
         if now.map(|a| a.actor) == was.map(|a| a.actor) {
             return;

@@ -297,6 +297,7 @@ impl Engine {
                 self.evidence[e as usize].key.describe(),
                 self.evidence[f as usize].key.describe(),
             ],
+            Link::Forced => vec![("decision", "forced by the Fusion Cell".to_owned())],
         };
         Hop {
             from: self.subs[x as usize].key.clone(),

@@ -104,7 +104,7 @@ impl Engine {
         })
     }
 
-    fn next_revision(&mut self) -> Revision {
+    pub(crate) fn next_revision(&mut self) -> Revision {
         let ordinal = self.action_count;
         self.action_count += 1;
         self.moved.clear();
@@ -417,23 +417,29 @@ impl Engine {
                 state.disputers.push((f.member.clone(), kind));
             }
         }
-        let false_positives = state.false_positives();
-        let ev = &self.evidence[e as usize];
-        if !ev.disputed && false_positives >= self.config.dispute_members.max(1) as usize {
-            let subs = ev.subs.clone();
-            self.evidence[e as usize].disputed = true;
+        // Members' disputes stop the value (unless the Fusion Cell declared
+        // it malicious); a member taking its word back may let it link again.
+        if self.refresh_stop(e) {
+            let subs = self.evidence[e as usize].subs.clone();
             let roots: BTreeSet<u32> = subs.iter().map(|&s| self.uf.find(s)).collect();
-            for root in roots {
-                rev.campaigns
-                    .extend(self.split(root, rev.after_seq, ingest.now_ms));
+            let stopped = self.evidence[e as usize].disputed;
+            if stopped {
+                for root in roots {
+                    rev.campaigns
+                        .extend(self.split(root, rev.after_seq, ingest.now_ms));
+                }
+            } else {
+                rev.campaigns = self.recluster(&roots, rev.after_seq, ingest.now_ms);
             }
             rev.moved = self.take_moved(u32::MAX);
             rev.attribution_changes = std::mem::take(&mut self.attribution_changes);
-            let keys = subs
-                .iter()
-                .map(|&s| self.subs[s as usize].key.clone())
-                .collect();
-            rev.disputed = Some((f.observable.clone(), keys));
+            if stopped {
+                let keys = subs
+                    .iter()
+                    .map(|&s| self.subs[s as usize].key.clone())
+                    .collect();
+                rev.disputed = Some((f.observable.clone(), keys));
+            }
         }
         ActionOutcome::Applied(rev)
     }
@@ -456,7 +462,10 @@ impl Engine {
         ) else {
             return false;
         };
-        if self.evidence[e as usize].disputed || !self.may_see_value(&f.member, e) {
+        if self.evidence[e as usize].disputed
+            || self.declared_malicious(e)
+            || !self.may_see_value(&f.member, e)
+        {
             return false;
         }
         let others = self.feedback.get(&e).map_or(0, |s| {
@@ -466,6 +475,14 @@ impl Engine {
                 .count()
         });
         others + 1 >= self.config.dispute_members.max(1) as usize
+    }
+
+    /// Whether enough members stand on *false positive* for `e` to stop
+    /// it linking.
+    pub(crate) fn disputed_by_members(&self, e: u32) -> bool {
+        self.feedback
+            .get(&e)
+            .is_some_and(|s| s.false_positives() >= self.config.dispute_members.max(1) as usize)
     }
 
     /// Whether `member` reported evidence `e` or may see a report carrying
@@ -530,6 +547,7 @@ impl Engine {
                     disputers: u32::try_from(disputers).unwrap_or(u32::MAX),
                     k: self.config.k_anonymity,
                     action,
+                    by_fusion_cell: self.declared_benign(e),
                 },
                 recipient,
                 trigger: meta,

@@ -40,6 +40,7 @@ struct Out<'a> {
     feedback: &'a HashMap<u32, FeedbackState>,
     actions: &'a std::collections::HashSet<SubmissionKey>,
     action_count: u64,
+    decisions: &'a crate::decisions::Decisions,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +57,7 @@ struct In {
     feedback: HashMap<u32, FeedbackState>,
     actions: std::collections::HashSet<SubmissionKey>,
     action_count: u64,
+    decisions: crate::decisions::Decisions,
 }
 
 fn check(key: &IdKey, config: &EngineConfig) -> u64 {
@@ -90,6 +92,7 @@ impl Engine {
             feedback: &self.feedback,
             actions: &self.actions,
             action_count: self.action_count,
+            decisions: &self.decisions,
         };
         // Room for a little more than a snapshot takes (measured: ~110
         // bytes per indexed observable, i.e. per 1.4 evidence entries and a
@@ -161,6 +164,7 @@ impl Engine {
         engine.feedback = s.feedback;
         engine.actions = s.actions;
         engine.action_count = s.action_count;
+        engine.decisions = s.decisions;
         engine.marks = Marks::default();
         engine.walk_cost = WalkCost::default();
         Ok(engine)

@@ -46,6 +46,10 @@ enum Act {
     /// Member `m` says `kind` (0 sighting, 1 false positive, 2 expired)
     /// about value `v`.
     Say(usize, u8, u8),
+    /// The Fusion Cell decides `kind` (0 forbid, 1 force a link between
+    /// the `x`-th and `y`-th reports, 2 benign, 3 malicious value `v`,
+    /// 4 undo the `x`-th decision).
+    Decide(u8, usize, usize, u8),
 }
 
 fn registry_toml(members: &[M]) -> String {
@@ -99,6 +103,7 @@ fn acts(n: usize) -> impl Strategy<Value = Vec<Act>> {
         1 => any::<usize>().prop_map(Act::Retract),
         1 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Act::Remove(a, b)),
         2 => (0..n, 0u8..3, 0u8..9).prop_map(|(m, k, v)| Act::Say(m, k, v)),
+        2 => (0u8..5, any::<usize>(), any::<usize>(), 0u8..9).prop_map(|(k, x, y, v)| Act::Decide(k, x, y, v)),
     ];
     prop::collection::vec(act, 1..40)
 }
@@ -110,7 +115,31 @@ struct Known {
     distribution: Distribution,
     anonymous: bool,
     obs: BTreeSet<u8>,
+    /// Every value it ever carried (the engine keeps values it has seen).
+    ever: BTreeSet<u8>,
     withdrawn: bool,
+}
+
+/// Every live report's campaign, by `member/id`.
+fn campaigns_of(run: &mut Run) -> BTreeMap<String, String> {
+    let keys: Vec<(String, String)> = run
+        .known
+        .iter()
+        .filter(|k| !k.withdrawn)
+        .map(|k| k.key.clone())
+        .collect();
+    keys.into_iter()
+        .map(|(m, id)| {
+            let key = cisp_engine::SubmissionKey {
+                member: MemberId::parse(&m).unwrap(),
+                id: SubmissionId::parse(&id).unwrap(),
+            };
+            (
+                format!("{m}/{id}"),
+                run.engine.campaign_of(&key).unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 fn may_see(reg: &Registry, reader: &str, k: &Known) -> bool {
@@ -134,6 +163,41 @@ enum Logged {
     Sub(Submission),
     Correction(Correction),
     Feedback(Feedback),
+    Decision(Decision),
+}
+
+/// The oracle's model of what stops or forces links.
+#[derive(Default)]
+struct Model {
+    /// value → member → its latest counted word (0 sighting, 1 false
+    /// positive, 2 expired).
+    words: BTreeMap<u8, BTreeMap<usize, u8>>,
+    benign: BTreeSet<u8>,
+    malicious: BTreeSet<u8>,
+    /// (lower, higher) report indexes.
+    forbidden: BTreeSet<(usize, usize)>,
+    forced: BTreeSet<(usize, usize)>,
+    /// Applied decisions: (id, what, undone).
+    decisions: Vec<(String, Decided, bool)>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Decided {
+    Forbid(usize, usize),
+    Force(usize, usize),
+    Benign(u8),
+    Malicious(u8),
+    Undo,
+}
+
+impl Model {
+    fn stopped(&self, v: u8, dispute_members: u32) -> bool {
+        let fp = self
+            .words
+            .get(&v)
+            .map_or(0, |w| w.values().filter(|&&k| k == 1).count());
+        self.benign.contains(&v) || (fp >= dispute_members as usize && !self.malicious.contains(&v))
+    }
 }
 
 fn audited_for(audit: &[Alert], keys: &[(String, String)]) -> Vec<Audited> {
@@ -179,7 +243,7 @@ proptest! {
             log: Vec::new(),
         };
         // value -> members whose false-positive word stands (oracle)
-        let mut disputed: BTreeSet<u8> = BTreeSet::new();
+        let mut model = Model::default();
         for (step, act) in acts.iter().enumerate() {
             match act {
                 Act::Submit(s) => {
@@ -213,6 +277,7 @@ proptest! {
                         distribution: valid.distribution.clone(),
                         anonymous: s.anonymous,
                         obs: s.obs.clone(),
+                        ever: s.obs.clone(),
                         withdrawn: false,
                     });
                     run.log.push(Logged::Sub(valid));
@@ -312,12 +377,17 @@ proptest! {
                         unreachable!()
                     };
                     prop_assert_eq!(rev.counted, sees, "feedback counts exactly when the member may see the value");
+                    let stopped_before = model.stopped(*v, dispute_members);
+                    if sees {
+                        model.words.entry(*v).or_default().insert(*m, *kind);
+                    }
+                    let stopped_now = model.stopped(*v, dispute_members);
+                    prop_assert_eq!(rev.disputed.is_some(), !stopped_before && stopped_now, "the value stops linking exactly when enough members dispute it");
                     if !sees {
                         prop_assert!(rev.campaigns.is_empty() && rev.disputed.is_none(), "feedback on an unseen value changed something");
                     }
                     if let Some((value, keys)) = &rev.disputed {
                         prop_assert_eq!(value.value(), host(*v));
-                        prop_assert!(disputed.insert(*v));
                         let keys: Vec<(String, String)> = keys.iter().map(|k| (k.member.to_string(), k.id.to_string())).collect();
                         let audited = audited_for(&run.audit, &keys);
                         let notices = run.engine.dispute_notices(value, fb.id.as_str(), &audited, INGEST);
@@ -350,6 +420,85 @@ proptest! {
                     }
                     run.log.push(Logged::Feedback(fb));
                 }
+                Act::Decide(kind, x, y, v) => {
+                    let live: Vec<usize> = (0..run.known.len()).filter(|&i| !run.known[i].withdrawn).collect();
+                    let reported = |v: u8| run.known.iter().any(|k| k.ever.contains(&v));
+                    let mut draft = DecisionDraft {
+                        decision_id: format!("d{step}"),
+                        analyst: "analyst".into(),
+                        made_at_ms: 1_760_000_000_000 + step as i64,
+                        reason: "test".into(),
+                        ..Default::default()
+                    };
+                    let expected: Option<Decided> = match kind {
+                        0 | 1 => {
+                            if live.len() < 2 { continue; }
+                            let (a, b) = (live[x % live.len()], live[y % live.len()]);
+                            if a == b { continue; }
+                            let p = (a.min(b), a.max(b));
+                            draft.action = if *kind == 0 { "forbid_link" } else { "force_link" }.into();
+                            draft.a = format!("{}/{}", run.known[a].key.0, run.known[a].key.1);
+                            draft.b = format!("{}/{}", run.known[b].key.0, run.known[b].key.1);
+                            let ok = !model.forbidden.contains(&p) && !model.forced.contains(&p);
+                            ok.then_some(if *kind == 0 { Decided::Forbid(p.0, p.1) } else { Decided::Force(p.0, p.1) })
+                        }
+                        2 | 3 => {
+                            draft.action = if *kind == 2 { "declare_benign" } else { "declare_malicious" }.into();
+                            draft.observable_type = "domain".into();
+                            draft.observable_value = host(*v);
+                            let ok = reported(*v) && !model.benign.contains(v) && !model.malicious.contains(v);
+                            ok.then_some(if *kind == 2 { Decided::Benign(*v) } else { Decided::Malicious(*v) })
+                        }
+                        _ => {
+                            if model.decisions.is_empty() { continue; }
+                            let t = x % model.decisions.len();
+                            draft.action = "undo".into();
+                            draft.a = model.decisions[t].0.clone();
+                            let (_, what, undone) = model.decisions[t];
+                            (!undone && what != Decided::Undo).then_some(Decided::Undo)
+                        }
+                    };
+                    let d = draft.validate().unwrap();
+                    let before: BTreeMap<String, String> = campaigns_of(&mut run);
+                    let outcome = run.engine.decide(&d, &[], INGEST);
+                    match (outcome, expected) {
+                        (ActionOutcome::Applied(rev), Some(what)) => {
+                            match what {
+                                Decided::Forbid(a, b) => { model.forbidden.insert((a, b)); }
+                                Decided::Force(a, b) => { model.forced.insert((a, b)); }
+                                Decided::Benign(v) => {
+                                    model.benign.insert(v);
+                                    prop_assert!(rev.disputed.is_some(), "members alerted about a benign value are to be told");
+                                }
+                                Decided::Malicious(v) => { model.malicious.insert(v); }
+                                Decided::Undo => {
+                                    let t = x % model.decisions.len();
+                                    model.decisions[t].2 = true;
+                                    match model.decisions[t].1 {
+                                        Decided::Forbid(a, b) => { model.forbidden.remove(&(a, b)); }
+                                        Decided::Force(a, b) => { model.forced.remove(&(a, b)); }
+                                        Decided::Benign(v) => { model.benign.remove(&v); }
+                                        Decided::Malicious(v) => { model.malicious.remove(&v); }
+                                        Decided::Undo => {}
+                                    }
+                                }
+                            }
+                            model.decisions.push((d.id.to_string(), what, false));
+                            // Every report whose campaign changed is reported as moved.
+                            let after = campaigns_of(&mut run);
+                            let moved: BTreeSet<String> = rev.moved.iter().map(|m| format!("{}/{}", m.key.member, m.key.id)).collect();
+                            for (k, c) in &after {
+                                if before.get(k) != Some(c) {
+                                    prop_assert!(moved.contains(k), "{} changed campaign without a move", k);
+                                }
+                            }
+                            prop_assert!(rev.alerts.is_empty(), "a decision alone alerts no member");
+                            run.log.push(Logged::Decision(d));
+                        }
+                        (ActionOutcome::Refused { .. }, None) => {}
+                        (o, e) => prop_assert!(false, "decision {:?}: {:?}, expected {}", d.action, o, if e.is_some() { "applied" } else { "refused" }),
+                    }
+                }
             }
         }
         // Campaigns equal the components of the remaining links.
@@ -358,7 +507,9 @@ proptest! {
         fn find(c: &mut [usize], mut x: usize) -> usize { while c[x] != x { c[x] = c[c[x]]; x = c[x]; } x }
         for (ai, &a) in live.iter().enumerate() {
             for &b in &live[ai + 1..] {
-                if run.known[a].obs.iter().any(|o| run.known[b].obs.contains(o) && !disputed.contains(o)) {
+                let p = (a.min(b), a.max(b));
+                let shared = run.known[a].obs.iter().any(|o| run.known[b].obs.contains(o) && !model.stopped(*o, dispute_members));
+                if (shared && !model.forbidden.contains(&p)) || model.forced.contains(&p) {
                     let (x, y) = (find(&mut comp, a), find(&mut comp, b));
                     comp[x] = y;
                 }
@@ -388,6 +539,7 @@ proptest! {
                 Logged::Sub(s) => { replay.process(s, INGEST); }
                 Logged::Correction(c) => { replay.correct(c, &[], INGEST); }
                 Logged::Feedback(f) => { replay.feedback(f, INGEST); }
+                Logged::Decision(d) => { replay.decide(d, &[], INGEST); }
             }
         }
         let bytes = run.engine.snapshot().unwrap();

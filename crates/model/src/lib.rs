@@ -25,6 +25,7 @@
 
 mod alert;
 pub mod calendar;
+mod decision;
 mod error;
 mod feedback;
 mod ids;
@@ -35,6 +36,7 @@ mod sharing;
 mod submission;
 
 pub use alert::{AlertKind, Severity};
+pub use decision::{Decision, DecisionAction, DecisionDraft, SubmissionRef};
 pub use error::{excerpt, ModelError};
 pub use feedback::{
     Change, Correction, CorrectionDraft, Feedback, FeedbackDraft, FeedbackKind, MAX_NOTE_LEN,
