@@ -407,11 +407,13 @@ impl Engine {
     }
 
     /// Whether the pair may link (no decision keeps it apart).
+    #[inline]
     pub(crate) fn link_allowed(&self, x: u32, y: u32) -> bool {
         self.decisions.forbidden.is_empty() || !self.decisions.forbidden.contains(&pair(x, y))
     }
 
     /// Submissions `x` is forced to link to.
+    #[inline]
     pub(crate) fn forced_links(&self, x: u32) -> &[u32] {
         if self.decisions.forced.is_empty() {
             return &[];

@@ -226,11 +226,13 @@ impl EvidenceIndex {
 }
 
 impl Evidence {
+    #[inline]
     pub(crate) fn links(&self) -> bool {
         self.strength != Strength::Context && self.warn.is_none() && !self.stopped()
     }
 
     /// Whether the guard or the partnership stopped it linking.
+    #[inline]
     pub(crate) fn stopped(&self) -> bool {
         self.common || self.disputed
     }

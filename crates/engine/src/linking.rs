@@ -122,6 +122,7 @@ impl Engine {
     /// derived from at least one value that still links (the /24 of an
     /// address that turned out to be shared hosting says nothing more
     /// than the address).
+    #[inline]
     pub(crate) fn carries(&self, s: u32, e: u32) -> bool {
         let mut sources = self.sources(s, e).peekable();
         sources.peek().is_none()
