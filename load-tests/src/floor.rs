@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use cisp_fusion::store::{
     AlertRow, AttributionChangeRow, CampaignRow, CommonRow, CorrectionRow, DeadLetterRow,
-    FeedbackRow, MembershipRow, ObservationRow, Rows, SubmissionRow,
+    DecisionRow, FeedbackRow, MembershipRow, ObservationRow, Rows, SubmissionRow,
 };
 use cisp_fusion::{Config, Metrics, Store};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -126,6 +126,7 @@ pub async fn read_rows(store: &Store, db: &str) -> anyhow::Result<Rows> {
             .fetch_all::<CorrectionRow>()
             .await?,
         feedback: c.query(&q("feedback")).fetch_all::<FeedbackRow>().await?,
+        decisions: c.query(&q("decisions")).fetch_all::<DecisionRow>().await?,
     })
 }
 
@@ -150,6 +151,7 @@ fn rows_for(all: &Rows, from: u64, to: u64, n: u64) -> Rows {
         attribution_changes: share(&all.attribution_changes, from, to, n),
         corrections: share(&all.corrections, from, to, n),
         feedback: share(&all.feedback, from, to, n),
+        decisions: share(&all.decisions, from, to, n),
     }
 }
 

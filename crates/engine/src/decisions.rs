@@ -79,6 +79,8 @@ pub(crate) struct Decisions {
 /// A decision as the API lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct DecisionView {
+    /// Its action's name (`forbid_link`, …).
+    pub action: &'static str,
     pub decision: Decision,
     pub undone_by: Option<String>,
 }
@@ -591,6 +593,7 @@ impl Engine {
             .iter()
             .filter_map(|id| self.decisions.applied.get(id))
             .map(|a| DecisionView {
+                action: a.decision.action.name(),
                 decision: a.decision.clone(),
                 undone_by: a.undone_by.clone(),
             })

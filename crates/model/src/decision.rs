@@ -85,9 +85,11 @@ impl DecisionAction {
 /// A decision as any wire format gives it: raw strings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionDraft {
+    #[serde(default)]
     pub decision_id: String,
     /// Who decided (an analyst's name or handle; the Fusion Cell's own).
     pub analyst: String,
+    #[serde(default)]
     pub made_at_ms: i64,
     /// One of [`DecisionAction::name`].
     pub action: String,

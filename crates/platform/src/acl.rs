@@ -61,9 +61,10 @@ impl Acl {
 
 /// Every rule for `registry`: each member writes its own submission topic
 /// and reads its own alert topic with groups named `<member>.…`; members
-/// with the fusion-cell role also read campaigns and dead letters; the
-/// service (`service_user`) reads every submission topic and writes every
-/// output topic with its own group.
+/// with the fusion-cell role also read campaigns and dead letters and
+/// write (and read) decisions; the service (`service_user`) reads every
+/// submission topic and the decisions and writes every output topic (and
+/// decisions, for the query API) with its own group.
 pub fn acls(
     topics: &Topics,
     registry: &Registry,
@@ -110,6 +111,13 @@ pub fn acls(
     ));
     out.push(acl(
         service_user,
+        Resource::Topic,
+        Pattern::Literal,
+        topics.decisions(),
+        &[Read, Write, Describe],
+    ));
+    out.push(acl(
+        service_user,
         Resource::Group,
         Pattern::Literal,
         service_group.to_owned(),
@@ -152,6 +160,14 @@ pub fn acls(
                 Pattern::Literal,
                 topics.dead_letter(),
                 &[Read, Describe],
+            ));
+            // Its decisions (issue 22), and the log of them.
+            out.push(acl(
+                id,
+                Resource::Topic,
+                Pattern::Literal,
+                topics.decisions(),
+                &[Read, Write, Describe],
             ));
         }
     }
@@ -501,6 +517,26 @@ role = "member"
                     own
                 );
             }
+        }
+    }
+
+    #[test]
+    fn only_the_fusion_cell_and_the_service_write_decisions() {
+        let (t, reg, rules) = rules();
+        let d = t.decisions();
+        for m in reg.members() {
+            let fc = m.role == Role::FusionCell;
+            for op in [Operation::Write, Operation::Read] {
+                assert_eq!(
+                    allowed(&rules, m.id.as_str(), Resource::Topic, &d, op),
+                    fc,
+                    "{} {op:?}",
+                    m.id
+                );
+            }
+        }
+        for op in [Operation::Write, Operation::Read] {
+            assert!(allowed(&rules, "cisp-fusion", Resource::Topic, &d, op));
         }
     }
 

@@ -65,6 +65,12 @@ impl Topics {
         format!("{}.campaigns", self.prefix)
     }
 
+    /// The Fusion Cell's decisions (issue 22): written by the Fusion Cell
+    /// and the service's query API, read by the service.
+    pub fn decisions(&self) -> String {
+        format!("{}.decisions", self.prefix)
+    }
+
     /// The member whose submission topic this is, if it is one.
     pub fn member_of(&self, topic: &str) -> Option<MemberId> {
         let rest = topic
@@ -83,6 +89,10 @@ impl Topics {
             TopicSpec {
                 name: self.campaigns(),
                 compacted: true,
+            },
+            TopicSpec {
+                name: self.decisions(),
+                compacted: false,
             },
         ];
         for m in registry.members() {

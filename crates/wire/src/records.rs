@@ -2,8 +2,8 @@
 //! milliseconds since the Unix epoch (Avro `timestamp-millis`).
 
 use cisp_model::{
-    AlertKind, Attribution, CorrectionDraft, FeedbackDraft, ObservableDraft, ObservableKind,
-    ObservableRole, Scope, Severity, SubmissionDraft, SubmissionKind, Tlp,
+    AlertKind, Attribution, CorrectionDraft, DecisionDraft, FeedbackDraft, ObservableDraft,
+    ObservableKind, ObservableRole, Scope, Severity, SubmissionDraft, SubmissionKind, Tlp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -334,5 +334,70 @@ impl From<FeedbackRecord> for FeedbackDraft {
             comment: r.comment,
             submitted_at_ms: r.submitted_at,
         }
+    }
+}
+
+/// `cisp.v1.Decision`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Decision")]
+pub struct DecisionRecord {
+    pub decision_id: String,
+    pub analyst: String,
+    pub made_at: i64,
+    pub action: String,
+    #[serde(default)]
+    pub a: String,
+    #[serde(default)]
+    pub b: String,
+    #[serde(default)]
+    pub observable: Option<ObservableRecord>,
+    #[serde(default)]
+    pub actor: String,
+    pub reason: String,
+}
+
+impl From<DecisionRecord> for DecisionDraft {
+    fn from(r: DecisionRecord) -> DecisionDraft {
+        let (observable_type, observable_value) = r
+            .observable
+            .map(|o| (o.kind.name().to_owned(), o.value))
+            .unwrap_or_default();
+        DecisionDraft {
+            decision_id: r.decision_id,
+            analyst: r.analyst,
+            made_at_ms: r.made_at,
+            action: r.action,
+            a: r.a,
+            b: r.b,
+            observable_type,
+            observable_value,
+            actor: r.actor,
+            reason: r.reason,
+        }
+    }
+}
+
+impl DecisionRecord {
+    /// The record of a draft (the query API publishes what it was given).
+    pub fn of(d: &DecisionDraft) -> Option<DecisionRecord> {
+        let observable = if d.observable_type.is_empty() {
+            None
+        } else {
+            Some(ObservableRecord::new(
+                ObservableKind::parse(&d.observable_type).ok()?,
+                d.observable_value.clone(),
+            ))
+        };
+        Some(DecisionRecord {
+            decision_id: d.decision_id.clone(),
+            analyst: d.analyst.clone(),
+            made_at: d.made_at_ms,
+            action: d.action.clone(),
+            a: d.a.clone(),
+            b: d.b.clone(),
+            observable,
+            actor: d.actor.clone(),
+            reason: d.reason.clone(),
+        })
     }
 }

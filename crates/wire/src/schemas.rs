@@ -19,10 +19,11 @@ pub enum RecordType {
     DeadLetter,
     Correction,
     Feedback,
+    Decision,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 7] = [
+    pub const ALL: [RecordType; 8] = [
         RecordType::Observable,
         RecordType::Submission,
         RecordType::Alert,
@@ -30,6 +31,7 @@ impl RecordType {
         RecordType::DeadLetter,
         RecordType::Correction,
         RecordType::Feedback,
+        RecordType::Decision,
     ];
 
     pub fn full_name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl RecordType {
             RecordType::DeadLetter => "cisp.v1.DeadLetter",
             RecordType::Correction => "cisp.v1.Correction",
             RecordType::Feedback => "cisp.v1.Feedback",
+            RecordType::Decision => "cisp.v1.Decision",
         }
     }
 
@@ -50,7 +53,7 @@ impl RecordType {
 }
 
 /// The `.avsc` files, in `RecordType::ALL` order, as (file name, JSON).
-pub fn schema_files() -> [(&'static str, &'static str); 7] {
+pub fn schema_files() -> [(&'static str, &'static str); 8] {
     [
         (
             "Observable.avsc",
@@ -76,6 +79,10 @@ pub fn schema_files() -> [(&'static str, &'static str); 7] {
         (
             "Feedback.avsc",
             include_str!("../../../schemas/Feedback.avsc"),
+        ),
+        (
+            "Decision.avsc",
+            include_str!("../../../schemas/Decision.avsc"),
         ),
     ]
 }

@@ -389,3 +389,47 @@ pub fn feedback_row(
         body: serde_json::to_string(f).unwrap_or_default(),
     }
 }
+
+/// The `decisions` row of an applied Fusion Cell decision.
+pub fn decision_row(
+    d: &cisp_model::Decision,
+    rev: &cisp_engine::Revision,
+    now_ms: i64,
+) -> crate::store::DecisionRow {
+    use cisp_model::DecisionAction as A;
+    let (a, b, value, actor) = match &d.action {
+        A::ForbidLink { a, b } | A::ForceLink { a, b } => {
+            (a.to_string(), b.to_string(), None, String::new())
+        }
+        A::DeclareBenign(o) | A::DeclareMalicious(o) => {
+            (String::new(), String::new(), Some(o), String::new())
+        }
+        A::SetAttribution { campaign, actor }
+        | A::ConfirmAttribution { campaign, actor }
+        | A::RejectAttribution { campaign, actor } => {
+            (campaign.clone(), String::new(), None, actor.clone())
+        }
+        A::Withdraw(r) => (r.to_string(), String::new(), None, String::new()),
+        A::Undo { decision } => (decision.to_string(), String::new(), None, String::new()),
+    };
+    crate::store::DecisionRow {
+        decision_id: d.id.to_string(),
+        analyst: d.analyst.clone(),
+        made_at: datetime(d.made_at_ms),
+        applied_at: datetime(now_ms),
+        action: d.action.name().to_owned(),
+        a,
+        b,
+        obs_type: value.map_or_else(String::new, |o| o.kind().name().to_owned()),
+        value: value.map_or_else(String::new, |o| o.value().to_owned()),
+        actor,
+        reason: d.reason.clone(),
+        ordinal: rev.ordinal,
+        after_seq: rev.after_seq,
+        campaigns_changed: u32::try_from(rev.campaigns.len()).unwrap_or(u32::MAX),
+        moved: u32::try_from(rev.moved.len()).unwrap_or(u32::MAX),
+        attribution_changes: u32::try_from(rev.attribution_changes.len()).unwrap_or(u32::MAX),
+        told: u32::try_from(rev.alerts.len()).unwrap_or(u32::MAX),
+        body: serde_json::to_string(d).unwrap_or_default(),
+    }
+}

@@ -434,6 +434,83 @@ async fn api_victim_release(
         .into_response())
 }
 
+/// `POST /api/decisions`: a Fusion Cell decision (issue 22), checked and
+/// published on the decisions topic; the pipeline applies it in order with
+/// every member record. Answers 202 with the decision id: whether it was
+/// applied shows in `GET /api/decisions` (and a refusal in the dead
+/// letters). `decision_id` and `made_at_ms` may be left out.
+async fn api_decide(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Response> {
+    s.authorise(&headers)?;
+    let Some(releases) = s.releases.clone() else {
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "decisions are not configured",
+        ));
+    };
+    if body.len() > 16 * 1024 {
+        return Err(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "a decision is at most 16 KiB",
+        ));
+    }
+    let mut draft: cisp_model::DecisionDraft = serde_json::from_slice(&body)
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, &format!("not a decision: {e}")))?;
+    let now = crate::pipeline::now_ms();
+    if draft.made_at_ms == 0 {
+        draft.made_at_ms = now;
+    }
+    if draft.decision_id.is_empty() {
+        draft.decision_id = format!("D-{now}-{:08x}", rand_u32());
+    }
+    draft
+        .clone()
+        .validate()
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, &e.to_string()))?;
+    let record = cisp_wire::records::DecisionRecord::of(&draft)
+        .ok_or_else(|| problem(StatusCode::BAD_REQUEST, "unknown observable type"))?;
+    let payload = releases
+        .codec
+        .encode(cisp_wire::RecordType::Decision, &record)
+        .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let topic = releases.topics.decisions();
+    // One key: every decision in one partition, applied in the order made.
+    cisp_platform::kafka::enqueue(&releases.producer, &topic, "decisions", &payload)
+        .map_err(|e| problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?
+        .await
+        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "the producer went away"))?
+        .map_err(|(e, _)| problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
+    tracing::info!(decision = %draft.decision_id, action = %draft.action, analyst = %draft.analyst, "decision published");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "decision_id": draft.decision_id, "topic": topic }).to_string(),
+    )
+        .into_response())
+}
+
+/// `GET /api/decisions`: every decision applied, in order, with what
+/// undid it.
+async fn api_decisions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let engine = s.authorise(&headers)?;
+    let list = lock(&engine).decisions();
+    Ok(json_response(&serde_json::json!({ "decisions": list })))
+}
+
+/// A few random bits for generated ids (not a secret).
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::pipeline::now_ms().unsigned_abs());
+    (h.finish() & 0xffff_ffff) as u32
+}
+
 /// Binds `addr` and serves until `stop` resolves. Returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
@@ -455,6 +532,10 @@ pub async fn serve(
         .route("/api/explain", routing::get(api_explain))
         .route("/api/common", routing::get(api_common))
         .route("/api/victim-releases", routing::post(api_victim_release))
+        .route(
+            "/api/decisions",
+            routing::post(api_decide).get(api_decisions),
+        )
         .with_state(AppState {
             metrics: what.metrics,
             ready: what.ready,

@@ -127,6 +127,11 @@ fn replay_action(engine: &mut Engine, a: &store::StoredAction) -> anyhow::Result
                 .with_context(|| format!("stored correction #{} does not parse", a.ordinal))?;
             engine.correct(&c, &[], ingest);
         }
+        "decision" => {
+            let d: cisp_model::Decision = serde_json::from_str(&a.body)
+                .with_context(|| format!("stored decision #{} does not parse", a.ordinal))?;
+            engine.decide(&d, &[], ingest);
+        }
         _ => {
             let f: cisp_model::Feedback = serde_json::from_str(&a.body)
                 .with_context(|| format!("stored feedback #{} does not parse", a.ordinal))?;

@@ -96,6 +96,8 @@ pub struct Metrics {
     pub feedback_not_counted: IntCounter,
     pub disputed_values: IntCounter,
     pub barriers: IntCounter,
+    /// Fusion Cell decisions applied, by action.
+    pub decisions: IntCounterVec,
     /// Output records being sent again because the broker did not
     /// acknowledge them (away longer than `message.timeout.ms`).
     pub deliveries_unacknowledged: IntGauge,
@@ -216,6 +218,11 @@ impl Metrics {
             disputed_values: r.counter(
                 "cisp_fusion_disputed_values_total",
                 "Values that stopped linking because engine.dispute_members members reported them as false positives",
+            )?,
+            decisions: r.counter_vec(
+                "cisp_fusion_decisions_total",
+                "Fusion Cell decisions applied, by action (refused ones are dead letters)",
+                "action",
             )?,
             barriers: r.counter(
                 "cisp_fusion_barriers_total",

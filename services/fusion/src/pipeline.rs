@@ -52,11 +52,11 @@ use cisp_engine::{
     Revision, SubmissionKey,
 };
 use cisp_model::{
-    Correction, CorrectionDraft, Feedback, FeedbackDraft, Limits, MemberId, Registry, Submission,
-    SubmissionDraft,
+    Correction, CorrectionDraft, DecisionAction, DecisionDraft, Feedback, FeedbackDraft, Limits,
+    MemberId, Registry, Submission, SubmissionDraft,
 };
 use cisp_wire::records::{
-    Bytes, CorrectionRecord, DeadLetterRecord, FeedbackRecord, SubmissionRecord,
+    Bytes, CorrectionRecord, DeadLetterRecord, DecisionRecord, FeedbackRecord, SubmissionRecord,
 };
 use cisp_wire::{Codec, RecordType};
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -340,10 +340,12 @@ impl Pipeline {
         use anyhow::Context as _;
         let topics = Topics::new(&config.kafka.topic_prefix);
         let consumer = crate::kafka::consumer(&config.kafka, metrics.assigned_partitions.clone())?;
-        let subscriptions: Vec<String> = registry
+        let mut subscriptions: Vec<String> = registry
             .members()
             .map(|m| topics.submissions(&m.id))
             .collect();
+        // The Fusion Cell's decisions, applied in order with the rest.
+        subscriptions.push(topics.decisions());
         let subs: Vec<&str> = subscriptions.iter().map(String::as_str).collect();
         consumer
             .subscribe(&subs)
@@ -522,6 +524,9 @@ impl Pipeline {
         let off = batch.offsets.entry(key).or_insert(m.source.offset);
         *off = (*off).max(m.source.offset);
         let now = now_ms();
+        if m.source.topic == self.topics.decisions() {
+            return self.handle_decision(&m, batch, now);
+        }
         match self.codec.member_record_type(&m.payload) {
             RecordType::Correction => return self.handle_correction(&m, batch, now),
             RecordType::Feedback => return self.handle_feedback(&m, batch, now),
@@ -593,6 +598,9 @@ impl Pipeline {
     /// Whether `m` must wait for everything before it to be durable: a
     /// correction, or a false positive that tips a value into dispute.
     fn needs_barrier(&self, m: &Polled) -> bool {
+        if m.source.topic == self.topics.decisions() {
+            return true;
+        }
         match self.codec.member_record_type(&m.payload) {
             RecordType::Correction => true,
             RecordType::Feedback => match self.admit_feedback(m) {
@@ -777,6 +785,76 @@ impl Pipeline {
             .rows
             .feedback
             .push(convert::feedback_row(&f, &rev, now));
+        self.revision_effects(batch, rev, now)
+    }
+
+    /// A Fusion Cell decision (its own topic, which only the Fusion Cell
+    /// and this service may write). A refused decision is a dead letter
+    /// with the reason.
+    fn handle_decision(
+        &mut self,
+        m: &Polled,
+        batch: &mut Batch,
+        now: i64,
+    ) -> Result<(), FusionError> {
+        let record: DecisionRecord = match self.codec.decode(RecordType::Decision, &m.payload) {
+            Ok((r, _)) => r,
+            Err(e) => return self.dead_letter(batch, m, None, e.reason_code(), e.to_string()),
+        };
+        let d = match DecisionDraft::from(record).validate() {
+            Ok(d) => d,
+            Err(e) => return self.dead_letter(batch, m, None, e.reason_code(), e.to_string()),
+        };
+        let ingest = Ingest {
+            published_at_ms: m.timestamp_ms.unwrap_or(now),
+            now_ms: now,
+        };
+        let audited = match &d.action {
+            DecisionAction::Withdraw(r) => self.audited(&[SubmissionKey {
+                member: r.member.clone(),
+                id: r.id.clone(),
+            }])?,
+            _ => Vec::new(),
+        };
+        let outcome = lock(&self.engine).decide(&d, &audited, ingest);
+        let mut rev = match outcome {
+            ActionOutcome::Duplicate => {
+                self.metrics.records.inc(RecordOutcome::Duplicate);
+                return Ok(());
+            }
+            ActionOutcome::Refused { code, reason } => {
+                return self.dead_letter(
+                    batch,
+                    m,
+                    None,
+                    code,
+                    format!("decision {} ({}): {reason}", d.id, d.action.name()),
+                )
+            }
+            ActionOutcome::Applied(rev) => rev,
+        };
+        self.metrics.records.inc(RecordOutcome::Accepted);
+        self.metrics
+            .decisions
+            .with_label_values(&[d.action.name()])
+            .inc();
+        if let Some((value, keys)) = &rev.disputed {
+            let audited = self.audited(keys)?;
+            rev.alerts = lock(&self.engine).dispute_notices(value, d.id.as_str(), &audited, ingest);
+        }
+        info!(
+            decision = %d.id,
+            action = d.action.name(),
+            analyst = %d.analyst,
+            campaigns = rev.campaigns.len(),
+            moved = rev.moved.len(),
+            told = rev.alerts.len(),
+            "decision applied"
+        );
+        batch
+            .rows
+            .decisions
+            .push(convert::decision_row(&d, &rev, now));
         self.revision_effects(batch, rev, now)
     }
 

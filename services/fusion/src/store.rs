@@ -57,6 +57,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_corrections.sql",
         include_str!("../../../schemas/clickhouse/010_corrections.sql"),
     ),
+    (
+        "011_decisions.sql",
+        include_str!("../../../schemas/clickhouse/011_decisions.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -189,6 +193,30 @@ pub struct Rows {
     /// submissions, since the replay reads them too.
     pub corrections: Vec<CorrectionRow>,
     pub feedback: Vec<FeedbackRow>,
+    pub decisions: Vec<DecisionRow>,
+}
+
+/// An applied Fusion Cell decision (`decisions`).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct DecisionRow {
+    pub decision_id: String,
+    pub analyst: String,
+    pub made_at: u32,
+    pub applied_at: u32,
+    pub action: String,
+    pub a: String,
+    pub b: String,
+    pub obs_type: String,
+    pub value: String,
+    pub actor: String,
+    pub reason: String,
+    pub ordinal: u64,
+    pub after_seq: u64,
+    pub campaigns_changed: u32,
+    pub moved: u32,
+    pub attribution_changes: u32,
+    pub told: u32,
+    pub body: String,
 }
 
 /// An applied correction (`corrections`).
@@ -490,7 +518,10 @@ impl Store {
     /// How many corrections and feedback records are stored.
     pub async fn count_actions(&self) -> Result<u64, FusionError> {
         self.client
-            .query("SELECT (SELECT count() FROM corrections FINAL) + (SELECT count() FROM feedback FINAL)")
+            .query(
+                "SELECT (SELECT count() FROM corrections FINAL) + (SELECT count() FROM feedback FINAL) \
+                 + (SELECT count() FROM decisions FINAL)",
+            )
             .fetch_one::<u64>()
             .await
             .map_err(|e| FusionError::clickhouse("count actions", e))
@@ -503,8 +534,10 @@ impl Store {
             .client
             .query(
                 "SELECT ordinal, after_seq, 'correction' AS kind, body FROM corrections FINAL WHERE ordinal >= ? \
-                 UNION ALL SELECT ordinal, after_seq, 'feedback' AS kind, body FROM feedback FINAL WHERE ordinal >= ?",
+                 UNION ALL SELECT ordinal, after_seq, 'feedback' AS kind, body FROM feedback FINAL WHERE ordinal >= ? \
+                 UNION ALL SELECT ordinal, after_seq, 'decision' AS kind, body FROM decisions FINAL WHERE ordinal >= ?",
             )
+            .bind(from)
             .bind(from)
             .bind(from)
             .fetch_all::<StoredAction>()
@@ -577,6 +610,7 @@ impl Store {
             tokio::try_join!(
                 self.insert("corrections", &rows.corrections),
                 self.insert("feedback", &rows.feedback),
+                self.insert("decisions", &rows.decisions),
             )?;
             self.insert("submissions", &rows.submissions).await
         })

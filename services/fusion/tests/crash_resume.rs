@@ -501,3 +501,108 @@ async fn health_fails_while_a_dead_instance_holds_the_partitions() {
     b.kill();
     env.drop_database().await;
 }
+
+/// Issue 22: the Fusion Cell splits a campaign through the query API
+/// (forbidding the links that held it together), the service is killed
+/// with SIGKILL, and the restarted one — rebuilt from its snapshot or from
+/// ClickHouse — keeps the split; undoing one decision joins the parts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analyst_split_survives_a_kill_and_restart() {
+    let dir = std::env::temp_dir().join("cisp-analyst-split");
+    let env = TestEnv::new();
+    cisp_fusion::setup(&env.config).await.unwrap();
+    let config = env.write_config(&dir);
+    let p = env.producer();
+    let reports = [
+        ("northbank", "AS-1", &["lure.split-a.example"][..]),
+        (
+            "gridco",
+            "AS-2",
+            &["lure.split-a.example", "c2.split-b.example"][..],
+        ),
+        ("smallbiz", "AS-3", &["c2.split-b.example"][..]),
+    ];
+    for (m, id, hosts) in reports {
+        let obs: Vec<(ObservableKind, &str)> =
+            hosts.iter().map(|h| (ObservableKind::Domain, *h)).collect();
+        env.submit(&p, &community_record(m, id, &obs)).await;
+    }
+    let s = Service::start(&config);
+    s.wait_committed(3);
+    assert_eq!(s.partition().len(), 1, "one campaign before the decision");
+
+    let decide = |s: &Service, body: &str| {
+        let (status, _, answer) = cisp_testkit::http_exchange(
+            s.addr,
+            "POST",
+            "/api/decisions",
+            Some(TOKEN),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        assert_eq!(status, 202, "{answer}");
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap()["decision_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = decide(
+        &s,
+        r#"{"action": "forbid_link", "a": "northbank/AS-1", "b": "gridco/AS-2", "analyst": "analyst.one", "reason": "a public lure host"}"#,
+    );
+    decide(
+        &s,
+        r#"{"action": "forbid_link", "a": "gridco/AS-2", "b": "smallbiz/AS-3", "analyst": "analyst.one", "reason": "different actor"}"#,
+    );
+    // Without a token, or malformed: refused at the door.
+    let (status, _, _) = cisp_testkit::http_exchange(
+        s.addr,
+        "POST",
+        "/api/decisions",
+        None,
+        &[],
+        br#"{"action": "undo", "a": "x", "analyst": "x", "reason": "x"}"#,
+    );
+    assert_eq!(status, 401);
+    s.wait_committed(5);
+    let split = s.partition();
+    assert_eq!(split.len(), 3, "the analyst split it: {split:?}");
+    s.kill();
+
+    let s = Service::start(&config);
+    assert_eq!(
+        s.partition(),
+        split,
+        "the split survives SIGKILL and restart"
+    );
+    let listed = cisp_fusion::http::get_with(s.addr, "/api/decisions", Some(TOKEN)).unwrap();
+    assert!(
+        listed.contains("analyst.one") && listed.contains("forbid_link"),
+        "{listed}"
+    );
+
+    decide(
+        &s,
+        &format!(
+            r#"{{"action": "undo", "a": "{first}", "analyst": "analyst.two", "reason": "the lure host is theirs after all"}}"#
+        ),
+    );
+    let started = Instant::now();
+    while s.partition().len() != 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the undo did not join AS-1 and AS-2"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let db = &env.config.clickhouse.database;
+    assert_eq!(
+        env.count(&format!("SELECT count() FROM {db}.decisions FINAL"))
+            .await,
+        3,
+        "every decision audited"
+    );
+    s.kill();
+    env.drop_database().await;
+}

@@ -164,6 +164,7 @@ pub fn query(db: &str, reader: &Member, f: &Filters) -> String {
                AND (member_id, submission_id, obs_type, value) NOT IN \
                    (SELECT member_id, submission_id, obs_type, value FROM {db}.withdrawn_observations) \
                AND (obs_type, value) NOT IN (SELECT obs_type, value FROM {db}.feedback WHERE disputed = 1) \
+               AND (obs_type, value) NOT IN (SELECT obs_type, value FROM {db}.benign_values) \
                AND tlp IN ({tlps}) AND obs_type IN ({types}) \
                GROUP BY obs_type, value, member_id) \
          GROUP BY obs_type, value \
