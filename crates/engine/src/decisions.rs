@@ -305,6 +305,7 @@ impl Engine {
             }
             Undo::Never => {}
         }
+        rev.campaigns.retain(|v| !self.is_withdrawn_campaign(&v.id));
         rev.moved = self.take_moved(u32::MAX);
         rev.attribution_changes = std::mem::take(&mut self.attribution_changes);
         self.record(d, undo);
@@ -379,6 +380,7 @@ impl Engine {
         };
         if !roots.is_empty() {
             rev.campaigns = self.recluster(&roots, seq, now);
+            rev.campaigns.retain(|v| !self.is_withdrawn_campaign(&v.id));
         }
         rev.moved = self.take_moved(u32::MAX);
         rev.attribution_changes = std::mem::take(&mut self.attribution_changes);
@@ -406,6 +408,20 @@ impl Engine {
             .forced
             .get(&a)
             .is_some_and(|v| v.contains(&b))
+    }
+
+    /// Drops every forced link of `s` (it was withdrawn).
+    pub(crate) fn drop_forced(&mut self, s: u32) {
+        if let Some(others) = self.decisions.forced.remove(&s) {
+            for o in others {
+                if let Some(v) = self.decisions.forced.get_mut(&o) {
+                    v.retain(|&z| z != s);
+                    if v.is_empty() {
+                        self.decisions.forced.remove(&o);
+                    }
+                }
+            }
+        }
     }
 
     /// Whether the pair may link (no decision keeps it apart).

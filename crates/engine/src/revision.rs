@@ -218,6 +218,8 @@ impl Engine {
         self.take_out(si, &removed, whole);
         if whole {
             self.withdrawn.insert(si);
+            // A withdrawn report links nothing, forced or not.
+            self.drop_forced(si);
         }
         rev.campaigns = self
             .split(root, rev.after_seq, ingest.now_ms)
@@ -229,7 +231,7 @@ impl Engine {
         ActionOutcome::Applied(rev)
     }
 
-    fn is_withdrawn_campaign(&self, id: &crate::CampaignId) -> bool {
+    pub(crate) fn is_withdrawn_campaign(&self, id: &crate::CampaignId) -> bool {
         self.campaign_roots
             .get(id)
             .is_some_and(|r| self.withdrawn.contains(r))

@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(hex, "7c733749095cea89");
     }
 
-    /// The member-topic record kinds of issue 22: pinned so a change to
+    /// The record kinds of issue 22 (fastavro computes the same): pinned so a change to
     /// them is deliberate (members' producers write these fingerprints).
     #[test]
     fn correction_and_feedback_fingerprints_are_pinned() {
@@ -412,5 +412,6 @@ mod tests {
         };
         assert_eq!(hex(RecordType::Correction), "df2744e03fc8855f");
         assert_eq!(hex(RecordType::Feedback), "b19da4324c076a74");
+        assert_eq!(hex(RecordType::Decision), "1c7501906ec0f735");
     }
 }

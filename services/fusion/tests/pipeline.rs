@@ -412,16 +412,19 @@ async fn migrations_are_idempotent() {
     env.store().migrate().await.unwrap();
     env.store().migrate().await.unwrap();
     let db = &env.config.clickhouse.database;
-    // Nine fact tables (007 added `attribution_changes`, 009
-    // `victim_releases`), three trend views (each also has its inner
-    // storage table; `campaign_daily` is dropped again by 006) and the two
-    // membership views, once each.
+    // Twelve fact tables (007 added `attribution_changes`, 009
+    // `victim_releases`, 010 `corrections` and `feedback`, 011
+    // `decisions`), three trend views (each also has its inner storage
+    // table; `campaign_daily` is dropped again by 006), the two membership
+    // views, and the seven views of 010/011 (withdrawn reports and
+    // observations, the four `_current` aggregates, benign values), once
+    // each.
     assert_eq!(
         env.count(&format!(
             "SELECT count() FROM system.tables WHERE database = '{db}' AND NOT startsWith(name, '.inner')"
         ))
         .await,
-        14
+        24
     );
     assert_eq!(
         env.count(&format!(
@@ -435,7 +438,7 @@ async fn migrations_are_idempotent() {
             "SELECT count() FROM system.tables WHERE database = '{db}' AND engine = 'View'"
         ))
         .await,
-        2
+        9
     );
     env.drop_database().await;
 }
