@@ -18,7 +18,7 @@ use crate::observable::{Observable, ObservableKind};
 use crate::registry::Registry;
 use crate::sharing::{Distribution, Scope, Tlp};
 use crate::submission::{
-    check_confidence, check_count, check_len, check_time, distribution, Limits,
+    check_confidence, check_count, check_identity, check_len, check_time, distribution, Limits,
 };
 
 /// Longest reason or comment a member may attach (bytes).
@@ -82,15 +82,7 @@ impl CorrectionDraft {
         registry: &Registry,
         limits: &Limits,
     ) -> Result<Correction, ModelError> {
-        if self.member_id != topic_member.as_str() {
-            return Err(ModelError::MemberMismatch {
-                claimed: excerpt(&self.member_id),
-                topic: topic_member.to_string(),
-            });
-        }
-        if registry.member(topic_member).is_none() {
-            return Err(ModelError::UnknownMember(topic_member.to_string()));
-        }
+        check_identity(&self.member_id, topic_member, registry)?;
         let id = SubmissionId::parse(&self.correction_id)?;
         let submission = SubmissionId::parse(&self.submission_id)?;
         let corrected_at_ms = check_time("corrected_at", self.corrected_at_ms)?;
@@ -234,15 +226,7 @@ impl FeedbackDraft {
         topic_member: &MemberId,
         registry: &Registry,
     ) -> Result<Feedback, ModelError> {
-        if self.member_id != topic_member.as_str() {
-            return Err(ModelError::MemberMismatch {
-                claimed: excerpt(&self.member_id),
-                topic: topic_member.to_string(),
-            });
-        }
-        if registry.member(topic_member).is_none() {
-            return Err(ModelError::UnknownMember(topic_member.to_string()));
-        }
+        check_identity(&self.member_id, topic_member, registry)?;
         let id = SubmissionId::parse(&self.feedback_id)?;
         let kind = FeedbackKind::parse(&self.kind)?;
         let observable = Observable::parse(

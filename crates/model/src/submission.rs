@@ -265,6 +265,25 @@ pub(crate) fn check_count<T>(
     Ok(())
 }
 
+/// A record's `member_id` must be the member whose topic it came on (the
+/// identity the transport proved), and that member must be registered.
+pub(crate) fn check_identity(
+    claimed: &str,
+    topic_member: &MemberId,
+    registry: &Registry,
+) -> Result<(), ModelError> {
+    if claimed != topic_member.as_str() {
+        return Err(ModelError::MemberMismatch {
+            claimed: excerpt(claimed),
+            topic: topic_member.to_string(),
+        });
+    }
+    if registry.member(topic_member).is_none() {
+        return Err(ModelError::UnknownMember(topic_member.to_string()));
+    }
+    Ok(())
+}
+
 /// The distribution a scope and its lists describe, checked against the
 /// registry (every named member and group exists).
 pub(crate) fn distribution(
@@ -348,15 +367,7 @@ impl SubmissionDraft {
         registry: &Registry,
         limits: &Limits,
     ) -> Result<Submission, ModelError> {
-        if self.member_id != topic_member.as_str() {
-            return Err(ModelError::MemberMismatch {
-                claimed: excerpt(&self.member_id),
-                topic: topic_member.to_string(),
-            });
-        }
-        if registry.member(topic_member).is_none() {
-            return Err(ModelError::UnknownMember(topic_member.to_string()));
-        }
+        check_identity(&self.member_id, topic_member, registry)?;
         let id = SubmissionId::parse(&self.submission_id)?;
         let submitted_at_ms = check_time("submitted_at", self.submitted_at_ms)?;
         let kind = SubmissionKind::parse(&self.kind)?;

@@ -638,44 +638,44 @@ impl Pipeline {
             .collect())
     }
 
-    fn admit_correction(&self, m: &Polled) -> Result<Correction, Rejected> {
+    /// Decodes a member record of type `rt` and validates it as its
+    /// topic's member sent it.
+    fn admit_as<R, T>(
+        &self,
+        m: &Polled,
+        rt: RecordType,
+        validate: impl FnOnce(R, &MemberId) -> Result<T, cisp_model::ModelError>,
+    ) -> Result<T, Rejected>
+    where
+        R: serde::de::DeserializeOwned,
+    {
         let member = self.topic_member(m)?;
-        let record: CorrectionRecord = self
+        let record: R = self
             .codec
-            .decode(RecordType::Correction, &m.payload)
+            .decode(rt, &m.payload)
             .map_err(|e| Rejected {
                 member: Some(member.clone()),
                 code: e.reason_code(),
                 reason: e.to_string(),
             })?
             .0;
-        CorrectionDraft::from(record)
-            .validate(&member, &self.registry, &self.limits)
-            .map_err(|e| Rejected {
-                code: e.reason_code(),
-                reason: e.to_string(),
-                member: Some(member),
-            })
+        validate(record, &member).map_err(|e| Rejected {
+            code: e.reason_code(),
+            reason: e.to_string(),
+            member: Some(member),
+        })
+    }
+
+    fn admit_correction(&self, m: &Polled) -> Result<Correction, Rejected> {
+        self.admit_as(m, RecordType::Correction, |r: CorrectionRecord, who| {
+            CorrectionDraft::from(r).validate(who, &self.registry, &self.limits)
+        })
     }
 
     fn admit_feedback(&self, m: &Polled) -> Result<Feedback, Rejected> {
-        let member = self.topic_member(m)?;
-        let record: FeedbackRecord = self
-            .codec
-            .decode(RecordType::Feedback, &m.payload)
-            .map_err(|e| Rejected {
-                member: Some(member.clone()),
-                code: e.reason_code(),
-                reason: e.to_string(),
-            })?
-            .0;
-        FeedbackDraft::from(record)
-            .validate(&member, &self.registry)
-            .map_err(|e| Rejected {
-                code: e.reason_code(),
-                reason: e.to_string(),
-                member: Some(member),
-            })
+        self.admit_as(m, RecordType::Feedback, |r: FeedbackRecord, who| {
+            FeedbackDraft::from(r).validate(who, &self.registry)
+        })
     }
 
     /// A member's correction of its own report: applied by the engine,
@@ -908,38 +908,9 @@ impl Pipeline {
     /// Who sent the record (its topic), and the submission it holds if it
     /// decodes and validates.
     fn admit(&self, m: &Polled) -> Result<Submission, Rejected> {
-        let Some(member) = self.topics.member_of(&m.source.topic) else {
-            return Err(Rejected {
-                member: None,
-                code: "unknown_topic",
-                reason: "topic is not a member submission topic".into(),
-            });
-        };
-        if self.registry.member(&member).is_none() {
-            return Err(Rejected {
-                reason: format!("member {member} is not in the registry"),
-                member: Some(member),
-                code: "unknown_member",
-            });
-        }
-        let record: SubmissionRecord = match self.codec.decode(RecordType::Submission, &m.payload) {
-            Ok((r, _framing)) => r,
-            Err(e) => {
-                return Err(Rejected {
-                    member: Some(member),
-                    code: e.reason_code(),
-                    reason: e.to_string(),
-                })
-            }
-        };
-        let draft: SubmissionDraft = record.into();
-        draft
-            .validate(&member, &self.registry, &self.limits)
-            .map_err(|e| Rejected {
-                code: e.reason_code(),
-                reason: e.to_string(),
-                member: Some(member),
-            })
+        self.admit_as(m, RecordType::Submission, |r: SubmissionRecord, who| {
+            SubmissionDraft::from(r).validate(who, &self.registry, &self.limits)
+        })
     }
 
     /// What an accepted submission's processing gives: the facts for

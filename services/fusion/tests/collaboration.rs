@@ -193,9 +193,11 @@ async fn withdrawals_and_disputes_reach_exactly_the_alerted_and_survive_a_rebuil
         after["northbank/A1"], after["smallbiz/B1"],
         "the campaign split"
     );
-    assert_eq!(
-        after["northbank/A1"], before["northbank/A1"],
-        "the oldest part keeps the id"
+    // (the burst goes to several topics: A1 or B1 may have come first)
+    assert!(
+        after["northbank/A1"] == before["northbank/A1"]
+            || after["smallbiz/B1"] == before["smallbiz/B1"],
+        "the part with the oldest remaining report keeps the id"
     );
     assert!(
         !after.contains_key("gridco/G1"),
