@@ -596,13 +596,23 @@ async fn an_analyst_split_survives_a_kill_and_restart() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The audit row lands when the undo's batch is durable (the API
+    // already shows the engine's state): wait for it.
     let db = &env.config.clickhouse.database;
-    assert_eq!(
-        env.count(&format!("SELECT count() FROM {db}.decisions FINAL"))
-            .await,
-        3,
-        "every decision audited"
-    );
+    let started = Instant::now();
+    loop {
+        let audited = env
+            .count(&format!("SELECT count() FROM {db}.decisions FINAL"))
+            .await;
+        if audited == 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{audited} of 3 decisions audited"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     s.kill();
     env.drop_database().await;
 }

@@ -101,6 +101,50 @@ pub struct Indicator {
     pub last_seen_ms: i64,
     /// The most restrictive TLP of the reports it comes from.
     pub tlp: Tlp,
+    /// Members' feedback on it (issue 22), anonymous.
+    pub feedback: FeedCounts,
+}
+
+/// Members' feedback on a value as a feed shows it: anonymous counts of
+/// distinct members, each shown only from the k-anonymity threshold on
+/// (`None` below it: a count of one or two could name a member).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedCounts {
+    /// Sightings reported (the counts members gave).
+    pub sightings: Option<u64>,
+    pub sighting_members: Option<u64>,
+    pub false_positive_members: Option<u64>,
+}
+
+/// The feedback counts of every value of `types` (only feedback that
+/// counted: from a member that may see the value), each member's latest
+/// word counting once.
+pub fn counts_query(db: &str, types: &BTreeSet<ObservableKind>) -> String {
+    let types: Vec<String> = types.iter().map(|k| lit(k.name())).collect();
+    format!(
+        "SELECT obs_type, value, toUInt64(sumIf(total, word = 'sighting')) AS sightings, \
+         toUInt64(countIf(word = 'sighting')) AS sighting_members, \
+         toUInt64(countIf(word = 'false_positive')) AS false_positive_members \
+         FROM (SELECT obs_type, value, member_id, argMax(kind, ordinal) AS word, \
+               sumIf(count, kind = 'sighting') AS total \
+               FROM {db}.feedback WHERE counted = 1 AND obs_type IN ({types}) \
+               GROUP BY obs_type, value, member_id) \
+         GROUP BY obs_type, value",
+        types = if types.is_empty() {
+            "''".to_owned()
+        } else {
+            types.join(", ")
+        },
+    )
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct CountsRow {
+    obs_type: String,
+    value: String,
+    sightings: u64,
+    sighting_members: u64,
+    false_positive_members: u64,
 }
 
 /// A ClickHouse string literal (ids in the registry are slugs; escaped all
@@ -209,8 +253,30 @@ pub async fn indicators(
     if rows.len() > MAX_FEED {
         anyhow::bail!("more than {MAX_FEED} values: narrow the feed (types, min_score, since)");
     }
+    let k = u64::from(cisp_model::DEFAULT_K_ANONYMITY);
+    let counted: std::collections::HashMap<(String, String), FeedCounts> = client
+        .query(&counts_query(db, &f.types))
+        .fetch_all::<CountsRow>()
+        .await?
+        .into_iter()
+        .map(|c| {
+            let shown = |n: u64| (n >= k).then_some(n);
+            (
+                (c.obs_type, c.value),
+                FeedCounts {
+                    sightings: shown(c.sighting_members).map(|_| c.sightings),
+                    sighting_members: shown(c.sighting_members),
+                    false_positive_members: shown(c.false_positive_members),
+                },
+            )
+        })
+        .collect();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
+        let feedback = counted
+            .get(&(r.obs_type.clone(), r.value.clone()))
+            .copied()
+            .unwrap_or_default();
         let Ok(kind) = ObservableKind::parse(&r.obs_type) else {
             continue;
         };
@@ -231,6 +297,7 @@ pub async fn indicators(
                 .get(usize::from(r.tlp_rank))
                 .copied()
                 .unwrap_or(Tlp::Red),
+            feedback,
         });
     }
     Ok(out)
@@ -503,10 +570,14 @@ pub fn render_list(member: &str, list: &str, items: &[Indicator], now_ms: i64) -
     out
 }
 
-/// CSV: `type,value,score,tlp,first_seen,last_seen` (values quoted as CSV
-/// needs; a value never starts a formula: `=`, `+`, `-`, `@` get a `'`).
+/// CSV: `type,value,score,tlp,first_seen,last_seen,sightings,
+/// sighting_members,false_positive_members` (values quoted as CSV needs; a
+/// value never starts a formula: `=`, `+`, `-`, `@` get a `'`; the counts
+/// empty below the k-anonymity threshold).
 pub fn render_csv(items: &[Indicator]) -> String {
-    let mut out = String::from("type,value,score,tlp,first_seen,last_seen\n");
+    let mut out = String::from(
+        "type,value,score,tlp,first_seen,last_seen,sightings,sighting_members,false_positive_members\n",
+    );
     for i in items {
         let mut v = i.value.clone();
         if v.starts_with(['=', '+', '-', '@']) {
@@ -515,14 +586,18 @@ pub fn render_csv(items: &[Indicator]) -> String {
         if v.contains([',', '"', '\n', '\r']) {
             v = format!("\"{}\"", v.replace('"', "\"\""));
         }
+        let n = |x: Option<u64>| x.map_or_else(String::new, |x| x.to_string());
         let _ = writeln!(
             out,
-            "{},{v},{:.2},{},{},{}",
+            "{},{v},{:.2},{},{},{},{},{},{}",
             i.kind.name(),
             i.score,
             i.tlp.label(),
             timestamp(i.first_seen_ms),
-            timestamp(i.last_seen_ms)
+            timestamp(i.last_seen_ms),
+            n(i.feedback.sightings),
+            n(i.feedback.sighting_members),
+            n(i.feedback.false_positive_members)
         );
     }
     out
@@ -675,6 +750,7 @@ mod tests {
             first_seen_ms: last - 86_400_000,
             last_seen_ms: last,
             tlp: Tlp::Green,
+            feedback: FeedCounts::default(),
         }
     }
 

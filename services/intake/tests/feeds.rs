@@ -4,7 +4,9 @@
 //! own keys, and each sees exactly its audience's values; no block list
 //! holds a warn-listed value; a poll with the last ETag answers 304; the
 //! Suricata rules parse with `suricataparser` and the STIX bundle passes
-//! the OASIS validator (tools no one here wrote).
+//! the OASIS validator (tools no one here wrote). What submitters withdrew
+//! and values members disputed are not listed; members' sightings show as
+//! anonymous counts from the k-anonymity threshold on (issue 22).
 
 #![allow(clippy::unwrap_used)] // tests may panic: that is how they fail
 
@@ -105,6 +107,7 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
     let finance = format!("finance-only-{u}.example");
     let energy_url = format!("https://energy-{u}.example/x;y");
     let red = format!("red-only-{u}.example");
+    let disputed = format!("disputed-{u}.example");
     let records: Vec<SubmissionRecord> = vec![
         report(
             "smallbiz",
@@ -159,9 +162,136 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
             &["northbank"],
             &[(Domain, red.as_str())],
         ),
+        report(
+            "smallbiz",
+            "F-7",
+            Tlp::Green,
+            Scope::Community,
+            &[],
+            &[(Ipv4, "198.51.100.12"), (Ipv4, "198.51.100.13")],
+        ),
+        report(
+            "smallbiz",
+            "F-8",
+            Tlp::Green,
+            Scope::Community,
+            &[],
+            &[(Domain, disputed.as_str())],
+        ),
     ];
     env.submit_all(&p, &records).await;
     wait_durable(&running, records.len() as u64).await;
+    // Talking back: smallbiz takes 198.51.100.12 out of F-7; three members
+    // saw 198.51.100.10 too; three dispute F-8's domain, two the
+    // community one (below k = 3: no count shown).
+    let codec = cisp_wire::Codec::new(cisp_wire::DecodeLimits::default()).unwrap();
+    let topics = cisp_platform::Topics::new(env.prefix());
+    let fix = cisp_wire::records::CorrectionRecord {
+        correction_id: "F-7-FIX".into(),
+        member_id: "smallbiz".into(),
+        submission_id: "F-7".into(),
+        corrected_at: 1_763_546_500_000,
+        retract: false,
+        remove_observables: vec![cisp_wire::records::ObservableRecord::new(
+            Ipv4,
+            "198.51.100.12",
+        )],
+        tlp: None,
+        distribution: None,
+        reason: "our own NAT address".into(),
+    };
+    let topic = topics.submissions(&MemberId::parse("smallbiz").unwrap());
+    env.produce(
+        &p,
+        &topic,
+        "F-7-FIX",
+        &codec
+            .encode(cisp_wire::RecordType::Correction, &fix)
+            .unwrap(),
+    )
+    .await;
+    let mut said = 1u64;
+    for (m, kind, kind_name, value, o) in [
+        (
+            "northbank",
+            cisp_wire::records::FeedbackKindRecord::Sighting,
+            "s",
+            "198.51.100.10",
+            Ipv4,
+        ),
+        (
+            "gridco",
+            cisp_wire::records::FeedbackKindRecord::Sighting,
+            "s",
+            "198.51.100.10",
+            Ipv4,
+        ),
+        (
+            "waterworks",
+            cisp_wire::records::FeedbackKindRecord::Sighting,
+            "s",
+            "198.51.100.10",
+            Ipv4,
+        ),
+        (
+            "northbank",
+            cisp_wire::records::FeedbackKindRecord::FalsePositive,
+            "d",
+            disputed.as_str(),
+            Domain,
+        ),
+        (
+            "gridco",
+            cisp_wire::records::FeedbackKindRecord::FalsePositive,
+            "d",
+            disputed.as_str(),
+            Domain,
+        ),
+        (
+            "lakeside-bs",
+            cisp_wire::records::FeedbackKindRecord::FalsePositive,
+            "d",
+            disputed.as_str(),
+            Domain,
+        ),
+        (
+            "northbank",
+            cisp_wire::records::FeedbackKindRecord::FalsePositive,
+            "c",
+            community.as_str(),
+            Domain,
+        ),
+        (
+            "gridco",
+            cisp_wire::records::FeedbackKindRecord::FalsePositive,
+            "c",
+            community.as_str(),
+            Domain,
+        ),
+    ] {
+        let id = format!("FB-{m}-{kind_name}");
+        let fb = cisp_wire::records::FeedbackRecord {
+            feedback_id: id.clone(),
+            member_id: m.into(),
+            kind,
+            observable: cisp_wire::records::ObservableRecord::new(o, value),
+            count: 5,
+            seen_at: None,
+            confidence: None,
+            comment: String::new(),
+            submitted_at: 1_763_546_600_000,
+        };
+        let topic = topics.submissions(&MemberId::parse(m).unwrap());
+        env.produce(
+            &p,
+            &topic,
+            &id,
+            &codec.encode(cisp_wire::RecordType::Feedback, &fb).unwrap(),
+        )
+        .await;
+        said += 1;
+    }
+    wait_durable(&running, records.len() as u64 + said).await;
 
     let dir = std::env::temp_dir().join(cisp_testkit::unique("feeds-"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -197,6 +327,14 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         "named for gridco only: {ni:?}"
     );
     assert!(gi.contains("198.51.100.30"), "{gi:?}");
+    assert!(
+        !ni.contains("198.51.100.12") && ni.contains("198.51.100.13"),
+        "a value its submitter took out is not listed: {ni:?}"
+    );
+    assert!(
+        !nd.contains(&disputed) && nd.contains(&community),
+        "three members disputed it (two: still listed): {nd:?}"
+    );
     for list in [&ni, &gi] {
         assert!(
             !list.contains("8.8.8.8") && !list.contains("10.0.0.5"),
@@ -374,7 +512,9 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
     );
     let csv = feed(addr, north, "indicators.csv").await.1;
     assert!(
-        csv.starts_with("type,value,score,tlp,first_seen,last_seen\n"),
+        csv.starts_with(
+            "type,value,score,tlp,first_seen,last_seen,sightings,sighting_members,false_positive_members\n"
+        ),
         "{csv}"
     );
     // Python's csv module reads it back: every row, every column.
@@ -384,7 +524,7 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         .args([
             "-c",
             "import csv, json, sys; rows = list(csv.DictReader(open(sys.argv[1], newline=''))); \
-             assert all(len(r) == 6 and float(r['score']) >= 0 for r in rows); \
+             assert all(len(r) == 9 and float(r['score']) >= 0 for r in rows); \
              print(json.dumps(sorted(r['value'] for r in rows)))",
         ])
         .arg(&csv_path)
@@ -396,6 +536,21 @@ async fn each_member_polls_exactly_its_audience_and_outside_parsers_accept_the_f
         String::from_utf8_lossy(&out.stderr)
     );
     let csv_values: BTreeSet<String> = serde_json::from_slice(&out.stdout).unwrap();
+    // Sightings of three members: shown, anonymously; two disputes: not.
+    let row = |v: &str| {
+        csv.lines()
+            .find(|l| l.split(',').nth(1) == Some(v))
+            .unwrap_or_else(|| panic!("{v} not in {csv}"))
+            .split(',')
+            .skip(6)
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(row("198.51.100.10"), ["15", "3", ""], "{csv}");
+    assert_eq!(row(&community), ["", "", ""], "{csv}");
+    for never in ["northbank", "gridco", "waterworks"] {
+        assert!(!csv.contains(never), "a member named in the feed: {csv}");
+    }
     assert!(
         csv_values.contains(&finance) && csv_values.contains("198.51.100.10"),
         "{csv_values:?}"
