@@ -12,7 +12,7 @@
 //! forbid). A decision is an action like a correction: numbered, replayed
 //! in place, kept in snapshots.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use cisp_model::{Change, Correction, Decision, DecisionAction, Observable, SubmissionRef};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::campaign::{CampaignState, CampaignView};
 use crate::engine::{Engine, Ingest};
 use crate::evidence::EvidenceKey;
-use crate::graph::Node;
 use crate::ids::{CampaignId, SubmissionKey};
 use crate::revision::{ActionOutcome, Audited};
 
@@ -493,113 +492,6 @@ impl Engine {
         let view = state.view(seq, None, now, &self.actors);
         self.campaigns.insert(root, state);
         Some(view)
-    }
-
-    /// Recomputes the campaigns rooted at `roots` together from their
-    /// members' links: they may split, merge, or both. Ids: each old
-    /// campaign, oldest first, passes its id to the part holding its
-    /// oldest member not withdrawn, if that part has none yet; other parts
-    /// are new campaigns; an old campaign whose id no part took was merged
-    /// into the part holding its oldest member.
-    pub(crate) fn recluster(
-        &mut self,
-        roots: &BTreeSet<u32>,
-        seq: u64,
-        now: i64,
-    ) -> Vec<CampaignView> {
-        if roots.len() == 1 {
-            if let Some(&r) = roots.iter().next() {
-                return self.split(r, seq, now);
-            }
-        }
-        let mut olds: Vec<CampaignState> = roots.iter().map(|&r| self.take_campaign(r)).collect();
-        olds.sort_by_key(|c| c.founded_seq);
-        let mut members: Vec<u32> = Vec::new();
-        let mut old_id: HashMap<u32, CampaignId> = HashMap::new();
-        for old in &olds {
-            self.graph.remove_node(old.node);
-            for &s in &old.subs {
-                self.uf.reset(s);
-                members.push(s);
-                old_id.insert(s, old.id.clone());
-            }
-        }
-        let parts = self.components(&members);
-        let mut part_of: HashMap<u32, usize> = HashMap::new();
-        for (i, p) in parts.iter().enumerate() {
-            for &s in p {
-                part_of.insert(s, i);
-            }
-        }
-        let mut keeps: Vec<Option<usize>> = vec![None; parts.len()];
-        let mut kept = vec![false; olds.len()];
-        for (k, old) in olds.iter().enumerate() {
-            let oldest = old
-                .subs
-                .iter()
-                .copied()
-                .filter(|&s| !self.withdrawn_sub(s))
-                .min();
-            if let Some(p) = oldest.and_then(|s| part_of.get(&s).copied()) {
-                if keeps[p].is_none() {
-                    keeps[p] = Some(k);
-                    kept[k] = true;
-                }
-            }
-        }
-        let mut views = Vec::new();
-        let mut new_ids: Vec<CampaignId> = Vec::with_capacity(parts.len());
-        for (i, part) in parts.iter().enumerate() {
-            let first = part[0];
-            let node = self.graph.add_node(Node::Campaign);
-            let id = match keeps[i] {
-                Some(k) => olds[k].id.clone(),
-                None if part.iter().all(|&s| self.withdrawn_sub(s)) => {
-                    self.key.withdrawn_campaign(first)
-                }
-                None => self.key.campaign(first),
-            };
-            let mut state = CampaignState::new(id, u64::from(first), node);
-            for old in &olds {
-                if old.subs.iter().any(|s| part_of.get(s) == Some(&i)) {
-                    state.escalated.extend(old.escalated.iter().cloned());
-                    state.actors_told.extend(old.actors_told.iter().cloned());
-                }
-            }
-            let mut r = first;
-            for &s in part {
-                self.add_to(&mut state, s);
-                let rr = self.uf.find(r);
-                r = self.uf.union_roots(rr, s);
-                if old_id.get(&s) != Some(&state.id) {
-                    self.moved.push(s);
-                }
-            }
-            self.attribute(&mut state);
-            let was = keeps[i].and_then(|k| olds[k].attribution.as_ref());
-            self.note_attribution(&state, was);
-            views.push(state.view(seq, None, now, &self.actors));
-            new_ids.push(state.id.clone());
-            let r = self.uf.find(r);
-            self.put_campaign(r, state);
-        }
-        // Campaigns whose id no part took were merged into another.
-        for (k, old) in olds.iter().enumerate() {
-            if kept[k] || new_ids.contains(&old.id) {
-                continue;
-            }
-            let into = old
-                .subs
-                .iter()
-                .copied()
-                .min()
-                .and_then(|s| part_of.get(&s))
-                .map(|&p| new_ids[p].clone());
-            let mut view = old.view(seq, into, now, &self.actors);
-            view.attribution = None;
-            views.push(view);
-        }
-        views
     }
 
     /// Every decision, in the order applied.

@@ -13,13 +13,13 @@
 //! merges (the oldest campaign survives; the absorbed ids point to it) or
 //! founds a campaign. A value becoming common infrastructure withdraws
 //! its links retroactively: the campaigns it touched are recomputed
-//! (split) from their members' remaining links. So at every moment the
+//! (`recluster`) from their members' remaining links. So at every moment the
 //! campaigns equal the components computed from scratch, which the
 //! property tests check.
 //!
 //! [`EngineConfig::link_window_ms`]: crate::EngineConfig::link_window_ms
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cisp_model::ObservableKind;
 
@@ -28,7 +28,7 @@ use crate::campaign::{CampaignState, CampaignView};
 use crate::engine::{AttributionChange, CommonJudgement, CommonReason, Engine};
 use crate::evidence::{EvidenceKey, Strength};
 use crate::graph::{Edge, Link, Node};
-use crate::ids::IndexMap;
+use crate::ids::{CampaignId, IndexMap};
 use crate::views::{Parts, Views};
 
 /// What linking a new submission found.
@@ -207,9 +207,7 @@ impl Engine {
                     roots.insert(self.uf.find(y));
                 }
             }
-            for root in roots {
-                views.extend(self.split(root, seq, now_ms));
-            }
+            views = self.recluster(&roots, seq, now_ms);
             found = self.all_links(si, &mut weak);
         }
         self.marks.weak = weak;
@@ -516,57 +514,112 @@ impl Engine {
         })
     }
 
-    /// Recomputes the campaign rooted at `root` from its members' links:
-    /// after a value stopped linking it may fall apart. The part holding
-    /// the oldest submission not withdrawn keeps the id; the others are
-    /// new campaigns (a withdrawn submission is one of its own, under an
-    /// id of its own kind, and never keeps the campaign's).
-    pub(crate) fn split(&mut self, root: u32, seq: u64, now_ms: i64) -> Vec<CampaignView> {
-        let old = self.take_campaign(root);
-        self.graph.remove_node(old.node);
-        for &s in &old.subs {
-            self.uf.reset(s);
+    /// Recomputes the campaigns rooted at `roots` together from their
+    /// members' links: after a value stopped linking (the guard, members'
+    /// disputes), a report was withdrawn or the Fusion Cell decided, they
+    /// may split, merge, or both. Ids: each old campaign, oldest first,
+    /// passes its id to the part holding its oldest report not withdrawn,
+    /// if that part has none yet; other parts are new campaigns (a part of
+    /// withdrawn reports only gets an id of its own kind, never an old
+    /// one); an old campaign whose id no part took was merged into the
+    /// part holding its oldest report not withdrawn (none: it is gone with
+    /// its reports, and no update is sent for it).
+    pub(crate) fn recluster(
+        &mut self,
+        roots: &BTreeSet<u32>,
+        seq: u64,
+        now: i64,
+    ) -> Vec<CampaignView> {
+        let mut olds: Vec<CampaignState> = roots.iter().map(|&r| self.take_campaign(r)).collect();
+        olds.sort_by_key(|c| c.founded_seq);
+        let mut members: Vec<u32> = Vec::new();
+        let mut old_id: HashMap<u32, CampaignId> = HashMap::new();
+        for old in &olds {
+            self.graph.remove_node(old.node);
+            for &s in &old.subs {
+                self.uf.reset(s);
+                members.push(s);
+                old_id.insert(s, old.id.clone());
+            }
         }
-        let parts = self.components(&old.subs);
-        let keeper = parts
-            .iter()
-            .filter(|p| p.iter().any(|&s| !self.withdrawn_sub(s)))
-            .min_by_key(|p| p.iter().copied().find(|&s| !self.withdrawn_sub(s)))
-            .map(|p| p[0]);
+        let parts = self.components(&members);
+        let mut part_of: HashMap<u32, usize> = HashMap::new();
+        for (i, p) in parts.iter().enumerate() {
+            for &s in p {
+                part_of.insert(s, i);
+            }
+        }
+        let mut keeps: Vec<Option<usize>> = vec![None; parts.len()];
+        let mut kept = vec![false; olds.len()];
+        for (k, old) in olds.iter().enumerate() {
+            let oldest = old
+                .subs
+                .iter()
+                .copied()
+                .filter(|&s| !self.withdrawn_sub(s))
+                .min();
+            if let Some(p) = oldest.and_then(|s| part_of.get(&s).copied()) {
+                if keeps[p].is_none() {
+                    keeps[p] = Some(k);
+                    kept[k] = true;
+                }
+            }
+        }
         let mut views = Vec::new();
-        for part in parts {
+        let mut new_ids: Vec<CampaignId> = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
             let first = part[0];
             let node = self.graph.add_node(Node::Campaign);
-            let founded = u64::from(first);
-            let id = if Some(first) == keeper {
-                old.id.clone()
-            } else if part.iter().all(|&s| self.withdrawn_sub(s)) {
-                self.key.withdrawn_campaign(first)
-            } else {
-                self.key.campaign(first)
+            let id = match keeps[i] {
+                Some(k) => olds[k].id.clone(),
+                None if part.iter().all(|&s| self.withdrawn_sub(s)) => {
+                    self.key.withdrawn_campaign(first)
+                }
+                None => self.key.campaign(first),
             };
-            let mut state = CampaignState::new(id, founded, node);
-            state.escalated = old.escalated.clone();
-            state.actors_told = old.actors_told.clone();
+            let mut state = CampaignState::new(id, u64::from(first), node);
+            for old in &olds {
+                if old.subs.iter().any(|s| part_of.get(s) == Some(&i)) {
+                    state.escalated.extend(old.escalated.iter().cloned());
+                    state.actors_told.extend(old.actors_told.iter().cloned());
+                }
+            }
             let mut r = first;
-            for &s in &part {
+            for &s in part {
                 self.add_to(&mut state, s);
                 let rr = self.uf.find(r);
                 r = self.uf.union_roots(rr, s);
-            }
-            if state.id != old.id {
-                self.moved.extend_from_slice(&part);
+                if old_id.get(&s) != Some(&state.id) {
+                    self.moved.push(s);
+                }
             }
             self.attribute(&mut state);
-            // The part keeping the id was attributed before; the others
-            // are new campaigns.
-            let was = (state.id == old.id)
-                .then_some(old.attribution.as_ref())
-                .flatten();
+            let was = keeps[i].and_then(|k| olds[k].attribution.as_ref());
             self.note_attribution(&state, was);
-            views.push(state.view(seq, None, now_ms, &self.actors));
+            views.push(state.view(seq, None, now, &self.actors));
+            new_ids.push(state.id.clone());
             let r = self.uf.find(r);
             self.put_campaign(r, state);
+        }
+        // Campaigns whose id no part took were merged into another.
+        for (k, old) in olds.iter().enumerate() {
+            if kept[k] || new_ids.contains(&old.id) {
+                continue;
+            }
+            let Some(into) = old
+                .subs
+                .iter()
+                .copied()
+                .filter(|&s| !self.withdrawn_sub(s))
+                .min()
+                .and_then(|s| part_of.get(&s))
+                .map(|&p| new_ids[p].clone())
+            else {
+                continue;
+            };
+            let mut view = old.view(seq, Some(into), now, &self.actors);
+            view.attribution = None;
+            views.push(view);
         }
         views
     }

@@ -3,7 +3,7 @@
 //!
 //! * A retraction makes the report carry nothing: it leaves every posting
 //!   list, so it links nothing and no campaign holds it; the campaign it
-//!   was in is recomputed (split) from the remaining links, as when a
+//!   was in is recomputed (`recluster`) from the remaining links, as when a
 //!   value becomes common infrastructure. Removing observables does the
 //!   same for those observables (and the values derived only from them).
 //!   Every member an earlier alert built on the report went to — the
@@ -222,7 +222,7 @@ impl Engine {
             self.drop_forced(si);
         }
         rev.campaigns = self
-            .split(root, rev.after_seq, ingest.now_ms)
+            .recluster(&BTreeSet::from([root]), rev.after_seq, ingest.now_ms)
             .into_iter()
             .filter(|v| !self.is_withdrawn_campaign(&v.id))
             .collect();
@@ -425,14 +425,7 @@ impl Engine {
             let subs = self.evidence[e as usize].subs.clone();
             let roots: BTreeSet<u32> = subs.iter().map(|&s| self.uf.find(s)).collect();
             let stopped = self.evidence[e as usize].disputed;
-            if stopped {
-                for root in roots {
-                    rev.campaigns
-                        .extend(self.split(root, rev.after_seq, ingest.now_ms));
-                }
-            } else {
-                rev.campaigns = self.recluster(&roots, rev.after_seq, ingest.now_ms);
-            }
+            rev.campaigns = self.recluster(&roots, rev.after_seq, ingest.now_ms);
             rev.moved = self.take_moved(u32::MAX);
             rev.attribution_changes = std::mem::take(&mut self.attribution_changes);
             if stopped {
