@@ -104,6 +104,17 @@ struct Polled {
     payload: Vec<u8>,
 }
 
+impl Polled {
+    /// The time context of handling it at `now`: when it was published
+    /// (its broker timestamp, else now).
+    fn ingest(&self, now: i64) -> Ingest {
+        Ingest {
+            published_at_ms: self.timestamp_ms.unwrap_or(now),
+            now_ms: now,
+        }
+    }
+}
+
 enum OutKind {
     /// Its audit row is built once the broker has acknowledged it.
     Alert(Box<Alert>),
@@ -537,17 +548,11 @@ impl Pipeline {
             Ok(sub) => sub,
             Err(r) => return self.dead_letter(batch, &m, r.member.as_ref(), r.code, r.reason),
         };
-        let published = m.timestamp_ms.unwrap_or(now);
+        let ingest = m.ingest(now);
         self.metrics
             .publish_to_process
-            .observe((now - published).max(0) as f64 / 1000.0);
-        let outcome = lock(&self.engine).process(
-            &sub,
-            Ingest {
-                published_at_ms: published,
-                now_ms: now,
-            },
-        );
+            .observe((now - ingest.published_at_ms).max(0) as f64 / 1000.0);
+        let outcome = lock(&self.engine).process(&sub, ingest);
         match outcome {
             Outcome::Duplicate {
                 campaign_id,
@@ -695,10 +700,7 @@ impl Pipeline {
             id: c.submission.clone(),
         };
         let audited = self.audited(std::slice::from_ref(&key))?;
-        let ingest = Ingest {
-            published_at_ms: m.timestamp_ms.unwrap_or(now),
-            now_ms: now,
-        };
+        let ingest = m.ingest(now);
         let outcome = lock(&self.engine).correct(&c, &audited, ingest);
         match outcome {
             ActionOutcome::Duplicate => {
@@ -750,10 +752,7 @@ impl Pipeline {
             Ok(f) => f,
             Err(r) => return self.dead_letter(batch, m, r.member.as_ref(), r.code, r.reason),
         };
-        let ingest = Ingest {
-            published_at_ms: m.timestamp_ms.unwrap_or(now),
-            now_ms: now,
-        };
+        let ingest = m.ingest(now);
         let outcome = lock(&self.engine).feedback(&f, ingest);
         let ActionOutcome::Applied(mut rev) = outcome else {
             self.metrics.records.inc(RecordOutcome::Duplicate);
@@ -767,11 +766,8 @@ impl Pipeline {
         if !rev.counted {
             self.metrics.feedback_not_counted.inc();
         }
+        self.tell_disputed(&mut rev, f.id.as_str(), ingest)?;
         if let Some((value, keys)) = &rev.disputed {
-            // Everything before this record is durable (the barrier), so
-            // the audit holds every alert built on those reports.
-            let audited = self.audited(keys)?;
-            rev.alerts = lock(&self.engine).dispute_notices(value, f.id.as_str(), &audited, ingest);
             self.metrics.disputed_values.inc();
             info!(
                 value = %value,
@@ -805,10 +801,7 @@ impl Pipeline {
             Ok(d) => d,
             Err(e) => return self.dead_letter(batch, m, None, e.reason_code(), e.to_string()),
         };
-        let ingest = Ingest {
-            published_at_ms: m.timestamp_ms.unwrap_or(now),
-            now_ms: now,
-        };
+        let ingest = m.ingest(now);
         let audited = match &d.action {
             DecisionAction::Withdraw(r) => self.audited(&[SubmissionKey {
                 member: r.member.clone(),
@@ -838,10 +831,7 @@ impl Pipeline {
             .decisions
             .with_label_values(&[d.action.name()])
             .inc();
-        if let Some((value, keys)) = &rev.disputed {
-            let audited = self.audited(keys)?;
-            rev.alerts = lock(&self.engine).dispute_notices(value, d.id.as_str(), &audited, ingest);
-        }
+        self.tell_disputed(&mut rev, d.id.as_str(), ingest)?;
         info!(
             decision = %d.id,
             action = d.action.name(),
@@ -858,6 +848,23 @@ impl Pipeline {
         self.revision_effects(batch, rev, now)
     }
 
+    /// A value stopped linking with `rev` (members' disputes, a benign
+    /// declaration): the notices to everyone the audit says was alerted
+    /// about a report carrying it. Everything before the record is durable
+    /// (it was a barrier), so the audit holds every such alert.
+    fn tell_disputed(
+        &self,
+        rev: &mut Revision,
+        action: &str,
+        ingest: Ingest,
+    ) -> Result<(), FusionError> {
+        if let Some((value, keys)) = &rev.disputed {
+            let audited = self.audited(keys)?;
+            rev.alerts = lock(&self.engine).dispute_notices(value, action, &audited, ingest);
+        }
+        Ok(())
+    }
+
     /// What an applied correction or feedback gives: moved memberships,
     /// changed campaigns, attribution changes, alerts sent at once.
     fn revision_effects(
@@ -866,43 +873,18 @@ impl Pipeline {
         rev: Revision,
         now: i64,
     ) -> Result<(), FusionError> {
-        let version = convert::action_version(rev.after_seq);
-        self.metrics
-            .moved_submissions
-            .inc_by(rev.moved.len() as u64);
-        for m in &rev.moved {
-            batch.rows.membership.push(convert::membership_row(
-                m.key.member.as_str(),
-                m.key.id.as_str(),
-                m.campaign_id.as_str(),
-                version,
-                now,
-            ));
-        }
-        for c in &rev.attribution_changes {
-            batch
-                .rows
-                .attribution_changes
-                .push(convert::attribution_change_row(c, rev.after_seq, now));
-        }
+        self.record_changes(
+            batch,
+            &rev.moved,
+            convert::action_version(rev.after_seq),
+            &rev.attribution_changes,
+            rev.after_seq,
+            now,
+        );
         for alert in rev.alerts {
             self.queue_alert(batch, Box::new(alert))?;
         }
-        for view in &rev.campaigns {
-            let payload = self
-                .codec
-                .encode(RecordType::CampaignUpdate, &convert::campaign_record(view))
-                .map_err(internal)?;
-            self.send(
-                batch,
-                self.topics.campaigns(),
-                &view.id.to_string(),
-                &payload,
-                OutKind::Campaign,
-            )?;
-            batch.rows.campaigns.push(convert::campaign_row(view));
-        }
-        Ok(())
+        self.send_campaigns(batch, &rev.campaigns)
     }
 
     /// Who sent the record (its topic), and the submission it holds if it
@@ -960,22 +942,14 @@ impl Pipeline {
             convert::membership_version(fx.seq),
             now,
         ));
-        for c in &fx.attribution_changes {
-            batch
-                .rows
-                .attribution_changes
-                .push(convert::attribution_change_row(c, fx.seq, now));
-        }
-        self.metrics.moved_submissions.inc_by(fx.moved.len() as u64);
-        for m in &fx.moved {
-            batch.rows.membership.push(convert::membership_row(
-                m.key.member.as_str(),
-                m.key.id.as_str(),
-                m.campaign_id.as_str(),
-                convert::membership_version(fx.seq),
-                now,
-            ));
-        }
+        self.record_changes(
+            batch,
+            &fx.moved,
+            convert::membership_version(fx.seq),
+            &fx.attribution_changes,
+            fx.seq,
+            now,
+        );
         self.metrics
             .common_infrastructure
             .inc_by(fx.common_infrastructure.len() as u64);
@@ -1006,7 +980,46 @@ impl Pipeline {
                 }
             }
         }
-        for view in &fx.campaigns {
+        self.send_campaigns(batch, &fx.campaigns)
+    }
+
+    /// Earlier submissions now in another campaign (rows of the current
+    /// membership at `membership_version`) and campaigns whose attributed
+    /// actor changed (at `version`).
+    fn record_changes(
+        &self,
+        batch: &mut Batch,
+        moved: &[cisp_engine::Moved],
+        membership_version: u64,
+        attribution_changes: &[cisp_engine::AttributionChange],
+        version: u64,
+        now: i64,
+    ) {
+        for c in attribution_changes {
+            batch
+                .rows
+                .attribution_changes
+                .push(convert::attribution_change_row(c, version, now));
+        }
+        self.metrics.moved_submissions.inc_by(moved.len() as u64);
+        for m in moved {
+            batch.rows.membership.push(convert::membership_row(
+                m.key.member.as_str(),
+                m.key.id.as_str(),
+                m.campaign_id.as_str(),
+                membership_version,
+                now,
+            ));
+        }
+    }
+
+    /// Campaign updates: on `cisp.campaigns` and in `campaigns`.
+    fn send_campaigns(
+        &mut self,
+        batch: &mut Batch,
+        views: &[cisp_engine::CampaignView],
+    ) -> Result<(), FusionError> {
+        for view in views {
             let payload = self
                 .codec
                 .encode(RecordType::CampaignUpdate, &convert::campaign_record(view))

@@ -555,29 +555,25 @@ impl Store {
         keys: &[String],
         metrics: &Metrics,
     ) -> Result<Vec<(String, String)>, FusionError> {
-        let found = std::sync::Mutex::new(Vec::new());
+        let mut out = Vec::new();
         for chunk in keys.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
                 "SELECT DISTINCT alert_id, recipient FROM alerts ARRAY JOIN provenance AS p WHERE p IN ({marks})"
             );
-            self.with_retry(metrics, || async {
-                let mut q = self.client.query(&sql);
-                for k in chunk {
-                    q = q.bind(k.as_str());
-                }
-                let rows = q
-                    .fetch_all::<(String, String)>()
-                    .await
-                    .map_err(|e| ("alerts", e))?;
-                if let Ok(mut f) = found.lock() {
-                    f.extend(rows);
-                }
-                Ok(())
-            })
-            .await?;
+            let rows = self
+                .with_retry(metrics, || async {
+                    let mut q = self.client.query(&sql);
+                    for k in chunk {
+                        q = q.bind(k.as_str());
+                    }
+                    q.fetch_all::<(String, String)>()
+                        .await
+                        .map_err(|e| ("alerts", e))
+                })
+                .await?;
+            out.extend(rows);
         }
-        let mut out = found.into_inner().unwrap_or_default();
         out.sort();
         out.dedup();
         Ok(out)
@@ -630,17 +626,17 @@ impl Store {
     /// is 1 until a write succeeds. Inserts are idempotent (ReplacingMergeTree
     /// keys), so a retry after a half-known outcome is safe. A fatal error
     /// (our bug, a broken schema) returns at once.
-    async fn with_retry<F, Fut>(&self, metrics: &Metrics, op: F) -> Result<(), FusionError>
+    async fn with_retry<T, F, Fut>(&self, metrics: &Metrics, op: F) -> Result<T, FusionError>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<(), (&'static str, clickhouse::error::Error)>>,
+        Fut: std::future::Future<Output = Result<T, (&'static str, clickhouse::error::Error)>>,
     {
         let mut attempt = 0u32;
         let first_failure = Instant::now();
         loop {
             let started = Instant::now();
             match op().await {
-                Ok(()) => {
+                Ok(value) => {
                     metrics
                         .clickhouse_insert
                         .observe(started.elapsed().as_secs_f64());
@@ -651,7 +647,7 @@ impl Store {
                             "clickhouse writes succeed again"
                         );
                     }
-                    return Ok(());
+                    return Ok(value);
                 }
                 Err((table, e)) => {
                     if classify(&e) == Disposition::Fatal {
