@@ -480,6 +480,21 @@ snapshot_path = "{snapshots}/{prefix}.snapshot"
         }
     }
 
+    /// Every alert on `member`'s alert topic, decoded, read as that member.
+    pub fn alerts_of(&self, member: &str) -> Vec<cisp_wire::records::AlertRecord> {
+        let codec = cisp_wire::Codec::new(cisp_wire::DecodeLimits::default()).expect("codec");
+        let member = cisp_model::MemberId::parse(member).expect("member id");
+        self.read_all(&cisp_platform::Topics::new(self.prefix()).alerts(&member))
+            .iter()
+            .map(|b| {
+                codec
+                    .decode::<cisp_wire::records::AlertRecord>(cisp_wire::RecordType::Alert, b)
+                    .expect("an alert the service wrote decodes")
+                    .0
+            })
+            .collect()
+    }
+
     /// A consumer group `user` may name under this environment's ACLs: the
     /// service's own group, intake's, or one in a member's namespace.
     pub fn reader_group(&self, user: &str) -> String {
@@ -770,5 +785,45 @@ impl TcpProxy {
     /// Lets connections through again.
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Every submission (`member/id`) with its campaign now, from the query
+/// API of the service at `addr` (the Fusion Cell's view). A campaign
+/// listed and then split or merged before its detail was read (the
+/// service is applying something) makes it read the whole picture again.
+pub fn api_membership(addr: std::net::SocketAddr, token: &str) -> BTreeMap<String, String> {
+    let get = |path: &str| -> Result<serde_json::Value, String> {
+        let body = cisp_fusion::http::get_with(addr, path, Some(token))
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        serde_json::from_str(&body).map_err(|e| format!("GET {path}: {e}"))
+    };
+    let text = |v: &serde_json::Value| v.as_str().expect("a string").to_owned();
+    let read = || -> Result<BTreeMap<String, String>, String> {
+        let mut out = BTreeMap::new();
+        let list = get("/api/campaigns?limit=10000")?;
+        for c in list["campaigns"].as_array().expect("a campaign list") {
+            let id = text(&c["id"]);
+            let detail = get(&format!("/api/campaigns/{id}"))?;
+            for s in detail["submissions"].as_array().expect("a submission list") {
+                out.insert(
+                    format!("{}/{}", text(&s["member"]), text(&s["id"])),
+                    id.clone(),
+                );
+            }
+        }
+        Ok(out)
+    };
+    let mut attempt = 0;
+    loop {
+        match read() {
+            Ok(out) => return out,
+            Err(e) if attempt < 20 => {
+                eprintln!("{e}; reading the campaigns again");
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("{e}"),
+        }
     }
 }

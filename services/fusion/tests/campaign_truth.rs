@@ -21,25 +21,7 @@ fn api(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
 
 /// Every submission (`member/id`) with its campaign, from the query API.
 fn engine_membership(addr: std::net::SocketAddr) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for c in api(addr, "/api/campaigns?limit=10000")["campaigns"]
-        .as_array()
-        .unwrap()
-    {
-        let id = c["id"].as_str().unwrap();
-        for s in api(addr, &format!("/api/campaigns/{id}"))["submissions"]
-            .as_array()
-            .unwrap()
-        {
-            let key = format!(
-                "{}/{}",
-                s["member"].as_str().unwrap(),
-                s["id"].as_str().unwrap()
-            );
-            out.insert(key, id.to_owned());
-        }
-    }
-    out
+    cisp_testkit::api_membership(addr, TOKEN)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

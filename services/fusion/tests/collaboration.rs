@@ -28,27 +28,7 @@ fn api(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
 
 /// Every submission (`member/id`) with its campaign, from the query API.
 fn campaigns(addr: std::net::SocketAddr) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for c in api(addr, "/api/campaigns?limit=10000")["campaigns"]
-        .as_array()
-        .unwrap()
-    {
-        let id = c["id"].as_str().unwrap();
-        for s in api(addr, &format!("/api/campaigns/{id}"))["submissions"]
-            .as_array()
-            .unwrap()
-        {
-            out.insert(
-                format!(
-                    "{}/{}",
-                    s["member"].as_str().unwrap(),
-                    s["id"].as_str().unwrap()
-                ),
-                id.to_owned(),
-            );
-        }
-    }
-    out
+    cisp_testkit::api_membership(addr, TOKEN)
 }
 
 async fn publish(
@@ -144,13 +124,7 @@ async fn withdrawals_and_disputes_reach_exactly_the_alerted_and_survive_a_rebuil
     assert_eq!(before["northbank/A1"], before["smallbiz/B1"]);
     assert_eq!(before["healthtrust/H1"], before["waterworks/W1"]);
 
-    let topics = cisp_platform::Topics::new(env.prefix());
-    let alerts_of = |m: &str| -> Vec<AlertRecord> {
-        env.read_all(&topics.alerts(&cisp_model::MemberId::parse(m).unwrap()))
-            .iter()
-            .map(|b| codec.decode::<AlertRecord>(RecordType::Alert, b).unwrap().0)
-            .collect()
-    };
+    let alerts_of = |m: &str| env.alerts_of(m);
     let db = env.config.clickhouse.database.clone();
     let client = env.store().client().clone();
     let audit = |key: &'static str| {

@@ -108,35 +108,11 @@ impl Service {
 
     /// The campaigns as sets of `member/id`, from the query API.
     fn partition(&self) -> BTreeSet<BTreeSet<String>> {
-        let list =
-            cisp_fusion::http::get_with(self.addr, "/api/campaigns?limit=10000", Some(TOKEN))
-                .unwrap();
-        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
-        let mut out = BTreeSet::new();
-        for c in list["campaigns"].as_array().unwrap() {
-            let id = c["id"].as_str().unwrap();
-            let body = cisp_fusion::http::get_with(
-                self.addr,
-                &format!("/api/campaigns/{id}"),
-                Some(TOKEN),
-            )
-            .unwrap();
-            let d: serde_json::Value = serde_json::from_str(&body).unwrap();
-            let subs: BTreeSet<String> = d["submissions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{}/{}",
-                        s["member"].as_str().unwrap(),
-                        s["id"].as_str().unwrap()
-                    )
-                })
-                .collect();
-            out.insert(subs);
+        let mut by: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for (key, campaign) in cisp_testkit::api_membership(self.addr, TOKEN) {
+            by.entry(campaign).or_default().insert(key);
         }
-        out
+        by.into_values().collect()
     }
 
     /// SIGKILL: no flush, no snapshot, no commit.
@@ -329,7 +305,6 @@ async fn a_restart_after_a_crash_takes_the_partitions_back_at_once() {
 async fn a_restart_after_a_store_failure_sends_no_second_escalation() {
     use cisp_model::AlertKind;
     use cisp_wire::records::AlertRecord;
-    use cisp_wire::{Codec, DecodeLimits, RecordType};
 
     let (env, proxy) = cisp_testkit::behind_clickhouse_proxy(|_| {});
     cisp_fusion::setup(&env.config).await.unwrap();
@@ -337,12 +312,9 @@ async fn a_restart_after_a_store_failure_sends_no_second_escalation() {
     let p = env.producer();
     let shared = [(ObservableKind::Domain, "escalate.restart.example")];
     let members = cisp_testkit::MEMBERS;
-    let topics = cisp_platform::Topics::new(env.prefix());
-    let codec = Codec::new(DecodeLimits::default()).unwrap();
     let escalations = |member: &str| -> Vec<AlertRecord> {
-        env.read_all(&topics.alerts(&cisp_model::MemberId::parse(member).unwrap()))
-            .iter()
-            .map(|b| codec.decode::<AlertRecord>(RecordType::Alert, b).unwrap().0)
+        env.alerts_of(member)
+            .into_iter()
             .filter(|a| a.kind == AlertKind::CampaignEscalation)
             .collect()
     };

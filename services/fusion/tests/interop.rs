@@ -107,13 +107,7 @@ async fn fastavro_and_confluent_kafka_interoperate_with_the_service() {
     // fastavro's retraction of PY-1 was applied: northbank, alerted on
     // PY-1, receives a revocation naming that alert.
     wait_durable(&running, 3).await;
-    let topic =
-        cisp_platform::Topics::new(env.prefix()).alerts(&MemberId::parse("northbank").unwrap());
-    let alerts: Vec<AlertRecord> = env
-        .read_all(&topic)
-        .iter()
-        .map(|b| codec.decode::<AlertRecord>(RecordType::Alert, b).unwrap().0)
-        .collect();
+    let alerts = env.alerts_of("northbank");
     let peer = alerts
         .iter()
         .find(|a| a.kind == AlertKind::PeerSighting)

@@ -10,7 +10,6 @@
 use cisp_model::{AlertKind, ObservableKind, Scope, Tlp};
 use cisp_testkit::{community_record, wait_durable, TestEnv};
 use cisp_wire::records::AlertRecord;
-use cisp_wire::{Codec, DecodeLimits, RecordType};
 
 const TOKEN: &str = "victim-test-token";
 
@@ -50,14 +49,7 @@ async fn an_owner_outside_the_audience_hears_only_what_the_fusion_cell_releases(
     env.submit_all(&p, &[hidden, open, red]).await;
     wait_durable(&running, 3).await;
 
-    let codec = Codec::new(DecodeLimits::default()).unwrap();
-    let topics = cisp_platform::Topics::new(env.prefix());
-    let alerts_of = |m: &str| -> Vec<AlertRecord> {
-        env.read_all(&topics.alerts(&cisp_model::MemberId::parse(m).unwrap()))
-            .iter()
-            .map(|b| codec.decode::<AlertRecord>(RecordType::Alert, b).unwrap().0)
-            .collect()
-    };
+    let alerts_of = |m: &str| env.alerts_of(m);
     // Inside the audience: told at once, about the open report only.
     let north = alerts_of("northbank");
     assert_eq!(north.len(), 1, "{north:?}");
