@@ -304,7 +304,6 @@ impl Engine {
             }
             Undo::Never => {}
         }
-        rev.campaigns.retain(|v| !self.is_withdrawn_campaign(&v.id));
         rev.moved = self.take_moved(u32::MAX);
         rev.attribution_changes = std::mem::take(&mut self.attribution_changes);
         self.record(d, undo);
@@ -379,7 +378,6 @@ impl Engine {
         };
         if !roots.is_empty() {
             rev.campaigns = self.recluster(&roots, seq, now);
-            rev.campaigns.retain(|v| !self.is_withdrawn_campaign(&v.id));
         }
         rev.moved = self.take_moved(u32::MAX);
         rev.attribution_changes = std::mem::take(&mut self.attribution_changes);

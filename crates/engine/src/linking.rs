@@ -523,7 +523,8 @@ impl Engine {
     /// withdrawn reports only gets an id of its own kind, never an old
     /// one); an old campaign whose id no part took was merged into the
     /// part holding its oldest report not withdrawn (none: it is gone with
-    /// its reports, and no update is sent for it).
+    /// its reports, and no update is sent for it). The views returned are
+    /// of live campaigns only.
     pub(crate) fn recluster(
         &mut self,
         roots: &BTreeSet<u32>,
@@ -570,11 +571,11 @@ impl Engine {
         for (i, part) in parts.iter().enumerate() {
             let first = part[0];
             let node = self.graph.add_node(Node::Campaign);
+            // (a withdrawn report links nothing: it is a part alone)
+            let withdrawn = part.iter().all(|&s| self.withdrawn_sub(s));
             let id = match keeps[i] {
                 Some(k) => olds[k].id.clone(),
-                None if part.iter().all(|&s| self.withdrawn_sub(s)) => {
-                    self.key.withdrawn_campaign(first)
-                }
+                None if withdrawn => self.key.withdrawn_campaign(first),
                 None => self.key.campaign(first),
             };
             let mut state = CampaignState::new(id, u64::from(first), node);
@@ -596,7 +597,11 @@ impl Engine {
             self.attribute(&mut state);
             let was = keeps[i].and_then(|k| olds[k].attribution.as_ref());
             self.note_attribution(&state, was);
-            views.push(state.view(seq, None, now, &self.actors));
+            // A withdrawn report's campaign of its own is no campaign to
+            // report on: no update for it.
+            if !withdrawn {
+                views.push(state.view(seq, None, now, &self.actors));
+            }
             new_ids.push(state.id.clone());
             let r = self.uf.find(r);
             self.put_campaign(r, state);

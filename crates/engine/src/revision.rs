@@ -221,20 +221,10 @@ impl Engine {
             // A withdrawn report links nothing, forced or not.
             self.drop_forced(si);
         }
-        rev.campaigns = self
-            .recluster(&BTreeSet::from([root]), rev.after_seq, ingest.now_ms)
-            .into_iter()
-            .filter(|v| !self.is_withdrawn_campaign(&v.id))
-            .collect();
+        rev.campaigns = self.recluster(&BTreeSet::from([root]), rev.after_seq, ingest.now_ms);
         rev.moved = self.take_moved(u32::MAX);
         rev.attribution_changes = std::mem::take(&mut self.attribution_changes);
         ActionOutcome::Applied(rev)
-    }
-
-    pub(crate) fn is_withdrawn_campaign(&self, id: &crate::CampaignId) -> bool {
-        self.campaign_roots
-            .get(id)
-            .is_some_and(|r| self.withdrawn.contains(r))
     }
 
     /// Whether submission `s` was withdrawn.
@@ -406,7 +396,8 @@ impl Engine {
                     Some(s) => s.1 = s.1.max(confidence),
                     None => state.sighters.push((f.member.clone(), confidence)),
                 }
-                // A sighting restarts the decay (never beyond now).
+                // A sighting restarts the decay (never beyond the record's
+                // own time: a replay gives the same).
                 let seen = f
                     .seen_at_ms
                     .unwrap_or(f.submitted_at_ms)
@@ -613,11 +604,6 @@ impl Engine {
                 i32::try_from(s.disputers.len()).unwrap_or(i32::MAX),
             ),
         }
-    }
-
-    /// Submissions withdrawn by their submitters.
-    pub fn withdrawn_count(&self) -> usize {
-        self.withdrawn.len()
     }
 }
 
